@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("batches/", include("uploads.urls")),
+    path("settings/institution/", include("institutions.urls")),
+    path("", include("records.urls")),
+]

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
+
+from .models import Branch, Institution, User
+
+
+@admin.register(Institution)
+class InstitutionAdmin(admin.ModelAdmin):
+    list_display = ("name", "fi_code", "region_code", "api_base_url", "max_records_per_request", "sending_paused_at")
+    # The token is replaced on the portal's institution page (write-only there); never shown here.
+    exclude = ("api_token",)
+    readonly_fields = ("token_updated_at", "token_updated_by", "sending_paused_at", "sending_paused_reason")
+
+
+@admin.register(Branch)
+class BranchAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "institution", "is_active")
+    list_filter = ("institution", "is_active")
+    search_fields = ("code", "name")
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "email", "role", "is_active", "last_login")
+    list_filter = ("role", "is_active", "branches")
+    filter_horizontal = ("branches", "groups", "user_permissions")
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        ("Portal role", {"fields": ("role", "branches")}),
+    )
+    add_fieldsets = (
+        *BaseUserAdmin.add_fieldsets,
+        ("Portal role", {"fields": ("role", "branches")}),
+    )
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # users are deactivated, never deleted: the audit trail points at them

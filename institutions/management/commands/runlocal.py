@@ -1,0 +1,101 @@
+"""`make run`: the whole portal on one machine with nothing installed but Python.
+
+SQLite, a Celery worker and beat over kombu's filesystem transport (no broker server), the project's own
+KwikID stand-in, demo users, and Django's development server. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from institutions.management.commands.seed_demo import DEMO_USERS
+
+STANDIN_PORT = 8765
+
+
+class Command(BaseCommand):
+    help = "Run the portal locally: web, Celery worker and beat, KwikID stand-in, demo data."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        local: Path = settings.LOCAL_DIR
+        for sub in ("broker/queue", "broker/processed"):
+            (local / sub).mkdir(parents=True, exist_ok=True)
+        token_file = local / "standin-token"
+        if not token_file.exists():
+            token_file.write_text(secrets.token_urlsafe(24), encoding="utf-8")
+            token_file.chmod(0o600)
+        password = os.environ.get("PORTAL_DEMO_PASSWORD", "kyc-demo-2026!")
+
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command(
+            "seed_demo",
+            api_base_url=f"http://127.0.0.1:{STANDIN_PORT}",
+            token_file=str(token_file),
+            password=password,
+            stdout=open(os.devnull, "w"),  # noqa: SIM115 - the summary below says what matters
+        )
+
+        env = {
+            **os.environ,
+            "KWIKID_STANDIN_TOKEN": token_file.read_text(encoding="utf-8").strip(),
+            "UPLOAD_ASSEMBLE_EVERY_SECONDS": os.environ.get("UPLOAD_ASSEMBLE_EVERY_SECONDS", "15"),
+        }
+        py = sys.executable
+        commands = {
+            "stand-in": [py, "-m", "kwikid_standin", "--host", "127.0.0.1", "--port", str(STANDIN_PORT)],
+            "worker": [py, "-m", "celery", "-A", "ckycportal", "worker", "--pool=solo", "--loglevel=INFO"],
+            "beat": [
+                py, "-m", "celery", "-A", "ckycportal", "beat", "--loglevel=INFO",
+                "--schedule", str(local / "celerybeat-schedule"),
+            ],
+            "web": [py, "manage.py", "runserver", f"127.0.0.1:{options['port']}", "--noreload"],
+        }
+        children: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for name, command in commands.items():
+                children[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)  # noqa: S603
+            time.sleep(2)
+            self._banner(options["port"], password)
+            while all(child.poll() is None for child in children.values()):
+                time.sleep(0.5)
+            stopped = [name for name, child in children.items() if child.poll() is not None]
+            self.stderr.write(f"Stopped because {', '.join(stopped)} exited.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            for child in children.values():
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for child in children.values():
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    def _banner(self, port: int, password: str) -> None:
+        lines = [
+            "",
+            "CKYC Portal is running (Ctrl-C stops everything):",
+            f"  Portal:  http://127.0.0.1:{port}/   (log in at http://127.0.0.1:{port}/accounts/login/)",
+            f"  KwikID stand-in: http://127.0.0.1:{STANDIN_PORT}/ckycportalapi/ckyc-upload/",
+            f"  Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}; broker: "
+            f"{settings.CELERY_BROKER_URL.split('://', 1)[0]}",
+            "  Demo logins (password for all: " + password + "):",
+        ]
+        lines += [f"    {username:<8} {role}" for username, role, _ in DEMO_USERS]
+        self.stdout.write("\n".join(lines) + "\n")

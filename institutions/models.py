@@ -1,0 +1,99 @@
+"""The institution's CERSAI identity, its branches, and the portal's users with their role and branches."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+CODE_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_-]+$", "Use letters, digits, hyphen or underscore only.")
+
+
+class Institution(models.Model):
+    """A reporting entity (bank or NBFC) with its CERSAI codes and its KwikID connection."""
+
+    name = models.CharField(max_length=150)
+    fi_code = models.CharField("CERSAI FI code", max_length=20, unique=True, validators=[CODE_VALIDATOR])
+    region_code = models.CharField("CERSAI region code", max_length=20, validators=[CODE_VALIDATOR])
+    cersai_username = models.CharField("CERSAI username", max_length=100)
+    api_version = models.CharField("API version", max_length=10, default="V1.3")
+    api_base_url = models.URLField("KwikID base URL", max_length=300)
+    # The bearer token is write-only in every form; only its last 4 characters are ever shown.
+    api_token = models.TextField("KwikID bearer token", blank=True, default="")
+    token_updated_at = models.DateTimeField(null=True, blank=True)
+    token_updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    max_records_per_request = models.PositiveIntegerField(
+        "maximum records per request",
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+    )
+    # Set when KwikID answers 401: sending stops for this institution until the token is replaced.
+    sending_paused_at = models.DateTimeField(null=True, blank=True)
+    sending_paused_reason = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.fi_code})"
+
+    @property
+    def token_hint(self) -> str:
+        """The token's last 4 characters, for recognising it without revealing it."""
+        return f"…{self.api_token[-4:]}" if len(self.api_token) >= 8 else ("set" if self.api_token else "")
+
+
+class Branch(models.Model):
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="branches")
+    code = models.CharField("CERSAI branch code", max_length=20, validators=[CODE_VALIDATOR])
+    name = models.CharField(max_length=150)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["institution__name", "code"]
+        verbose_name_plural = "branches"
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "code"], name="branch_code_unique_in_institution")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Role(models.TextChoices):
+    MAKER = "maker", "Maker (compliance staff)"
+    CHECKER = "checker", "Checker (branch manager)"
+    ADMIN = "admin", "Administrator"
+    AUDITOR = "auditor", "Auditor (read-only)"
+
+
+class User(AbstractUser):
+    """A portal user: one role, one or more branches (admins and auditors see every branch)."""
+
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MAKER)
+    branches = models.ManyToManyField(Branch, blank=True, related_name="users")
+
+    @property
+    def is_maker(self) -> bool:
+        return self.role == Role.MAKER
+
+    @property
+    def is_checker(self) -> bool:
+        return self.role == Role.CHECKER
+
+    @property
+    def is_portal_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_auditor(self) -> bool:
+        return self.role == Role.AUDITOR
+
+    @property
+    def sees_all_branches(self) -> bool:
+        return self.role in (Role.ADMIN, Role.AUDITOR)

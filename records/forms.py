@@ -1,0 +1,158 @@
+"""The record form: every member of a record on the API page, in the API's sections and names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row, Submit
+from django import forms
+
+from institutions.models import Branch
+
+from .models import KycRecord
+from .services import RECORD_FIELDS
+from .validation import Problem, validate_record
+
+DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+CURRENT_ADDRESS_FIELDS = ("current_address_line_1", "current_vtc", "current_state", "current_country", "current_pin_code")
+DISABILITY_FIELDS = ("impairment_type", "impairment_percentage", "udid_number")
+
+
+def add_problems(form: forms.Form, problems: list[Problem]) -> None:
+    """Attach validation problems to the fields they name (or to the form when it has no such field)."""
+    for problem in problems:
+        if problem.severity != "error":
+            continue
+        field = problem.field if problem.field in form.fields else None
+        if field and problem.message in form.errors.get(field, []):
+            continue
+        form.add_error(field, problem.message)
+
+
+class KycRecordForm(forms.ModelForm):
+    """Entry and editing. Saving a draft checks what is filled; submitting also checks completeness."""
+
+    branch = forms.ModelChoiceField(queryset=Branch.objects.none(), empty_label=None)
+
+    class Meta:
+        model = KycRecord
+        fields = ("branch", *RECORD_FIELDS)
+        widgets = {
+            "dob": DATE_WIDGET,
+            "kyc_declaration_date": DATE_WIDGET,
+            "kyc_verification_date": DATE_WIDGET,
+        }
+        error_messages = {
+            "kyc_ref_no": {"unique": "Another record already has this KYC reference number; each must be unique."}
+        }
+        help_texts = {
+            "kyc_ref_no": "Your institution's unique reference for this KYC record.",
+            "pan": "10 characters, e.g. ABCPE1234F; the 4th letter is P for an individual.",
+            "poa_document_number": "For Aadhaar: the last 4 digits only. Never enter a full Aadhaar number.",
+            "mobile_isd": "Digits only, without +, e.g. 91.",
+            "udid_number": "Unique Disability ID: 2 letters and 16 digits.",
+        }
+
+    def __init__(self, *args: Any, branches: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.warnings: list[Problem] = []
+        self.fields["branch"].queryset = branches
+        for name in RECORD_FIELDS:
+            self.fields[name].required = False  # completeness is CKYC validation's call, on submit
+        self.fields["kyc_ref_no"].required = True
+        self.fields["current_address_same_as_poa_address"].widget.attrs["data-toggles"] = "current-address"
+        self.fields["differently_abled_flag"].widget.attrs["data-toggles"] = "disability"
+        if self.instance.pk:
+            self.fields["branch"].disabled = True
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(
+            Fieldset("Record", Row(Column("branch"), Column("kyc_ref_no"), Column("pan"))),
+            Fieldset(
+                "Basic details",
+                Row(
+                    Column("applicant_name_title", css_class="col-md-2"),
+                    Column("applicant_first_name"),
+                    Column("applicant_middle_name"),
+                ),
+                Row(Column("gender", css_class="col-md-3"), Column("dob", css_class="col-md-3")),
+                HTML('<h3 class="h6 mt-2">Relation details</h3>'),
+                Row(
+                    Column("applicant_rel_details_flag", css_class="col-md-2"),
+                    Column("applicant_rel_name_title", css_class="col-md-2"),
+                    Column("applicant_rel_first_name"),
+                    Column("applicant_rel_middle_name"),
+                ),
+                HTML('<h3 class="h6 mt-2">Disability information</h3>'),
+                "differently_abled_flag",
+                Div(
+                    Row(Column("impairment_type"), Column("impairment_percentage"), Column("udid_number")),
+                    css_id="disability",
+                ),
+            ),
+            Fieldset(
+                "Proof of address",
+                Row(Column("poa_document"), Column("poa_document_number")),
+                "poa_address_line_1",
+                Row(Column("poa_vtc"), Column("poa_state"), Column("poa_country"), Column("poa_pin_code")),
+            ),
+            Fieldset(
+                "Current address",
+                "current_address_same_as_poa_address",
+                Div(
+                    "current_address_line_1",
+                    Row(
+                        Column("current_vtc"),
+                        Column("current_state"),
+                        Column("current_country"),
+                        Column("current_pin_code"),
+                    ),
+                    css_id="current-address",
+                ),
+            ),
+            Fieldset(
+                "Contact details",
+                Row(Column("mobile_isd", css_class="col-md-2"), Column("mobile_number", css_class="col-md-4")),
+            ),
+            Fieldset(
+                "KYC verification details",
+                Row(Column("kyc_declaration_date"), Column("kyc_declaration_place")),
+                Row(Column("kyc_verification_date"), Column("kyc_type"), Column("kyc_type_of_document_submitted")),
+                Row(Column("kyc_verifier_name"), Column("kyc_verifier_designation")),
+                Row(Column("kyc_verifier_branch"), Column("kyc_verifier_employee_code")),
+            ),
+            Div(
+                Submit("action", "Save draft", css_class="btn-outline-primary"),
+                Submit("action", "Save and submit for review", css_class="btn-primary ms-2"),
+                css_class="mt-3",
+            ),
+        )
+
+    @property
+    def submitting(self) -> bool:
+        return str(self.data.get("action", "")).lower().startswith("save and submit")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("current_address_same_as_poa_address") == "Y":
+            for name in CURRENT_ADDRESS_FIELDS:
+                cleaned[name] = ""
+        if not cleaned.get("differently_abled_flag"):
+            cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
+        # A field that already failed its own checks is left out: it counts as blank, not as a second error.
+        data = {name: cleaned[name] for name in RECORD_FIELDS if name in cleaned}
+        problems = validate_record(data, complete=self.submitting)
+        self.warnings = [p for p in problems if p.severity != "error"]
+        add_problems(self, [p for p in problems if p.field not in self.errors])
+        return cleaned
+
+
+class ReturnForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for returning",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text="The maker sees this and fixes the record.",
+    )

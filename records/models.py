@@ -1,0 +1,181 @@
+"""The KYC record (one customer, flat, field names exactly the API's), its lifecycle and its audit events.
+
+Every status change goes through ``records.services._transition``: nothing else assigns ``status``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from institutions.models import Branch
+
+from . import codes
+
+
+class Status(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Waiting for review"
+    RETURNED = "returned", "Returned to maker"
+    APPROVED = "approved", "Approved, waiting for upload"
+    BATCHED = "batched", "In an upload batch"
+    UPLOADED = "uploaded", "Accepted by KwikID"
+    REJECTED = "rejected", "Rejected by KwikID"
+
+
+# The only moves a record can make. Editing is allowed in EDITABLE_STATUSES and keeps the status.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.DRAFT: frozenset({Status.SUBMITTED}),
+    Status.SUBMITTED: frozenset({Status.APPROVED, Status.RETURNED, Status.DRAFT}),
+    Status.RETURNED: frozenset({Status.SUBMITTED}),
+    Status.APPROVED: frozenset({Status.BATCHED}),
+    # A batch that never reached KwikID (auth failure, retries exhausted) gives its records back.
+    Status.BATCHED: frozenset({Status.UPLOADED, Status.REJECTED, Status.APPROVED}),
+    Status.UPLOADED: frozenset(),
+    Status.REJECTED: frozenset({Status.SUBMITTED}),
+}
+EDITABLE_STATUSES = frozenset({Status.DRAFT, Status.RETURNED, Status.REJECTED})
+
+
+class KycRecord(models.Model):
+    """One individual customer's KYC record, as KwikID's upload API names its fields."""
+
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="records")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+
+    kyc_ref_no = models.CharField("KYC reference number", max_length=50, unique=True)
+    pan = models.CharField("PAN", max_length=10, blank=True, default="")
+
+    # basic_details
+    applicant_name_title = models.CharField("title", max_length=5, blank=True, choices=codes.NAME_TITLES)
+    applicant_first_name = models.CharField("first name", max_length=50, blank=True)
+    applicant_middle_name = models.CharField("middle name", max_length=50, blank=True)
+    applicant_rel_details_flag = models.CharField(
+        "relation", max_length=6, blank=True, choices=codes.REL_FLAGS, default="FATHER"
+    )
+    applicant_rel_name_title = models.CharField(
+        "relative's title", max_length=5, blank=True, choices=codes.NAME_TITLES
+    )
+    applicant_rel_first_name = models.CharField("relative's first name", max_length=50, blank=True)
+    applicant_rel_middle_name = models.CharField("relative's middle name", max_length=50, blank=True)
+    gender = models.CharField(max_length=1, blank=True, choices=codes.GENDERS)
+    dob = models.DateField("date of birth", null=True, blank=True)
+    # basic_details.disability_info
+    differently_abled_flag = models.BooleanField("differently abled", default=False)
+    impairment_type = models.CharField(max_length=2, blank=True, choices=codes.IMPAIRMENT_TYPES)
+    impairment_percentage = models.PositiveSmallIntegerField(null=True, blank=True)
+    udid_number = models.CharField("UDID number", max_length=20, blank=True)
+
+    # poa
+    poa_document = models.CharField("proof of address", max_length=2, blank=True, choices=codes.POA_DOCUMENTS)
+    poa_document_number = models.CharField("document number", max_length=40, blank=True)
+    poa_address_line_1 = models.CharField("address line 1", max_length=55, blank=True)
+    poa_vtc = models.CharField("village / town / city", max_length=50, blank=True)
+    poa_state = models.CharField("state", max_length=3, blank=True, choices=codes.STATES)
+    poa_country = models.CharField("country", max_length=2, blank=True, default="IN", choices=codes.COUNTRIES)
+    poa_pin_code = models.CharField("PIN code", max_length=10, blank=True)
+
+    # current_address
+    current_address_same_as_poa_address = models.CharField(
+        "current address same as proof of address", max_length=1, choices=codes.YES_NO, default="Y"
+    )
+    current_address_line_1 = models.CharField("address line 1", max_length=55, blank=True)
+    current_vtc = models.CharField("village / town / city", max_length=50, blank=True)
+    current_state = models.CharField("state", max_length=3, blank=True, choices=codes.STATES)
+    current_country = models.CharField("country", max_length=2, blank=True, choices=codes.COUNTRIES)
+    current_pin_code = models.CharField("PIN code", max_length=10, blank=True)
+
+    # contact_details
+    mobile_isd = models.CharField("mobile ISD code", max_length=3, blank=True, default="91")
+    mobile_number = models.CharField(max_length=20, blank=True)
+
+    # kyc_verification_details
+    kyc_declaration_date = models.DateField("declaration date", null=True, blank=True)
+    kyc_declaration_place = models.CharField("declaration place", max_length=50, blank=True)
+    kyc_verification_date = models.DateField("verification date", null=True, blank=True)
+    kyc_type = models.CharField("KYC type", max_length=2, blank=True, choices=codes.KYC_TYPES)
+    kyc_verifier_name = models.CharField("verifier name", max_length=150, blank=True)
+    kyc_verifier_designation = models.CharField("verifier designation", max_length=50, blank=True)
+    kyc_verifier_branch = models.CharField("verifier branch", max_length=50, blank=True)
+    kyc_verifier_employee_code = models.CharField("verifier employee code", max_length=50, blank=True)
+    kyc_type_of_document_submitted = models.CharField(
+        "type of document submitted", max_length=2, blank=True, choices=codes.DOCUMENT_SUBMITTED_TYPES
+    )
+
+    # Workflow
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    return_reason = models.TextField(blank=True)
+    # The last thing KwikID said about this record (accepted message, or the rejection's reason).
+    upload_message = models.TextField(blank=True)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            # Maker-checker, enforced by the database as well as by the service.
+            models.CheckConstraint(
+                condition=Q(reviewed_by__isnull=True)
+                | (~Q(reviewed_by=F("created_by")) & (Q(submitted_by__isnull=True) | ~Q(reviewed_by=F("submitted_by")))),
+                name="record_reviewer_is_not_maker",
+            ),
+        ]
+        indexes = [models.Index(fields=["branch", "status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return self.kyc_ref_no
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in EDITABLE_STATUSES
+
+    @property
+    def masked_pan(self) -> str:
+        return f"XXXXXX{self.pan[-4:]}" if len(self.pan) == 10 else ""
+
+    @property
+    def applicant_display_name(self) -> str:
+        return " ".join(p for p in (self.applicant_first_name, self.applicant_middle_name) if p)
+
+
+class RecordEvent(models.Model):
+    """An immutable line of a record's history: who did what, when, and why."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        EDITED = "edited", "Edited"
+        SUBMITTED = "submitted", "Submitted for review"
+        WITHDRAWN = "withdrawn", "Withdrawn to draft"
+        APPROVED = "approved", "Approved"
+        RETURNED = "returned", "Returned"
+        BATCHED = "batched", "Added to an upload batch"
+        UPLOADED = "uploaded", "Accepted by KwikID"
+        REJECTED = "rejected", "Rejected by KwikID"
+        REQUEUED = "requeued", "Back in the upload queue"
+
+    record = models.ForeignKey(KycRecord, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=12, choices=Action.choices)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    reason = models.TextField(blank=True)
+    changed_fields = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.created_at:%Y-%m-%d %H:%M})"

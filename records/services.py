@@ -1,0 +1,333 @@
+"""Every write to a KYC record. Each service owns its transaction and writes the audit event inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from institutions.models import Branch, Role, User
+
+from .models import ALLOWED_TRANSITIONS, EDITABLE_STATUSES, KycRecord, RecordEvent, Status
+from .validation import Problem, normalise_record, validate_record
+
+# The model fields a maker enters: the API's own names, in the API's order.
+RECORD_FIELDS: tuple[str, ...] = (
+    "kyc_ref_no",
+    "pan",
+    "applicant_name_title",
+    "applicant_first_name",
+    "applicant_middle_name",
+    "applicant_rel_details_flag",
+    "applicant_rel_name_title",
+    "applicant_rel_first_name",
+    "applicant_rel_middle_name",
+    "gender",
+    "dob",
+    "differently_abled_flag",
+    "impairment_type",
+    "impairment_percentage",
+    "udid_number",
+    "poa_document",
+    "poa_document_number",
+    "poa_address_line_1",
+    "poa_vtc",
+    "poa_state",
+    "poa_country",
+    "poa_pin_code",
+    "current_address_same_as_poa_address",
+    "current_address_line_1",
+    "current_vtc",
+    "current_state",
+    "current_country",
+    "current_pin_code",
+    "mobile_isd",
+    "mobile_number",
+    "kyc_declaration_date",
+    "kyc_declaration_place",
+    "kyc_verification_date",
+    "kyc_type",
+    "kyc_verifier_name",
+    "kyc_verifier_designation",
+    "kyc_verifier_branch",
+    "kyc_verifier_employee_code",
+    "kyc_type_of_document_submitted",
+)
+
+
+class RecordInvalid(Exception):
+    """The record's data breaks CKYC rules; ``problems`` names each field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        fields = ", ".join(sorted({p.field for p in problems}))
+        super().__init__(f"The record has problems in: {fields}")
+
+
+class TransitionNotAllowed(Exception):
+    """The move is not in ALLOWED_TRANSITIONS (or not allowed to this user)."""
+
+
+class RecordConflict(Exception):
+    """Someone else changed the record meanwhile; nothing was written."""
+
+
+def record_data(record: KycRecord) -> dict[str, Any]:
+    """The record's entered fields as a flat mapping (what validation and the payload read)."""
+    return {name: getattr(record, name) for name in RECORD_FIELDS}
+
+
+def _errors(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def _require_branch(actor: User, branch: Branch) -> None:
+    if not actor.branches.filter(pk=branch.pk).exists():
+        raise PermissionDenied("You do not work at this branch.")
+
+
+def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
+    cleaned = normalise_record(data)
+    if cleaned.get("current_address_same_as_poa_address") == "Y":
+        for name in ("current_address_line_1", "current_vtc", "current_state", "current_country", "current_pin_code"):
+            cleaned[name] = ""
+    if not cleaned.get("differently_abled_flag"):
+        cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
+    errors = _errors(validate_record(cleaned, complete=complete))
+    if errors:
+        raise RecordInvalid(errors)
+    return {name: cleaned.get(name, "") for name in RECORD_FIELDS if name in cleaned}
+
+
+@transaction.atomic
+def record_create(*, actor: User, branch: Branch, data: Mapping[str, Any]) -> KycRecord:
+    """Save a new record as a draft. Filled fields must be well-formed; blanks may wait until submission."""
+    if actor.role != Role.MAKER:
+        raise PermissionDenied("Only compliance staff (makers) enter KYC records.")
+    _require_branch(actor, branch)
+    values = _clean(data, complete=False)
+    record = KycRecord.objects.create(branch=branch, created_by=actor, status=Status.DRAFT, **values)
+    RecordEvent.objects.create(
+        record=record, actor=actor, action=RecordEvent.Action.CREATED, to_status=Status.DRAFT
+    )
+    return record
+
+
+@transaction.atomic
+def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) -> KycRecord:
+    """Save a maker's edits to a draft, returned or rejected record; the status stays as it is."""
+    if actor.role != Role.MAKER:
+        raise PermissionDenied("Only compliance staff (makers) edit KYC records.")
+    _require_branch(actor, record.branch)
+    values = _clean(data, complete=False)
+    locked = KycRecord.objects.select_for_update().get(pk=record.pk)
+    if locked.status not in EDITABLE_STATUSES:
+        raise TransitionNotAllowed(f"A record that is {locked.get_status_display().lower()} cannot be edited.")
+    changed = [name for name, value in values.items() if getattr(locked, name) != value]
+    for name in changed:
+        setattr(locked, name, values[name])
+    if changed:
+        locked.save(update_fields=[*changed, "updated_at"])
+        RecordEvent.objects.create(
+            record=locked,
+            actor=actor,
+            action=RecordEvent.Action.EDITED,
+            from_status=locked.status,
+            to_status=locked.status,
+            changed_fields=changed,
+        )
+    return locked
+
+
+def _transition(
+    record: KycRecord,
+    to: str,
+    *,
+    actor: User | None,
+    action: str,
+    reason: str = "",
+    **updates: Any,
+) -> KycRecord:
+    """The one place a record's status changes: a conditional update plus its audit event.
+
+    Raises RecordConflict when another request moved the record first (the update matched no row).
+    Call inside a transaction.
+    """
+    current = record.status
+    if to not in ALLOWED_TRANSITIONS[current]:
+        raise TransitionNotAllowed(
+            f"A record that is {Status(current).label.lower()} cannot become {Status(to).label.lower()}."
+        )
+    now = timezone.now()
+    updated = KycRecord.objects.filter(pk=record.pk, status=current).update(status=to, updated_at=now, **updates)
+    if updated != 1:
+        raise RecordConflict("This record was changed by someone else meanwhile. Reload it and try again.")
+    RecordEvent.objects.create(
+        record=record, actor=actor, action=action, from_status=current, to_status=to, reason=reason
+    )
+    record.refresh_from_db()
+    return record
+
+
+@transaction.atomic
+def record_submit(*, actor: User, record: KycRecord) -> KycRecord:
+    """Send a complete, valid record to the branch's checkers. Raises RecordInvalid naming each field."""
+    if actor.role != Role.MAKER:
+        raise PermissionDenied("Only compliance staff (makers) submit KYC records.")
+    _require_branch(actor, record.branch)
+    record.refresh_from_db()
+    errors = _errors(validate_record(record_data(record), complete=True))
+    if errors:
+        raise RecordInvalid(errors)
+    return _transition(
+        record,
+        Status.SUBMITTED,
+        actor=actor,
+        action=RecordEvent.Action.SUBMITTED,
+        submitted_by=actor,
+        submitted_at=timezone.now(),
+        return_reason="",
+    )
+
+
+@transaction.atomic
+def record_withdraw(*, actor: User, record: KycRecord) -> KycRecord:
+    """Take a submitted record back to draft so it can be edited (before a checker decides)."""
+    if actor.role != Role.MAKER:
+        raise PermissionDenied("Only compliance staff (makers) withdraw KYC records.")
+    _require_branch(actor, record.branch)
+    record.refresh_from_db()
+    return _transition(record, Status.DRAFT, actor=actor, action=RecordEvent.Action.WITHDRAWN)
+
+
+def _check_reviewer(actor: User, record: KycRecord) -> None:
+    if actor.role != Role.CHECKER:
+        raise PermissionDenied("Only branch managers (checkers) approve or return records.")
+    _require_branch(actor, record.branch)
+    if actor.pk in (record.created_by_id, record.submitted_by_id):
+        raise PermissionDenied("You cannot review a record you entered or submitted (maker-checker).")
+
+
+@transaction.atomic
+def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
+    """Approve a submitted record for upload. Never by its maker; exactly one of two racing checkers wins."""
+    _check_reviewer(actor, record)
+    errors = _errors(validate_record(record_data(record), complete=True))
+    if errors:
+        raise RecordInvalid(errors)
+    return _transition(
+        record,
+        Status.APPROVED,
+        actor=actor,
+        action=RecordEvent.Action.APPROVED,
+        reviewed_by=actor,
+        reviewed_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def record_return(*, actor: User, record: KycRecord, reason: str) -> KycRecord:
+    """Send a submitted record back to its maker with the reason."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Say why the record is returned, so the maker can fix it.")
+    _check_reviewer(actor, record)
+    return _transition(
+        record,
+        Status.RETURNED,
+        actor=actor,
+        action=RecordEvent.Action.RETURNED,
+        reason=reason,
+        reviewed_by=actor,
+        reviewed_at=timezone.now(),
+        return_reason=reason,
+    )
+
+
+def _transition_many(
+    record_ids: Iterable[int],
+    from_status: str,
+    to_status: str,
+    *,
+    action: str,
+    actor: User | None = None,
+    reasons: Mapping[int, str] | None = None,
+    **updates: Any,
+) -> list[int]:
+    """Move many records at once, with one audit event each; returns the ids that moved.
+
+    The conditional update skips any record no longer in ``from_status``. Call inside a transaction.
+    """
+    if to_status not in ALLOWED_TRANSITIONS[from_status]:
+        raise TransitionNotAllowed(f"Records cannot move from {from_status} to {to_status}.")
+    ids = list(record_ids)
+    candidates = KycRecord.objects.filter(pk__in=ids, status=from_status)
+    moved = list(candidates.select_for_update().values_list("pk", flat=True))
+    if not moved:
+        return []
+    now = timezone.now()
+    KycRecord.objects.filter(pk__in=moved, status=from_status).update(status=to_status, updated_at=now, **updates)
+    reasons = reasons or {}
+    RecordEvent.objects.bulk_create(
+        RecordEvent(
+            record_id=pk,
+            actor=actor,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reasons.get(pk, ""),
+        )
+        for pk in moved
+    )
+    return moved
+
+
+def records_mark_batched(*, record_ids: Iterable[int]) -> list[int]:
+    """Approved records join an upload batch. Call inside the transaction that creates the batch."""
+    return _transition_many(
+        record_ids, Status.APPROVED, Status.BATCHED, action=RecordEvent.Action.BATCHED, reasons=None
+    )
+
+
+def records_mark_uploaded(*, record_ids: Iterable[int], message: str) -> list[int]:
+    """KwikID accepted these records for processing."""
+    ids = list(record_ids)
+    return _transition_many(
+        ids,
+        Status.BATCHED,
+        Status.UPLOADED,
+        action=RecordEvent.Action.UPLOADED,
+        reasons=dict.fromkeys(ids, message),
+        upload_message=message,
+        uploaded_at=timezone.now(),
+    )
+
+
+def records_mark_rejected(*, reasons: Mapping[int, str]) -> list[int]:
+    """KwikID rejected these records; each goes back to its maker with KwikID's reason."""
+    moved: list[int] = []
+    # One update per distinct reason keeps each record's own message on the row.
+    by_reason: dict[str, list[int]] = {}
+    for pk, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(pk)
+    for reason, ids in by_reason.items():
+        moved += _transition_many(
+            ids,
+            Status.BATCHED,
+            Status.REJECTED,
+            action=RecordEvent.Action.REJECTED,
+            reasons=dict.fromkeys(ids, reason),
+            upload_message=reason,
+        )
+    return moved
+
+
+def records_requeue(*, record_ids: Iterable[int], reason: str) -> list[int]:
+    """Records whose batch never reached KwikID go back to the upload queue."""
+    ids = list(record_ids)
+    return _transition_many(
+        ids, Status.BATCHED, Status.APPROVED, action=RecordEvent.Action.REQUEUED, reasons=dict.fromkeys(ids, reason)
+    )

@@ -1,0 +1,189 @@
+"""Record pages: thin views (role, form, one service call, redirect). Reads come from selectors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from institutions.models import Role
+from institutions.permissions import role_required
+from uploads import selectors as upload_selectors
+
+from . import selectors, services
+from .forms import KycRecordForm, ReturnForm, add_problems
+from .models import KycRecord, Status
+from .validation import validate_record
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = {
+        "counts": selectors.status_counts(user),
+        "statuses": Status.choices,
+        "queue_count": selectors.review_queue(user).count() if user.is_checker else None,
+        "recent_batches": upload_selectors.batch_list(user)[:5],
+        "branches": selectors.branch_list(user),
+    }
+    return render(request, "records/dashboard.html", context)
+
+
+def record_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    status = status if status in Status.values else ""
+    query = request.GET.get("q", "").strip()[:50]
+    records = selectors.record_list(request.user, status=status or None, query=query)
+    page = Paginator(records, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "records/kycrecord_list.html",
+        {"page": page, "status": status, "q": query, "statuses": Status.choices},
+    )
+
+
+@role_required(Role.CHECKER)
+def review_queue(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "records/review_queue.html", {"page": page})
+
+
+def _save(request: HttpRequest, form: KycRecordForm, record: KycRecord | None = None) -> HttpResponse | None:
+    """Save (and maybe submit) through the services; on any refusal put the reasons on the form.
+
+    Save and submit are one unit: a record that fails submission is not left half-saved as a draft.
+    """
+    data = {k: v for k, v in form.cleaned_data.items() if k != "branch"}
+    try:
+        with transaction.atomic():
+            if record is None:
+                record = services.record_create(actor=request.user, branch=form.cleaned_data["branch"], data=data)
+            else:
+                record = services.record_update(actor=request.user, record=record, data=data)
+            if form.submitting:
+                services.record_submit(actor=request.user, record=record)
+    except services.RecordInvalid as exc:
+        add_problems(form, exc.problems)
+        return None
+    except (services.TransitionNotAllowed, PermissionDenied) as exc:
+        form.add_error(None, str(exc))
+        return None
+    if form.submitting:
+        messages.success(request, f"Record {record.kyc_ref_no} was submitted for review.")
+    else:
+        messages.success(request, f"Draft {record.kyc_ref_no} was saved.")
+    return redirect("records:detail", pk=record.pk)
+
+
+@role_required(Role.MAKER)
+def record_create(request: HttpRequest) -> HttpResponse:
+    branches = selectors.branch_list(request.user)
+    if request.method == "POST":
+        form = KycRecordForm(request.POST, branches=branches)
+        if form.is_valid() and (response := _save(request, form)):
+            return response
+    else:
+        form = KycRecordForm(branches=branches)
+    return render(request, "records/kycrecord_form.html", {"form": form, "record": None})
+
+
+@role_required(Role.MAKER)
+def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    record = selectors.record_get(request.user, pk)
+    if not record.is_editable:
+        messages.error(request, f"A record that is {record.get_status_display().lower()} cannot be edited.")
+        return redirect("records:detail", pk=record.pk)
+    branches = selectors.branch_list(request.user)
+    if request.method == "POST":
+        form = KycRecordForm(request.POST, instance=record, branches=branches)
+        if form.is_valid() and (response := _save(request, form, record)):
+            return response
+    else:
+        form = KycRecordForm(instance=record, branches=branches)
+    return render(request, "records/kycrecord_form.html", {"form": form, "record": record})
+
+
+def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    record = selectors.record_get(request.user, pk)
+    problems = validate_record(services.record_data(record), complete=True)
+    user = request.user
+    can_review = (
+        user.is_checker
+        and record.status == Status.SUBMITTED
+        and user.pk not in (record.created_by_id, record.submitted_by_id)
+    )
+    context = {
+        "record": record,
+        "sections": selectors.record_sections(record, {p.field for p in problems}),
+        "problems": problems,
+        "events": selectors.record_events(record),
+        "batch_items": upload_selectors.record_batch_items(record),
+        "return_form": ReturnForm() if can_review else None,
+        "can_review": can_review,
+        "is_own": user.pk in (record.created_by_id, record.submitted_by_id),
+    }
+    return render(request, "records/kycrecord_detail.html", context)
+
+
+def _act(request: HttpRequest, pk: int, action: Callable[[KycRecord], str]) -> HttpResponse:
+    record = selectors.record_get(request.user, pk)
+    try:
+        message = action(record)
+    except services.RecordInvalid as exc:
+        for problem in exc.problems:
+            messages.error(request, f"{problem.field}: {problem.message}")
+    except (services.TransitionNotAllowed, services.RecordConflict, PermissionDenied, ValueError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, message)
+    return redirect("records:detail", pk=record.pk)
+
+
+@require_POST
+@role_required(Role.MAKER)
+def record_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    def submit(record: KycRecord) -> str:
+        services.record_submit(actor=request.user, record=record)
+        return f"Record {record.kyc_ref_no} was submitted for review."
+
+    return _act(request, pk, submit)
+
+
+@require_POST
+@role_required(Role.MAKER)
+def record_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    def withdraw(record: KycRecord) -> str:
+        services.record_withdraw(actor=request.user, record=record)
+        return f"Record {record.kyc_ref_no} is a draft again and can be edited."
+
+    return _act(request, pk, withdraw)
+
+
+@require_POST
+@role_required(Role.CHECKER, Role.MAKER)
+def record_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    # Makers reach the service too, which refuses them with a clear message (maker-checker).
+    def approve(record: KycRecord) -> str:
+        services.record_approve(actor=request.user, record=record)
+        return f"Record {record.kyc_ref_no} was approved and will be uploaded."
+
+    return _act(request, pk, approve)
+
+
+@require_POST
+@role_required(Role.CHECKER, Role.MAKER)
+def record_return(request: HttpRequest, pk: int) -> HttpResponse:
+    form = ReturnForm(request.POST)
+
+    def send_back(record: KycRecord) -> str:
+        if not form.is_valid():
+            raise ValueError("Say why the record is returned, so the maker can fix it.")
+        services.record_return(actor=request.user, record=record, reason=form.cleaned_data["reason"])
+        return f"Record {record.kyc_ref_no} was returned to its maker."
+
+    return _act(request, pk, send_back)

@@ -1,0 +1,376 @@
+"""KwikID CKYC upload client and its typed errors: the only module in the portal that imports requests.
+
+Every outcome of an upload call maps to one type, so callers follow the outcome table without HTTP details:
+
+- ``UploadResult``: a 2xx; KwikID accepted the batch for processing.
+- ``KwikIDAuthError``: 401/403, or no usable token (raised before anything is sent). Not retryable.
+- ``KwikIDRejectedError``: any other 4xx, and 3xx (redirects are never followed). Not retryable; keeps
+  ``detail``.
+- ``KwikIDTransientError``: safe to send the same batch again: ``KwikIDConnectError`` (nothing reached
+  KwikID), ``KwikIDServerError`` (5xx) and ``KwikIDRateLimitedError`` (429, with ``retry_after``).
+- ``KwikIDUnknownOutcomeError``: the body was (or may have been) sent and no answer came back (read timeout,
+  connection dropped). KwikID may have accepted the batch, so this is deliberately *not* transient.
+
+Retries: the session's adapter is mounted with ``HTTPAdapter(max_retries=0)``. That is requests' default,
+but we pin it because urllib3 on its own retries connection errors three times, and a retried POST on a
+pooled keep-alive socket that the server closed between urllib3's liveness check and our write could send a
+batch twice. Every retry decision belongs to the caller, which records each attempt in the database. The
+cost of this choice: a stale socket that fails *after* the write surfaces as ``KwikIDUnknownOutcomeError``
+(we cannot prove the server did not read the body), never as a silent resend. urllib3 discards pooled
+sockets that are already closed before reusing them, so this is rare.
+
+Neither the token nor the request body ever appears in an exception's text: only status codes, sizes and
+timings. KwikID's response body is kept (truncated) on the ``body`` attribute for storage, never in str().
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_exceptions
+
+UPLOAD_PATH = "ckycportalapi/ckyc-upload/"
+BODY_LIMIT = 2000
+# Bodies larger than this are not parsed as JSON: KwikID's answers are small, and an error page need not be.
+_JSON_PARSE_LIMIT = 1024 * 1024
+# RFC 6750 b64token characters are a subset of this: printable ASCII without spaces. Anything else would
+# either be rejected by requests (with the header value in the message) or be a pasted-in mistake.
+_TOKEN_RE = re.compile(r"[\x21-\x7e]+")
+_DELTA_SECONDS_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+# Found in a requests exception's chain only when no connection to KwikID was ever established, so the
+# request body cannot have been sent. NewConnectionError (refused, DNS) subclasses ConnectTimeoutError.
+_NOT_CONNECTED: tuple[type[BaseException], ...] = (
+    urllib3_exceptions.ConnectTimeoutError,
+    urllib3_exceptions.EmptyPoolError,
+    urllib3_exceptions.ClosedPoolError,
+    ssl.SSLCertVerificationError,  # the TLS handshake precedes the request
+)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """KwikID accepted the batch for processing (not: CERSAI registered the customers)."""
+
+    status_code: int
+    message: str
+    status: str
+    body: str
+    elapsed_ms: int
+
+
+class KwikIDError(Exception):
+    """Base of every KwikID failure; its text never holds the token or the request body."""
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        status_code: int | None = None,
+        body: str = "",
+        elapsed_ms: int | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.status_code = status_code
+        self.body = body[:BODY_LIMIT]
+        self.elapsed_ms = elapsed_ms
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only attributes survive pickling (Celery result backends, multiprocessing).
+        return (self.__class__, self.args, self.__dict__)
+
+
+class KwikIDAuthError(KwikIDError):
+    """401/403, or no usable token; not retryable until the token is replaced."""
+
+    def __init__(self, text: str, *, detail: Any = None, message: str = "", **kwargs: Any) -> None:
+        super().__init__(text, **kwargs)
+        self.detail: Any = {} if detail is None else detail
+        self.message = message
+
+
+class KwikIDRejectedError(KwikIDError):
+    """Any other 4xx, or a 3xx (never followed); detail is KwikID's, {} if absent, null or unparseable."""
+
+    def __init__(self, text: str, *, detail: Any = None, message: str = "", **kwargs: Any) -> None:
+        super().__init__(text, **kwargs)
+        self.detail: Any = {} if detail is None else detail
+        self.message = message
+
+
+class KwikIDTransientError(KwikIDError):
+    """Retryable: nothing was accepted, so the same batch may be sent again."""
+
+
+class KwikIDConnectError(KwikIDTransientError):
+    """No connection was made (refused, DNS, connect timeout): nothing reached KwikID."""
+
+
+class KwikIDServerError(KwikIDTransientError):
+    """KwikID answered 5xx; the body (often an HTML page) is kept truncated."""
+
+
+class KwikIDRateLimitedError(KwikIDTransientError):
+    """KwikID answered 429; retry_after is in seconds when the Retry-After header was usable."""
+
+    def __init__(self, text: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(text, **kwargs)
+        self.retry_after = retry_after
+
+
+class KwikIDUnknownOutcomeError(KwikIDError):
+    """The body was sent but no answer came back: KwikID may have accepted it, so never resend blindly."""
+
+
+class KwikIDClient:
+    """Posts CKYC batches to KwikID over one keep-alive session; use one client per thread."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("base_url must be an absolute http(s) URL")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("base_url must not carry a query, a fragment or credentials")
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number of seconds")
+        self._url = base_url.rstrip("/") + "/" + UPLOAD_PATH
+        self._token = token
+        self._timeout = (connect_timeout, read_timeout)
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            # See the module docstring: no urllib3-level retries, ever.
+            adapter = HTTPAdapter(max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"<KwikIDClient {self._url}>"
+
+    def upload(self, payload: Mapping[str, Any]) -> UploadResult:
+        """POST one batch; returns on 2xx, else raises a KwikIDError subclass (see the module docstring)."""
+        token = self._token.strip() if isinstance(self._token, str) else ""
+        if not token:
+            raise KwikIDAuthError("KwikID token is empty; nothing was sent")
+        if not _TOKEN_RE.fullmatch(token):
+            raise KwikIDAuthError("KwikID token has characters not allowed in a header; nothing was sent")
+        # Serialised once, as bytes: what is sent is exactly what was built (and a NaN is an error, not JSON).
+        data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        started = time.monotonic()
+        try:
+            response = self._session.post(
+                self._url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.exceptions.RequestException as exc:
+            raise _transport_error(exc, _elapsed_ms(started), len(data)) from exc
+        return _interpret(response, _elapsed_ms(started))
+
+    def close(self) -> None:
+        """Close pooled connections (only when the client created its own session)."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> KwikIDClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """exc and what it wraps, via args, reason, original_error and __cause__.
+
+    __context__ is deliberately not followed: when upload() is called inside an ``except`` block (a retry
+    loop), the context is the caller's previous error, which says nothing about this attempt.
+    """
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [
+            current.__cause__,
+            getattr(current, "reason", None),
+            getattr(current, "original_error", None),
+            *current.args,
+        ]
+        stack.extend(item for item in linked if isinstance(item, BaseException))
+
+
+def _never_connected(exc: BaseException) -> bool:
+    return any(isinstance(item, _NOT_CONNECTED) for item in _exception_chain(exc))
+
+
+def _transport_error(exc: requests.exceptions.RequestException, elapsed_ms: int, size: int) -> KwikIDError:
+    """Map a requests failure to the outcome it means for the batch."""
+    name = type(exc).__name__
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return KwikIDUnknownOutcomeError(
+            f"KwikID did not answer within the read timeout after a {size}-byte upload was sent "
+            f"({elapsed_ms} ms); it may have accepted it",
+            elapsed_ms=elapsed_ms,
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if _never_connected(exc):
+            return KwikIDConnectError(
+                f"could not connect to KwikID ({name}, {elapsed_ms} ms); nothing was sent",
+                elapsed_ms=elapsed_ms,
+            )
+        # "Connection aborted" (RemoteDisconnected, reset) or anything we cannot place before the write.
+        return KwikIDUnknownOutcomeError(
+            f"connection to KwikID was lost after a {size}-byte upload was sent ({name}, {elapsed_ms} ms); "
+            "it may have accepted it",
+            elapsed_ms=elapsed_ms,
+        )
+    if isinstance(exc, ValueError):
+        # InvalidURL, InvalidHeader, MissingSchema, ...: requests refused to build the request.
+        return KwikIDError(
+            f"the request to KwikID could not be built ({name}); nothing was sent", elapsed_ms=elapsed_ms
+        )
+    # ChunkedEncodingError, ContentDecodingError and anything unforeseen: the request went out.
+    return KwikIDUnknownOutcomeError(
+        f"KwikID's answer to a {size}-byte upload could not be read ({name}, {elapsed_ms} ms); "
+        "it may have accepted it",
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def _body_text(response: requests.Response) -> str:
+    """The start of the response body as text, never more than BODY_LIMIT characters."""
+    # Decoding only a prefix keeps a huge error page cheap; 4 bytes per character covers any UTF-8.
+    raw = (response.content or b"")[: BODY_LIMIT * 4]
+    content_type = response.headers.get("Content-Type", "")
+    encoding = response.encoding if "charset=" in content_type.lower() and response.encoding else "utf-8"
+    try:
+        text = raw.decode(encoding, errors="replace")
+    except LookupError:
+        text = raw.decode("utf-8", errors="replace")
+    return text[:BODY_LIMIT]
+
+
+_UNPARSEABLE = object()
+
+
+def _json_body(response: requests.Response) -> Any:
+    """The parsed JSON body, or _UNPARSEABLE: error bodies are often HTML, so never call .json() blindly."""
+    raw = response.content or b""
+    if not raw or len(raw) > _JSON_PARSE_LIMIT:
+        return _UNPARSEABLE
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return _UNPARSEABLE
+
+
+def _string_field(parsed: Any, key: str) -> str:
+    value = parsed.get(key) if isinstance(parsed, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None when absent or invalid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELTA_SECONDS_RE.fullmatch(value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # HTTP dates are always GMT
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _interpret(response: requests.Response, elapsed_ms: int) -> UploadResult:
+    """Return the result of a 2xx; raise the matching error for anything else."""
+    code = response.status_code
+    body = _body_text(response)
+    parsed = _json_body(response)
+    if 200 <= code < 300:
+        return UploadResult(
+            status_code=code,
+            message=_string_field(parsed, "message"),
+            status=_string_field(parsed, "status"),
+            body=body,
+            elapsed_ms=elapsed_ms,
+        )
+    common: dict[str, Any] = {"status_code": code, "body": body, "elapsed_ms": elapsed_ms}
+    detail = parsed.get("detail") if isinstance(parsed, dict) else None
+    message = _string_field(parsed, "message")
+    # Only counts go into the text: KwikID's message and detail may quote the submitted values (PII).
+    entries = f"{len(detail)} entries in detail" if isinstance(detail, dict | list) else "no detail"
+    if code in (401, 403):
+        error: KwikIDError = KwikIDAuthError(
+            f"KwikID refused the token: HTTP {code} ({elapsed_ms} ms)",
+            detail=detail,
+            message=message,
+            **common,
+        )
+    elif code == 429:
+        retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+        error = KwikIDRateLimitedError(
+            f"KwikID is rate limiting: HTTP 429, retry after {retry_after} s ({elapsed_ms} ms)",
+            retry_after=retry_after,
+            **common,
+        )
+    elif code >= 500:
+        error = KwikIDServerError(
+            f"KwikID failed: HTTP {code}, {len(response.content or b'')}-byte body ({elapsed_ms} ms)",
+            **common,
+        )
+    elif 300 <= code < 400:
+        error = KwikIDRejectedError(
+            f"KwikID answered with a redirect (HTTP {code}), which is not followed ({elapsed_ms} ms)",
+            detail=detail,
+            message=message,
+            **common,
+        )
+    else:
+        error = KwikIDRejectedError(
+            f"KwikID rejected the upload: HTTP {code}, {entries} ({elapsed_ms} ms)",
+            detail=detail,
+            message=message,
+            **common,
+        )
+    raise error

@@ -1,0 +1,122 @@
+"""PURE: records -> the body of KwikID's ``POST /ckycportalapi/ckyc-upload/``. No database writes, no HTTP.
+
+Shape and names follow the API page's sample exactly. Required members are always sent; optional ones only
+when they hold a value, so KwikID never sees an empty string where it expects a code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+_CURRENT_FROM_POA = {
+    "current_address_line_1": "poa_address_line_1",
+    "current_vtc": "poa_vtc",
+    "current_state": "poa_state",
+    "current_country": "poa_country",
+    "current_pin_code": "poa_pin_code",
+}
+
+
+class RecordLike(Protocol):
+    kyc_ref_no: str
+    pan: str
+
+
+@dataclass(frozen=True)
+class Header:
+    """The institution's CERSAI fields that open every request."""
+
+    fi_code: str
+    version: str
+    region_code: str
+    username: str
+    branch_code: str
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _put(target: dict[str, Any], key: str, value: Any) -> None:
+    if value not in (None, ""):
+        target[key] = value
+
+
+def record_to_payload(record: Any) -> dict[str, Any]:
+    """One record as the API's record object (accepts a model instance or any object with the fields)."""
+    r = record.__getitem__ if isinstance(record, Mapping) else record.__getattribute__
+
+    basic: dict[str, Any] = {
+        "applicant_name_title": r("applicant_name_title"),
+        "applicant_first_name": r("applicant_first_name"),
+    }
+    _put(basic, "applicant_middle_name", r("applicant_middle_name"))
+    basic["applicant_rel_details_flag"] = r("applicant_rel_details_flag")
+    _put(basic, "applicant_rel_name_title", r("applicant_rel_name_title"))
+    basic["applicant_rel_first_name"] = r("applicant_rel_first_name")
+    _put(basic, "applicant_rel_middle_name", r("applicant_rel_middle_name"))
+    basic["gender"] = r("gender")
+    basic["dob"] = _iso(r("dob"))
+    disability: dict[str, Any] = {"differently_abled_flag": bool(r("differently_abled_flag"))}
+    if disability["differently_abled_flag"]:
+        _put(disability, "impairment_type", r("impairment_type"))
+        _put(disability, "impairment_percentage", r("impairment_percentage"))
+        _put(disability, "udid_number", r("udid_number"))
+    basic["disability_info"] = disability
+
+    poa = {
+        "poa_document": r("poa_document"),
+        "poa_document_number": r("poa_document_number"),
+        "poa_address_line_1": r("poa_address_line_1"),
+        "poa_vtc": r("poa_vtc"),
+        "poa_state": r("poa_state"),
+        "poa_country": r("poa_country"),
+        "poa_pin_code": r("poa_pin_code"),
+    }
+
+    same = r("current_address_same_as_poa_address")
+    current: dict[str, Any] = {"current_address_same_as_poa_address": same}
+    for current_field, poa_field in _CURRENT_FROM_POA.items():
+        # CERSAI expects the current address filled in either way: a copy of the POA address when "Y".
+        _put(current, current_field, poa[poa_field] if same == "Y" else r(current_field))
+
+    contact: dict[str, Any] = {}
+    _put(contact, "mobile_isd", r("mobile_isd") if r("mobile_number") else "")
+    _put(contact, "mobile_number", r("mobile_number"))
+
+    verification: dict[str, Any] = {
+        "kyc_declaration_date": _iso(r("kyc_declaration_date")),
+        "kyc_declaration_place": r("kyc_declaration_place"),
+        "kyc_verification_date": _iso(r("kyc_verification_date")),
+        "kyc_type": r("kyc_type"),
+        "kyc_verifier_name": r("kyc_verifier_name"),
+        "kyc_verifier_designation": r("kyc_verifier_designation"),
+        "kyc_verifier_branch": r("kyc_verifier_branch"),
+        "kyc_verifier_employee_code": r("kyc_verifier_employee_code"),
+    }
+    _put(verification, "kyc_type_of_document_submitted", r("kyc_type_of_document_submitted"))
+
+    return {
+        "kyc_ref_no": r("kyc_ref_no"),
+        "pan": r("pan"),
+        "basic_details": basic,
+        "poa": poa,
+        "current_address": current,
+        "contact_details": contact,
+        "kyc_verification_details": verification,
+    }
+
+
+def build_request(header: Header, records: Iterable[Any]) -> dict[str, Any]:
+    """The whole request body for one batch: the CERSAI header fields, then the records in order."""
+    return {
+        "fi_code": header.fi_code,
+        "version": header.version,
+        "region_code": header.region_code,
+        "username": header.username,
+        "branch_code": header.branch_code,
+        "records": [record_to_payload(record) for record in records],
+    }

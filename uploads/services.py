@@ -1,0 +1,412 @@
+"""Upload batches: assemble approved records, send each batch to KwikID once, and keep every outcome.
+
+PostgreSQL holds the truth and the broker is only a doorbell: every step claims its rows with a conditional
+update (or ``select_for_update(skip_locked=True)``), so a repeated or lost Celery message can delay an upload
+but never send a record twice. The HTTP call happens outside any transaction and any row lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from institutions.models import Branch, Institution, User
+from records import services as record_services
+from records.models import KycRecord, Status
+
+from .client import (
+    KwikIDAuthError,
+    KwikIDClient,
+    KwikIDError,
+    KwikIDRateLimitedError,
+    KwikIDRejectedError,
+    KwikIDTransientError,
+    KwikIDUnknownOutcomeError,
+    UploadResult,
+)
+from .models import BatchItem, BatchStatus, UploadAttempt, UploadBatch
+from .payload import Header, build_request
+
+logger = logging.getLogger(__name__)
+
+BODY_LIMIT = 4000
+RETRY_BASE_SECONDS = 5
+# Kept far below Redis's visibility timeout: longer waits are held in the database and swept (celery#2599).
+RETRY_CAP_SECONDS = 300
+
+Enqueue = Callable[[int, float], None]
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    batch_id: int
+    status: str
+    retry_in: float | None = None
+
+
+def _truncate(text: str, limit: int = BODY_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def batch_assemble(*, institution_id: int | None = None, actor: User | None = None) -> list[int]:
+    """Group approved records into READY batches, one per institution and branch, never above the maximum.
+
+    Safe to run twice and concurrently: each chunk of records is claimed with skip_locked and a conditional
+    status update, so two assemblers never put a record in two batches. Returns the new batch ids.
+    """
+    institutions = Institution.objects.filter(sending_paused_at__isnull=True).exclude(api_token="")
+    if institution_id is not None:
+        institutions = institutions.filter(pk=institution_id)
+    created: list[int] = []
+    for institution in institutions:
+        branch_ids = (
+            KycRecord.objects.filter(branch__institution=institution, status=Status.APPROVED)
+            .values_list("branch_id", flat=True)
+            .distinct()
+        )
+        for branch in Branch.objects.filter(pk__in=list(branch_ids)):
+            while batch_id := _assemble_one(institution, branch, actor):
+                created.append(batch_id)
+    return created
+
+
+def _assemble_one(institution: Institution, branch: Branch, actor: User | None) -> int | None:
+    with transaction.atomic():
+        ids = list(
+            KycRecord.objects.select_for_update(skip_locked=True)
+            .filter(branch=branch, status=Status.APPROVED)
+            .order_by("reviewed_at", "pk")
+            .values_list("pk", flat=True)[: institution.max_records_per_request]
+        )
+        if not ids:
+            return None
+        moved = set(record_services.records_mark_batched(record_ids=ids))
+        ordered = [pk for pk in ids if pk in moved]
+        if not ordered:
+            return None
+        refs = dict(KycRecord.objects.filter(pk__in=ordered).values_list("pk", "kyc_ref_no"))
+        batch = UploadBatch.objects.create(
+            institution=institution,
+            branch=branch,
+            record_count=len(ordered),
+            created_by=actor,
+            request_summary={
+                "fi_code": institution.fi_code,
+                "version": institution.api_version,
+                "region_code": institution.region_code,
+                "username": institution.cersai_username,
+                "branch_code": branch.code,
+                "record_count": len(ordered),
+                "kyc_ref_nos": [refs[pk] for pk in ordered],
+            },
+        )
+        BatchItem.objects.bulk_create(
+            BatchItem(batch=batch, record_id=pk, position=i) for i, pk in enumerate(ordered)
+        )
+        batch_id = batch.pk
+        transaction.on_commit(lambda: _enqueue_send(batch_id, 0))
+    return batch_id
+
+
+def _enqueue_send(batch_id: int, countdown: float) -> None:
+    # Imported here: tasks import services, and a missed doorbell is recovered by the sweep anyway.
+    from .tasks import send_batch
+
+    try:
+        send_batch.apply_async(args=[batch_id], countdown=max(0.0, countdown))
+    except Exception:
+        logger.warning("Could not enqueue batch %s; the periodic sweep will send it.", batch_id, exc_info=True)
+
+
+def _claim(batch_id: int) -> UploadBatch | None:
+    """Take the batch for sending: READY or RETRY_WAIT that is due, or SENDING whose lease has expired."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.UPLOAD_LEASE_SECONDS)
+    claimable = Q(status__in=[BatchStatus.READY, BatchStatus.RETRY_WAIT]) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    expired = Q(status=BatchStatus.SENDING, lease_expires_at__lt=now)
+    updated = UploadBatch.objects.filter(Q(pk=batch_id) & (claimable | expired)).update(
+        status=BatchStatus.SENDING, lease_expires_at=lease, attempt_count=F("attempt_count") + 1
+    )
+    if updated != 1:
+        return None  # another worker got there first, or the batch is finished or not yet due
+    return UploadBatch.objects.select_related("institution", "branch").get(pk=batch_id)
+
+
+def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
+    """Send one batch to KwikID and record the outcome. Safe to run twice: the claim lets only one through.
+
+    A batch whose earlier attempt began but never recorded an answer (its worker died mid-call) is marked
+    UNKNOWN instead of being sent again: KwikID may have accepted it.
+    """
+    enqueue = enqueue or _enqueue_send
+    batch = _claim(batch_id)
+    if batch is None:
+        current = UploadBatch.objects.filter(pk=batch_id).values_list("status", flat=True).first()
+        return SendOutcome(batch_id, current or "missing")
+
+    unfinished = batch.attempts.filter(duration_ms__isnull=True, error_class="").order_by("-number").first()
+    if unfinished is not None:
+        with transaction.atomic():
+            unfinished.error_class = "WorkerLost"
+            unfinished.error_message = "The worker stopped during this attempt; KwikID may have received it."
+            unfinished.save(update_fields=["error_class", "error_message"])
+            _finish_unknown(batch, "The worker stopped while sending; KwikID may have accepted this batch.")
+        return SendOutcome(batch_id, BatchStatus.UNKNOWN)
+
+    institution = batch.institution
+    if institution.sending_paused_at is not None:
+        with transaction.atomic():
+            _release_records(batch, BatchStatus.FAILED, "Sending is paused for this institution.")
+        return SendOutcome(batch_id, BatchStatus.FAILED)
+
+    records = [item.record for item in batch.items.select_related("record").order_by("position")]
+    header = Header(
+        fi_code=institution.fi_code,
+        version=institution.api_version,
+        region_code=institution.region_code,
+        username=institution.cersai_username,
+        branch_code=batch.branch.code,
+    )
+    body = build_request(header, records)
+    attempt = UploadAttempt.objects.create(
+        batch=batch, number=batch.attempt_count, started_at=timezone.now()
+    )  # committed before the call: if this worker dies mid-call, the reclaim sees it (see above)
+    client = KwikIDClient(
+        base_url=institution.api_base_url,
+        token=institution.api_token,
+        connect_timeout=settings.KWIKID_CONNECT_TIMEOUT,
+        read_timeout=settings.KWIKID_READ_TIMEOUT,
+    )
+    started = time.monotonic()
+    try:
+        result: UploadResult | None = client.upload(body)
+        error: KwikIDError | None = None
+    except KwikIDError as exc:
+        result, error = None, exc
+    finally:
+        client.close()
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+
+    with transaction.atomic():
+        if result is not None:
+            return _on_accepted(batch, attempt, result, elapsed_ms)
+        assert error is not None
+        _save_attempt(attempt, error, elapsed_ms)
+        if isinstance(error, KwikIDAuthError):
+            return _on_auth_error(batch, error)
+        if isinstance(error, KwikIDRejectedError):
+            return _on_rejected(batch, error, records)
+        if isinstance(error, KwikIDUnknownOutcomeError):
+            _finish_unknown(batch, f"{type(error).__name__}: {error}")
+            return SendOutcome(batch_id, BatchStatus.UNKNOWN)
+        if isinstance(error, KwikIDTransientError):
+            return _on_transient(batch, error, enqueue)
+        raise error
+
+
+def _save_attempt(attempt: UploadAttempt, error: KwikIDError, elapsed_ms: int) -> None:
+    attempt.duration_ms = elapsed_ms
+    attempt.status_code = error.status_code
+    attempt.response_body = _truncate(error.body or "")
+    attempt.error_class = type(error).__name__
+    attempt.error_message = _truncate(str(error), 1000)
+    attempt.save()
+
+
+def _set_batch(batch: UploadBatch, status: str, **fields: Any) -> None:
+    """Move the batch out of SENDING; only the worker holding the claim gets here."""
+    if status in (BatchStatus.ACCEPTED, BatchStatus.REJECTED, BatchStatus.UNKNOWN, BatchStatus.FAILED):
+        fields.setdefault("finished_at", timezone.now())
+    updated = UploadBatch.objects.filter(pk=batch.pk, status=BatchStatus.SENDING).update(
+        status=status, lease_expires_at=None, **fields
+    )
+    if updated != 1:
+        raise RuntimeError(f"Batch {batch.pk} left SENDING while this worker held it")
+
+
+def _on_accepted(batch: UploadBatch, attempt: UploadAttempt, result: UploadResult, elapsed_ms: int) -> SendOutcome:
+    attempt.duration_ms = elapsed_ms
+    attempt.status_code = result.status_code
+    attempt.response_body = _truncate(result.body)
+    attempt.save()
+    message = result.message or "Accepted for processing"
+    _set_batch(
+        batch,
+        BatchStatus.ACCEPTED,
+        response_status_code=result.status_code,
+        response_message=result.message,
+        response_status=result.status,
+        response_detail=None,
+        error="",
+    )
+    ids = list(batch.items.values_list("record_id", flat=True))
+    batch.items.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
+    record_services.records_mark_uploaded(record_ids=ids, message=message)
+    return SendOutcome(batch.pk, BatchStatus.ACCEPTED)
+
+
+_INDEX_KEY = re.compile(r"^records\[(\d+)\]\.?(.*)$")
+
+
+def map_rejection(detail: Any, refs: list[str]) -> dict[int, list[str]]:
+    """Which positions of the batch a 400's ``detail`` names, with the messages for each.
+
+    Understands keys of the form ``records[3].pan`` and keys equal to a record's kyc_ref_no; anything else
+    names no record (and then the whole batch is rejected with the message).
+    """
+    named: dict[int, list[str]] = {}
+    if not isinstance(detail, dict):
+        return named
+    position_of_ref = {ref: i for i, ref in enumerate(refs)}
+    for key, value in detail.items():
+        messages = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        match = _INDEX_KEY.match(str(key))
+        if match and int(match.group(1)) < len(refs):
+            field = match.group(2)
+            named.setdefault(int(match.group(1)), []).extend(f"{field}: {m}" if field else m for m in messages)
+        elif key in position_of_ref:
+            named.setdefault(position_of_ref[key], []).extend(messages)
+    return named
+
+
+def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[KycRecord]) -> SendOutcome:
+    message = error.message or "KwikID rejected the batch"
+    _set_batch(
+        batch,
+        BatchStatus.REJECTED,
+        response_status_code=error.status_code,
+        response_message=message,
+        response_detail=error.detail if error.detail not in (None, "") else None,
+        error="",
+    )
+    named = map_rejection(error.detail, [r.kyc_ref_no for r in records])
+    reasons: dict[int, str] = {}
+    requeue: list[int] = []
+    for position, record in enumerate(records):
+        if not named:
+            reasons[record.pk] = message  # nothing names a record: the whole batch is rejected
+        elif position in named:
+            reasons[record.pk] = "; ".join(named[position])
+        else:
+            requeue.append(record.pk)
+    for pk, reason in reasons.items():
+        BatchItem.objects.filter(batch=batch, record_id=pk).update(outcome=BatchItem.Outcome.REJECTED, message=reason)
+    if requeue:
+        BatchItem.objects.filter(batch=batch, record_id__in=requeue).update(
+            outcome=BatchItem.Outcome.REQUEUED, message="Not named by KwikID's rejection; sent again in a new batch."
+        )
+    record_services.records_mark_rejected(reasons=reasons)
+    record_services.records_requeue(
+        record_ids=requeue, reason=f"Batch {batch.pk} was rejected for other records; this one is sent again."
+    )
+    return SendOutcome(batch.pk, BatchStatus.REJECTED)
+
+
+def _on_auth_error(batch: UploadBatch, error: KwikIDAuthError) -> SendOutcome:
+    reason = "KwikID refused the bearer token (HTTP 401). Replace the token to resume sending."
+    if error.status_code is None:
+        reason = "No KwikID bearer token is configured. Set one to start sending."
+    Institution.objects.filter(pk=batch.institution_id, sending_paused_at__isnull=True).update(
+        sending_paused_at=timezone.now(), sending_paused_reason=reason
+    )
+    _release_records(
+        batch,
+        BatchStatus.FAILED,
+        reason,
+        response_status_code=error.status_code,
+        response_message=error.message or "",
+        response_detail=error.detail if error.detail not in (None, "") else None,
+    )
+    return SendOutcome(batch.pk, BatchStatus.FAILED)
+
+
+def _release_records(batch: UploadBatch, status: str, reason: str, **fields: Any) -> None:
+    """The batch never reached KwikID: close it and put its records back in the upload queue."""
+    _set_batch(batch, status, error=reason, **fields)
+    ids = list(batch.items.values_list("record_id", flat=True))
+    batch.items.update(outcome=BatchItem.Outcome.REQUEUED, message=reason)
+    record_services.records_requeue(record_ids=ids, reason=reason)
+
+
+def _finish_unknown(batch: UploadBatch, reason: str) -> None:
+    _set_batch(batch, BatchStatus.UNKNOWN, error=reason)
+    batch.items.update(outcome=BatchItem.Outcome.UNKNOWN, message=reason)
+
+
+def retry_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, capped; a server's Retry-After wins when it is longer."""
+    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_CAP_SECONDS))
+    return delay
+
+
+def _on_transient(batch: UploadBatch, error: KwikIDTransientError, enqueue: Enqueue) -> SendOutcome:
+    reason = f"{type(error).__name__}: {error}"
+    if batch.attempt_count >= settings.UPLOAD_MAX_ATTEMPTS:
+        _set_batch(
+            batch,
+            BatchStatus.FAILED,
+            response_status_code=error.status_code,
+            error=f"Gave up after {batch.attempt_count} attempts. Last error: {reason}",
+        )
+        return SendOutcome(batch.pk, BatchStatus.FAILED)
+    retry_after = error.retry_after if isinstance(error, KwikIDRateLimitedError) else None
+    delay = retry_delay(batch.attempt_count, retry_after)
+    _set_batch(
+        batch,
+        BatchStatus.RETRY_WAIT,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        response_status_code=error.status_code,
+        error=reason,
+    )
+    batch_id = batch.pk
+    transaction.on_commit(lambda: enqueue(batch_id, delay))
+    return SendOutcome(batch_id, BatchStatus.RETRY_WAIT, retry_in=delay)
+
+
+def uploads_sweep() -> dict[str, int]:
+    """The periodic job: assemble approved records, and ring again for every batch that is due.
+
+    Covers lost Celery messages (READY batches), retries that are due, and batches whose worker died
+    (SENDING with an expired lease). Safe to run twice: sending claims each batch conditionally.
+    """
+    created = batch_assemble()
+    now = timezone.now()
+    due = UploadBatch.objects.filter(
+        Q(status=BatchStatus.READY, created_at__lt=now - timedelta(seconds=30))
+        | Q(status=BatchStatus.RETRY_WAIT, next_attempt_at__lte=now)
+        | Q(status=BatchStatus.SENDING, lease_expires_at__lt=now)
+    ).values_list("pk", flat=True)
+    due_ids = list(due)
+    for batch_id in due_ids:
+        _enqueue_send(batch_id, 0)
+    return {"assembled": len(created), "due": len(due_ids)}
+
+
+def _enqueue_assemble() -> None:
+    from .tasks import assemble_batches
+
+    try:
+        assemble_batches.delay()
+    except Exception:
+        logger.warning("Could not enqueue batch assembly; the periodic sweep will do it.", exc_info=True)
+
+
+def request_assembly() -> None:
+    """Ask the worker to assemble and send approved records now instead of at the next sweep (after commit)."""
+    transaction.on_commit(_enqueue_assemble)
