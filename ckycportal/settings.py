@@ -153,14 +153,17 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-if not DEBUG:
+# Served over HTTPS (behind a TLS-terminating proxy) unless told otherwise; DJANGO_HTTPS=false only for
+# plain-HTTP test servers on localhost.
+if env_bool("DJANGO_HTTPS", default=not DEBUG):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_SSL_REDIRECT = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # Celery: the broker is only a doorbell; PostgreSQL holds the truth (see uploads/services.py).
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -162,8 +162,7 @@ def validate_upload(payload: Any) -> tuple[dict[str, list[str]], list[str]]:
         problem = _string_error(ref)
         if problem:
             errors[prefix + ".kyc_ref_no"] = [problem]
-        else:
-            assert isinstance(ref, str)
+        elif isinstance(ref, str):
             refs.append(ref)
             earlier = first_seen.setdefault(ref, index)
             if earlier != index:
@@ -174,7 +173,7 @@ def validate_upload(payload: Any) -> tuple[dict[str, list[str]], list[str]]:
         problem = _string_error(pan)
         if problem:
             errors[prefix + ".pan"] = [problem]
-        elif not _PAN_RE.fullmatch(pan):
+        elif isinstance(pan, str) and not _PAN_RE.fullmatch(pan):
             errors[prefix + ".pan"] = [_BAD_PAN]
         for section_name, section in _SECTIONS.items():
             section_value = record.get(section_name)

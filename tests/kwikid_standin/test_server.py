@@ -163,7 +163,14 @@ def test_missing_top_level_fields_are_reported_by_name(standin: StandIn) -> None
 
     assert status == 400
     assert answer["message"] == "Validation failed"
-    assert set(answer["detail"]) == {"fi_code", "version", "region_code", "username", "branch_code", "records"}
+    assert set(answer["detail"]) == {
+        "fi_code",
+        "version",
+        "region_code",
+        "username",
+        "branch_code",
+        "records",
+    }
     assert answer["detail"]["fi_code"] == ["This field may not be blank."]
 
 
@@ -353,7 +360,13 @@ def test_reset_clears_faults_and_stats(standin: StandIn) -> None:
     standin.reset()
 
     stats = standin.stats()
-    assert stats == {"requests": 0, "accepted_records": 0, "duplicates": 0, "accepted": {}, "last_request": None}
+    assert stats == {
+        "requests": 0,
+        "accepted_records": 0,
+        "duplicates": 0,
+        "accepted": {},
+        "last_request": None,
+    }
     assert _upload(standin, sample_payload(1))[0] == 200
 
 

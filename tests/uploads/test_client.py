@@ -184,9 +184,11 @@ def test_redirect_is_not_followed_and_raises_rejected(client: KwikIDClient, stan
 
 
 def test_wrong_token_raises_auth_error_with_detail(standin: StandIn) -> None:
-    with KwikIDClient(base_url=standin.url, token="not-the-token") as kwikid:
-        with pytest.raises(KwikIDAuthError) as caught:
-            kwikid.upload(sample_payload(1))
+    with (
+        KwikIDClient(base_url=standin.url, token="not-the-token") as kwikid,
+        pytest.raises(KwikIDAuthError) as caught,
+    ):
+        kwikid.upload(sample_payload(1))
 
     assert caught.value.status_code == 401
     assert caught.value.message == "Invalid token"
@@ -204,9 +206,11 @@ def test_forbidden_raises_auth_error(client: KwikIDClient, standin: StandIn) -> 
 
 @pytest.mark.parametrize("token", ["", "   "])
 def test_empty_token_raises_auth_error_before_any_request(standin: StandIn, token: str) -> None:
-    with KwikIDClient(base_url=standin.url, token=token) as kwikid:
-        with pytest.raises(KwikIDAuthError) as caught:
-            kwikid.upload(sample_payload(1))
+    with (
+        KwikIDClient(base_url=standin.url, token=token) as kwikid,
+        pytest.raises(KwikIDAuthError) as caught,
+    ):
+        kwikid.upload(sample_payload(1))
 
     assert caught.value.status_code is None
     assert standin.stats()["requests"] == 0
@@ -214,9 +218,11 @@ def test_empty_token_raises_auth_error_before_any_request(standin: StandIn, toke
 
 def test_token_that_would_break_the_header_is_refused_before_any_request(standin: StandIn) -> None:
     token = TOKEN + "\r\nX-Injected: 1"
-    with KwikIDClient(base_url=standin.url, token=token) as kwikid:
-        with pytest.raises(KwikIDAuthError) as caught:
-            kwikid.upload(sample_payload(1))
+    with (
+        KwikIDClient(base_url=standin.url, token=token) as kwikid,
+        pytest.raises(KwikIDAuthError) as caught,
+    ):
+        kwikid.upload(sample_payload(1))
 
     assert TOKEN not in _texts(caught.value)
     assert standin.stats()["requests"] == 0
@@ -281,9 +287,11 @@ def test_rate_limit_with_unusable_retry_after_has_none(
 
 
 def test_connection_refused_raises_connect_error() -> None:
-    with KwikIDClient(base_url=f"http://127.0.0.1:{_free_port()}", token=TOKEN) as kwikid:
-        with pytest.raises(KwikIDConnectError) as caught:
-            kwikid.upload(sample_payload(1))
+    with (
+        KwikIDClient(base_url=f"http://127.0.0.1:{_free_port()}", token=TOKEN) as kwikid,
+        pytest.raises(KwikIDConnectError) as caught,
+    ):
+        kwikid.upload(sample_payload(1))
 
     assert isinstance(caught.value, KwikIDTransientError)
     assert caught.value.status_code is None
@@ -296,9 +304,11 @@ def test_hang_past_read_timeout_raises_unknown_outcome_within_a_second(standin: 
     standin.set_faults(hang_next=1, hang_seconds=3)
     started = time.monotonic()
 
-    with KwikIDClient(base_url=standin.url, token=TOKEN, read_timeout=0.5) as kwikid:
-        with pytest.raises(KwikIDUnknownOutcomeError) as caught:
-            kwikid.upload(sample_payload(1))
+    with (
+        KwikIDClient(base_url=standin.url, token=TOKEN, read_timeout=0.5) as kwikid,
+        pytest.raises(KwikIDUnknownOutcomeError) as caught,
+    ):
+        kwikid.upload(sample_payload(1))
 
     assert time.monotonic() - started < 1.2
     assert not isinstance(caught.value, KwikIDTransientError)
@@ -453,9 +463,11 @@ def test_error_text_never_contains_the_token_or_the_payload(standin: StandIn, sc
     ERROR_SCENARIOS[scenario](standin)
     payload = sample_payload(1, prefix="CUST-REF-")
 
-    with KwikIDClient(base_url=standin.url, token=TOKEN, read_timeout=0.5) as kwikid:
-        with pytest.raises(KwikIDError) as caught:
-            kwikid.upload(payload)
+    with (
+        KwikIDClient(base_url=standin.url, token=TOKEN, read_timeout=0.5) as kwikid,
+        pytest.raises(KwikIDError) as caught,
+    ):
+        kwikid.upload(payload)
 
     text = _texts(caught.value)
     assert TOKEN not in text
@@ -464,9 +476,11 @@ def test_error_text_never_contains_the_token_or_the_payload(standin: StandIn, sc
 
 
 def test_connect_error_text_never_contains_the_token() -> None:
-    with KwikIDClient(base_url=f"http://127.0.0.1:{_free_port()}", token=TOKEN) as kwikid:
-        with pytest.raises(KwikIDConnectError) as caught:
-            kwikid.upload(sample_payload(1))
+    with (
+        KwikIDClient(base_url=f"http://127.0.0.1:{_free_port()}", token=TOKEN) as kwikid,
+        pytest.raises(KwikIDConnectError) as caught,
+    ):
+        kwikid.upload(sample_payload(1))
 
     assert TOKEN not in _texts(caught.value)
 

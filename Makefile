@@ -1,0 +1,46 @@
+# The README names these targets. `make run` needs only Python 3.11; `make test` needs PostgreSQL and Redis
+# (started here if installed but stopped) and Debian's chromium for the browser tests.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,testserver \
+	DJANGO_HTTPS=false \
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ckycportal} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+	PORTAL_LOCAL_DIR=$(CURDIR)/.local/test DJANGO_ALLOW_ASYNC_UNSAFE=true
+
+.PHONY: run test lint format bench services clean
+
+$(VENV): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)
+
+run: $(VENV)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py runlocal
+
+services:
+	@scripts/ensure-services
+
+test: $(VENV) services
+	mkdir -p .local/test
+	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_DEBUG=true $(BIN)/mypy ckycportal institutions records uploads kwikid_standin
+
+format: $(VENV)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV) services
+	$(TEST_ENV) $(BIN)/python bench/run.py
+
+clean:
+	rm -rf .local staticfiles

@@ -1,0 +1,163 @@
+"""Shared fixtures: named users (alice the maker, bob and carol the checkers, ...), the institution and its
+branches, the KwikID stand-in over real HTTP, and a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from institutions.models import Branch, Institution, Role, User
+from kwikid_standin.server import StandIn
+from records import services
+from records.models import KycRecord
+from tests.records.factories import valid_record
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple"
+TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[StandIn]:
+    """The project's KwikID stand-in on a free port, for the whole session (reset before each use)."""
+    with StandIn(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def kwikid(standin: StandIn) -> StandIn:
+    standin.reset()
+    standin.set_faults(token=TOKEN)
+    return standin
+
+
+@pytest.fixture
+def institution(db: None, kwikid: StandIn) -> Institution:
+    return Institution.objects.create(
+        name="Test Bank",
+        fi_code="TEST01",
+        region_code="MH",
+        cersai_username="TESTUSER",
+        api_base_url=kwikid.url,
+        api_token=TOKEN,
+        max_records_per_request=3,
+    )
+
+
+@pytest.fixture
+def branch_a(institution: Institution) -> Branch:
+    return Branch.objects.create(institution=institution, code="BRA", name="Branch A")
+
+
+@pytest.fixture
+def branch_b(institution: Institution) -> Branch:
+    return Branch.objects.create(institution=institution, code="BRB", name="Branch B")
+
+
+def make_user(username: str, role: Role, *branches: Branch) -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD, role=role)
+    user.branches.set(branches)
+    return user
+
+
+@pytest.fixture
+def alice(branch_a: Branch) -> User:
+    """A maker at branch A."""
+    return make_user("alice", Role.MAKER, branch_a)
+
+
+@pytest.fixture
+def bob(branch_a: Branch) -> User:
+    """A checker at branch A."""
+    return make_user("bob", Role.CHECKER, branch_a)
+
+
+@pytest.fixture
+def carol(branch_a: Branch) -> User:
+    """A second checker at branch A."""
+    return make_user("carol", Role.CHECKER, branch_a)
+
+
+@pytest.fixture
+def dave(branch_b: Branch) -> User:
+    """A checker at branch B only."""
+    return make_user("dave", Role.CHECKER, branch_b)
+
+
+@pytest.fixture
+def mallory(branch_b: Branch) -> User:
+    """A maker at branch B only."""
+    return make_user("mallory", Role.MAKER, branch_b)
+
+
+@pytest.fixture
+def erin(institution: Institution) -> User:
+    """An admin."""
+    return make_user("erin", Role.ADMIN)
+
+
+def new_record(maker: User, branch: Branch, n: int = 1, **overrides: Any) -> KycRecord:
+    data = valid_record()
+    data.update(kyc_ref_no=f"REF-{branch.code}-{n:06d}", **overrides)
+    return services.record_create(actor=maker, branch=branch, data=data)
+
+
+def approved_record(maker: User, checker: User, branch: Branch, n: int = 1, **overrides: Any) -> KycRecord:
+    record = new_record(maker, branch, n, **overrides)
+    record = services.record_submit(actor=maker, record=record)
+    return services.record_approve(actor=checker, record=record)
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process on Redis, using this test's PostgreSQL database."""
+    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.fail("Worker tests need DATABASE_URL (PostgreSQL) and REDIS_URL: run them with `make test`.")
+    import redis
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # a clean queue: tests share nothing
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DJANGO_SECRET_KEY": "test-worker",
+        "KWIKID_READ_TIMEOUT": str(settings.KWIKID_READ_TIMEOUT),
+    }
+    log = open(ROOT / ".local" / "test-worker.log", "ab") if (ROOT / ".local").is_dir() else subprocess.DEVNULL
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "ckycportal", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test with a clear message at the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"Condition not met within {timeout} s")
