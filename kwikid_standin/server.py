@@ -676,7 +676,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_fail(self, fail: dict[str, Any]) -> None:
         status = fail["status"]
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:  # a valid but unregistered code, e.g. 599
+            phrase = "Error"
         body = fail["body"]
         content_type = fail["content_type"]
         if body is None:

@@ -7,6 +7,7 @@ from typing import Any
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row, Submit
 from django import forms
+from django.utils import timezone
 
 from institutions.models import Branch
 
@@ -143,7 +144,7 @@ class KycRecordForm(forms.ModelForm):
             cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
         # A field that already failed its own checks is left out: it counts as blank, not as a second error.
         data = {name: cleaned[name] for name in RECORD_FIELDS if name in cleaned}
-        problems = validate_record(data, complete=self.submitting)
+        problems = validate_record(data, complete=self.submitting, today=timezone.localdate())
         self.warnings = [p for p in problems if p.severity != "error"]
         add_problems(self, [p for p in problems if p.field not in self.errors])
         return cleaned

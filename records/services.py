@@ -96,7 +96,7 @@ def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
             cleaned[name] = ""
     if not cleaned.get("differently_abled_flag"):
         cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
-    errors = _errors(validate_record(cleaned, complete=complete))
+    errors = _errors(validate_record(cleaned, complete=complete, today=timezone.localdate()))
     if errors:
         raise RecordInvalid(errors)
     return {name: cleaned.get(name, "") for name in RECORD_FIELDS if name in cleaned}
@@ -179,7 +179,7 @@ def record_submit(*, actor: User, record: KycRecord) -> KycRecord:
         raise PermissionDenied("Only compliance staff (makers) submit KYC records.")
     _require_branch(actor, record.branch)
     record.refresh_from_db()
-    errors = _errors(validate_record(record_data(record), complete=True))
+    errors = _errors(validate_record(record_data(record), complete=True, today=timezone.localdate()))
     if errors:
         raise RecordInvalid(errors)
     return _transition(
@@ -215,7 +215,7 @@ def _check_reviewer(actor: User, record: KycRecord) -> None:
 def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
     """Approve a submitted record for upload. Never by its maker; exactly one of two racing checkers wins."""
     _check_reviewer(actor, record)
-    errors = _errors(validate_record(record_data(record), complete=True))
+    errors = _errors(validate_record(record_data(record), complete=True, today=timezone.localdate()))
     if errors:
         raise RecordInvalid(errors)
     return _transition(

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from institutions.models import Role
@@ -110,7 +111,7 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
-    problems = validate_record(services.record_data(record), complete=True)
+    problems = validate_record(services.record_data(record), complete=True, today=timezone.localdate())
     user = request.user
     can_review = (
         user.is_checker

@@ -1,0 +1,291 @@
+"""Assembling and sending batches against the stand-in over real HTTP, on the real database.
+
+Sending is called directly here (the queue is replaced by a recorder); tests/uploads/test_worker.py runs
+the same path through a real Celery worker process.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from institutions.models import Branch, Institution, User
+from kwikid_standin.server import StandIn
+from records.models import KycRecord, RecordEvent, Status
+from tests.conftest import approved_record
+from uploads import services
+from uploads.models import BatchItem, BatchStatus, UploadAttempt, UploadBatch
+
+pytestmark = pytest.mark.django_db
+
+
+class Doorbell:
+    """Stands in for the Celery queue: records what would have been enqueued."""
+
+    def __init__(self) -> None:
+        self.rung: list[tuple[int, float]] = []
+
+    def __call__(self, batch_id: int, countdown: float) -> None:
+        self.rung.append((batch_id, countdown))
+
+
+@pytest.fixture(autouse=True)
+def no_queue(monkeypatch: pytest.MonkeyPatch) -> Doorbell:
+    doorbell = Doorbell()
+    monkeypatch.setattr(services, "_enqueue_send", doorbell)
+    monkeypatch.setattr(services, "_enqueue_assemble", lambda: None)
+    return doorbell
+
+
+@pytest.fixture
+def approved(alice: User, bob: User, branch_a: Branch) -> list[KycRecord]:
+    return [approved_record(alice, bob, branch_a, n) for n in range(1, 6)]
+
+
+def send_all(doorbell: Doorbell | None = None) -> list[services.SendOutcome]:
+    return [services.batch_send(batch_id=pk, enqueue=doorbell) for pk in services.batch_assemble()]
+
+
+def statuses(records: list[KycRecord]) -> list[str]:
+    return list(KycRecord.objects.filter(pk__in=[r.pk for r in records]).order_by("pk").values_list("status", flat=True))
+
+
+def test_assemble_splits_approved_records_into_batches_no_larger_than_the_maximum(approved: list[KycRecord]) -> None:
+    batch_ids = services.batch_assemble()
+    sizes = sorted(UploadBatch.objects.filter(pk__in=batch_ids).values_list("record_count", flat=True))
+    assert sizes == [2, 3]  # the institution fixture allows 3 records a request
+    assert set(statuses(approved)) == {Status.BATCHED}
+
+
+def test_assemble_twice_puts_each_record_in_exactly_one_batch(approved: list[KycRecord]) -> None:
+    services.batch_assemble()
+    assert services.batch_assemble() == []
+    assert BatchItem.objects.count() == len(approved)
+
+
+def test_assemble_makes_one_batch_per_branch(
+    alice: User, bob: User, branch_a: Branch, branch_b: Branch, mallory: User, dave: User
+) -> None:
+    approved_record(alice, bob, branch_a, 1)
+    approved_record(mallory, dave, branch_b, 1)
+    batches = UploadBatch.objects.filter(pk__in=services.batch_assemble())
+    assert sorted(b.branch.code for b in batches) == ["BRA", "BRB"]
+
+
+def test_accepted_batch_marks_records_uploaded_and_keeps_kwikid_message(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
+    outcomes = send_all()
+    assert {o.status for o in outcomes} == {BatchStatus.ACCEPTED}
+    assert set(statuses(approved)) == {Status.UPLOADED}
+    batch = UploadBatch.objects.order_by("pk").first()
+    assert batch.response_status_code == 200
+    assert batch.response_status == "success"
+    assert "accepted" in batch.response_message
+    assert kwikid.stats()["accepted_records"] == len(approved)
+    assert kwikid.stats()["duplicates"] == 0
+
+
+def test_request_carries_bearer_token_and_institution_fields(approved: list[KycRecord], kwikid: StandIn) -> None:
+    send_all()
+    last = kwikid.stats()["last_request"]
+    headers = {k.lower(): v for k, v in last["headers"].items()}
+    assert headers["authorization"] == "Bearer test-token-0123456789"
+    assert {k: last["body"][k] for k in ("fi_code", "version", "region_code", "username", "branch_code")} == {
+        "fi_code": "TEST01",
+        "version": "V1.3",
+        "region_code": "MH",
+        "username": "TESTUSER",
+        "branch_code": "BRA",
+    }
+
+
+def test_sending_a_finished_batch_again_sends_nothing(approved: list[KycRecord], kwikid: StandIn) -> None:
+    batch_id = services.batch_assemble()[0]
+    services.batch_send(batch_id=batch_id)
+    again = services.batch_send(batch_id=batch_id)
+    assert again.status == BatchStatus.ACCEPTED
+    assert kwikid.stats()["requests"] == 1
+
+
+def test_400_naming_one_record_rejects_it_and_requeues_the_others(
+    approved: list[KycRecord], kwikid: StandIn, institution: Institution
+) -> None:
+    # Make the second record fail the stand-in's own check: KwikID names it by index.
+    KycRecord.objects.filter(pk=approved[1].pk).update(pan="BADPAN")
+    batch_id = services.batch_assemble()[0]
+    outcome = services.batch_send(batch_id=batch_id)
+    assert outcome.status == BatchStatus.REJECTED
+    rejected = KycRecord.objects.get(pk=approved[1].pk)
+    assert rejected.status == Status.REJECTED
+    assert "pan" in rejected.upload_message
+    assert statuses([approved[0], approved[2]]) == [Status.APPROVED, Status.APPROVED]
+    batch = UploadBatch.objects.get(pk=batch_id)
+    assert batch.response_status_code == 400
+    assert batch.response_detail
+    assert RecordEvent.objects.filter(record=rejected, action=RecordEvent.Action.REJECTED).exists()
+
+
+def test_400_naming_no_record_rejects_the_whole_batch_with_the_message(approved: list[KycRecord]) -> None:
+    Institution.objects.update(fi_code="")  # a header field the stand-in requires
+    batch_id = services.batch_assemble()[0]
+    services.batch_send(batch_id=batch_id)
+    items = BatchItem.objects.filter(batch_id=batch_id)
+    assert {i.outcome for i in items} == {BatchItem.Outcome.REJECTED}
+    assert {KycRecord.objects.get(pk=i.record_id).status for i in items} == {Status.REJECTED}
+
+
+def test_401_pauses_the_institution_and_requeues_records(approved: list[KycRecord], kwikid: StandIn) -> None:
+    kwikid.set_faults(token="a-different-token")
+    outcomes = send_all()
+    assert outcomes[0].status == BatchStatus.FAILED
+    institution = Institution.objects.get()
+    assert institution.sending_paused_at is not None
+    assert "401" in institution.sending_paused_reason
+    assert Status.UPLOADED not in statuses(approved)
+    # While paused nothing new is assembled; the second batch is released without a request.
+    assert services.batch_assemble() == []
+    assert kwikid.stats()["requests"] == 1
+
+
+def test_replacing_the_token_resumes_and_sends_each_record_once(
+    approved: list[KycRecord], kwikid: StandIn, erin: User
+) -> None:
+    from institutions.services import institution_configure
+
+    kwikid.set_faults(token="rotated-token-9876")
+    send_all()
+    institution = Institution.objects.get()
+    institution_configure(actor=erin, institution=institution, data={}, token="rotated-token-9876")
+    send_all()
+    assert set(statuses(approved)) == {Status.UPLOADED}
+    assert kwikid.stats()["accepted_records"] == len(approved)
+    assert kwikid.stats()["duplicates"] == 0
+
+
+def test_server_error_waits_and_retries_with_every_attempt_recorded(
+    approved: list[KycRecord], kwikid: StandIn, no_queue: Doorbell, django_capture_on_commit_callbacks: Any
+) -> None:
+    kwikid.set_faults(fail_next=1, status=503)
+    batch_id = services.batch_assemble()[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.batch_send(batch_id=batch_id, enqueue=no_queue)
+    assert first.status == BatchStatus.RETRY_WAIT
+    assert no_queue.rung[-1][0] == batch_id
+    UploadBatch.objects.filter(pk=batch_id).update(next_attempt_at=timezone.now())
+    second = services.batch_send(batch_id=batch_id, enqueue=no_queue)
+    assert second.status == BatchStatus.ACCEPTED
+    attempts = list(UploadAttempt.objects.filter(batch_id=batch_id).values_list("status_code", "error_class"))
+    assert attempts == [(503, "KwikIDServerError"), (200, "")]
+    assert "<html" in UploadAttempt.objects.get(batch_id=batch_id, number=1).response_body.lower()
+
+
+def test_batch_is_failed_after_the_attempt_cap(
+    approved: list[KycRecord], kwikid: StandIn, settings: Any
+) -> None:
+    settings.UPLOAD_MAX_ATTEMPTS = 2
+    kwikid.set_faults(fail_next=5, status=500)
+    batch_id = services.batch_assemble()[0]
+    services.batch_send(batch_id=batch_id)
+    UploadBatch.objects.filter(pk=batch_id).update(next_attempt_at=timezone.now())
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.FAILED
+    assert "Gave up after 2 attempts" in UploadBatch.objects.get(pk=batch_id).error
+
+
+def test_retry_is_not_sent_before_it_is_due(approved: list[KycRecord], kwikid: StandIn) -> None:
+    kwikid.set_faults(fail_next=1, status=500)
+    batch_id = services.batch_assemble()[0]
+    services.batch_send(batch_id=batch_id)
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.RETRY_WAIT
+    assert kwikid.stats()["requests"] == 1
+
+
+def test_read_timeout_marks_the_batch_unknown_and_keeps_records_batched(
+    approved: list[KycRecord], kwikid: StandIn, settings: Any
+) -> None:
+    settings.KWIKID_READ_TIMEOUT = 0.5
+    kwikid.set_faults(hang_next=1, hang_seconds=3)
+    batch_id = services.batch_assemble()[0]
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.UNKNOWN
+    items = BatchItem.objects.filter(batch_id=batch_id)
+    assert {KycRecord.objects.get(pk=i.record_id).status for i in items} == {Status.BATCHED}
+    assert UploadAttempt.objects.get(batch_id=batch_id).error_class == "KwikIDUnknownOutcomeError"
+
+
+def test_connection_refused_is_retried_not_unknown(approved: list[KycRecord]) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    Institution.objects.update(api_base_url=f"http://127.0.0.1:{port}")
+    batch_id = services.batch_assemble()[0]
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.RETRY_WAIT
+    assert UploadAttempt.objects.get(batch_id=batch_id).error_class == "KwikIDConnectError"
+
+
+def test_worker_lost_mid_call_is_unknown_not_resent(approved: list[KycRecord], kwikid: StandIn) -> None:
+    batch_id = services.batch_assemble()[0]
+    # What a worker killed during the POST leaves behind: a claim with an expired lease, an open attempt.
+    UploadBatch.objects.filter(pk=batch_id).update(
+        status=BatchStatus.SENDING, attempt_count=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    UploadAttempt.objects.create(batch_id=batch_id, number=1, started_at=timezone.now())
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.UNKNOWN
+    assert kwikid.stats()["requests"] == 0
+
+
+def test_worker_lost_before_the_call_is_reclaimed_and_sent_once(approved: list[KycRecord], kwikid: StandIn) -> None:
+    batch_id = services.batch_assemble()[0]
+    UploadBatch.objects.filter(pk=batch_id).update(
+        status=BatchStatus.SENDING, attempt_count=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+    assert kwikid.stats()["requests"] == 1
+
+
+def test_a_batch_held_by_a_live_worker_is_not_taken(approved: list[KycRecord], kwikid: StandIn) -> None:
+    batch_id = services.batch_assemble()[0]
+    UploadBatch.objects.filter(pk=batch_id).update(
+        status=BatchStatus.SENDING, lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.SENDING
+    assert kwikid.stats()["requests"] == 0
+
+
+def test_sweep_assembles_and_rings_for_due_batches(approved: list[KycRecord], no_queue: Doorbell) -> None:
+    first = services.uploads_sweep()
+    assert first["assembled"] == 2
+    UploadBatch.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    assert services.uploads_sweep() == {"assembled": 0, "due": 2}
+
+
+def test_no_request_goes_out_with_an_empty_token(approved: list[KycRecord], kwikid: StandIn) -> None:
+    batch_id = services.batch_assemble()[0]
+    Institution.objects.update(api_token="")
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.FAILED
+    assert kwikid.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        ({"records[1].pan": ["bad"]}, {1: ["pan: bad"]}),
+        ({"REF-2": "duplicate"}, {1: ["duplicate"]}),
+        ({"records[9].pan": ["out of range"]}, {}),
+        ({"fi_code": ["missing"]}, {}),
+        ("plain message", {}),
+        ([], {}),
+    ],
+)
+def test_map_rejection_understands_index_and_reference_keys(detail: Any, expected: dict[int, list[str]]) -> None:
+    assert services.map_rejection(detail, ["REF-1", "REF-2", "REF-3"]) == expected
+
+
+def test_retry_delay_grows_is_capped_and_honours_retry_after() -> None:
+    assert 2.5 <= services.retry_delay(1) <= 5
+    assert services.retry_delay(30) <= services.RETRY_CAP_SECONDS
+    assert services.retry_delay(1, retry_after=42) >= 42
