@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row, Submit
+from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
 from django import forms
 from django.utils import timezone
 
@@ -125,15 +125,19 @@ class KycRecordForm(forms.ModelForm):
                 Row(Column("kyc_verifier_branch"), Column("kyc_verifier_employee_code")),
             ),
             Div(
-                Submit("action", "Save draft", css_class="btn-outline-primary"),
-                Submit("action", "Save and submit for review", css_class="btn-primary ms-2"),
+                HTML(
+                    '<button type="submit" name="action" value="save" class="btn btn-outline-primary">'
+                    "Save draft</button> "
+                    '<button type="submit" name="action" value="submit" class="btn btn-primary ms-2">'
+                    "Save and submit for review</button>"
+                ),
                 css_class="mt-3",
             ),
         )
 
     @property
     def submitting(self) -> bool:
-        return str(self.data.get("action", "")).lower().startswith("save and submit")
+        return str(self.data.get("action", "")).lower() in ("submit", "save and submit for review")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -204,11 +204,12 @@ def record_withdraw(*, actor: User, record: KycRecord) -> KycRecord:
 
 
 def _check_reviewer(actor: User, record: KycRecord) -> None:
+    # Maker-checker first: it is the rule a maker trying to approve their own record needs to hear.
+    if actor.pk in (record.created_by_id, record.submitted_by_id):
+        raise PermissionDenied("You cannot review a record you entered or submitted (maker-checker).")
     if actor.role != Role.CHECKER:
         raise PermissionDenied("Only branch managers (checkers) approve or return records.")
     _require_branch(actor, record.branch)
-    if actor.pk in (record.created_by_id, record.submitted_by_id):
-        raise PermissionDenied("You cannot review a record you entered or submitted (maker-checker).")
 
 
 @transaction.atomic
