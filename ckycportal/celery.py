@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ckycportal.settings")
 
 app = Celery("ckycportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+def refuse_inconsistent_settings(**kwargs: Any) -> None:
+    """A worker does not start on settings that Django's checks reject (e.g. retry waits vs visibility)."""
+    from django.core.checks import run_checks
+
+    serious = [str(message) for message in run_checks() if message.is_serious()]
+    if serious:
+        raise RuntimeError("Refusing to start the worker:\n" + "\n".join(serious))

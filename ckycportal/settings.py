@@ -41,7 +41,7 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is not set. Set it to a long random value (see .env.example), "
             "or set DJANGO_DEBUG=true for local development."
         )
-    SECRET_KEY = "insecure-local-development-key-never-used-in-production"  # noqa: S105
+    SECRET_KEY = "insecure-local-development-key-never-used-in-production"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -93,7 +93,7 @@ TEMPLATES = [
     },
 ]
 
-LOCAL_DIR = Path(os.environ.get("PORTAL_LOCAL_DIR", BASE_DIR / ".local"))
+LOCAL_DIR = Path(os.environ.get("PORTAL_LOCAL_DIR") or BASE_DIR / ".local")
 
 DATABASES = {
     "default": dj_database_url.parse(
@@ -169,7 +169,9 @@ if env_bool("DJANGO_HTTPS", default=not DEBUG):
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+    }
 else:
     # No broker server: kombu's filesystem transport, one folder for in and out (make run).
     _queue_dir = LOCAL_DIR / "broker" / "queue"
@@ -216,5 +218,8 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "sweep-uploads": {"task": "uploads.tasks.sweep_uploads", "schedule": float(UPLOAD_ASSEMBLE_EVERY_SECONDS)},
+    "sweep-uploads": {
+        "task": "uploads.tasks.sweep_uploads",
+        "schedule": float(UPLOAD_ASSEMBLE_EVERY_SECONDS),
+    },
 }

@@ -9,7 +9,14 @@ from .models import Branch, Institution, User
 
 @admin.register(Institution)
 class InstitutionAdmin(admin.ModelAdmin):
-    list_display = ("name", "fi_code", "region_code", "api_base_url", "max_records_per_request", "sending_paused_at")
+    list_display = (
+        "name",
+        "fi_code",
+        "region_code",
+        "api_base_url",
+        "max_records_per_request",
+        "sending_paused_at",
+    )
     # The token is replaced on the portal's institution page (write-only there); never shown here.
     exclude = ("api_token",)
     readonly_fields = ("token_updated_at", "token_updated_by", "sending_paused_at", "sending_paused_reason")
@@ -28,7 +35,7 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("role", "is_active", "branches")
     filter_horizontal = ("branches", "groups", "user_permissions")
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         ("Portal role", {"fields": ("role", "branches")}),
     )
     add_fieldsets = (

@@ -12,6 +12,7 @@ from .models import Institution
 class InstitutionForm(forms.ModelForm):
     """The institution's CERSAI codes and KwikID connection. The token is write-only: blank keeps it."""
 
+    api_base_url = forms.URLField(label="KwikID base URL", max_length=300, assume_scheme="https")
     new_token = forms.CharField(
         label="Replace KwikID bearer token",
         required=False,

@@ -9,9 +9,15 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-from .models import Role
+from .models import Role, User
 
 View = Callable[..., HttpResponse]
+
+
+class AuthedRequest(HttpRequest):
+    """A request behind LoginRequiredMiddleware: its user is always a signed-in portal user."""
+
+    user: User
 
 
 def role_required(*roles: Role) -> Callable[[View], View]:

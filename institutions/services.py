@@ -11,8 +11,9 @@ from .models import Institution, User
 
 
 @transaction.atomic
-def institution_configure(*, actor: User | None, institution: Institution | None, data: dict[str, Any],
-                          token: str = "") -> Institution:
+def institution_configure(
+    *, actor: User | None, institution: Institution | None, data: dict[str, Any], token: str = ""
+) -> Institution:
     """Create or update the institution's CERSAI codes and KwikID connection; a non-blank token replaces it.
 
     Replacing the token lifts a pause caused by a refused token, so sending resumes by itself.

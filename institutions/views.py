@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from .forms import InstitutionForm
 from .models import Institution, Role
-from .permissions import role_required
+from .permissions import AuthedRequest, role_required
 from .services import institution_configure
 
 
 @role_required(Role.ADMIN)
-def institution_settings(request: HttpRequest) -> HttpResponse:
+def institution_settings(request: AuthedRequest) -> HttpResponse:
     institution = Institution.objects.order_by("pk").first()
     form = InstitutionForm(request.POST or None, instance=institution)
     if request.method == "POST" and form.is_valid():

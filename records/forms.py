@@ -13,15 +13,21 @@ from institutions.models import Branch
 
 from .models import KycRecord
 from .services import RECORD_FIELDS
-from .validation import Problem, validate_record
+from .validation import Problem, normalise_record, validate_record
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
-CURRENT_ADDRESS_FIELDS = ("current_address_line_1", "current_vtc", "current_state", "current_country", "current_pin_code")
+CURRENT_ADDRESS_FIELDS = (
+    "current_address_line_1",
+    "current_vtc",
+    "current_state",
+    "current_country",
+    "current_pin_code",
+)
 DISABILITY_FIELDS = ("impairment_type", "impairment_percentage", "udid_number")
 
 
-def add_problems(form: forms.Form, problems: list[Problem]) -> None:
+def add_problems(form: forms.BaseForm, problems: list[Problem]) -> None:
     """Attach validation problems to the fields they name (or to the form when it has no such field)."""
     for problem in problems:
         if problem.severity != "error":
@@ -46,7 +52,9 @@ class KycRecordForm(forms.ModelForm):
             "kyc_verification_date": DATE_WIDGET,
         }
         error_messages = {
-            "kyc_ref_no": {"unique": "Another record already has this KYC reference number; each must be unique."}
+            "kyc_ref_no": {
+                "unique": "Another record already has this KYC reference number; each must be unique."
+            }
         }
         help_texts = {
             "kyc_ref_no": "Your institution's unique reference for this KYC record.",
@@ -59,7 +67,7 @@ class KycRecordForm(forms.ModelForm):
     def __init__(self, *args: Any, branches: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.warnings: list[Problem] = []
-        self.fields["branch"].queryset = branches
+        self.fields["branch"].queryset = branches  # type: ignore[attr-defined]
         for name in RECORD_FIELDS:
             self.fields[name].required = False  # completeness is CKYC validation's call, on submit
         self.fields["kyc_ref_no"].required = True
@@ -115,12 +123,18 @@ class KycRecordForm(forms.ModelForm):
             ),
             Fieldset(
                 "Contact details",
-                Row(Column("mobile_isd", css_class="col-md-2"), Column("mobile_number", css_class="col-md-4")),
+                Row(
+                    Column("mobile_isd", css_class="col-md-2"), Column("mobile_number", css_class="col-md-4")
+                ),
             ),
             Fieldset(
                 "KYC verification details",
                 Row(Column("kyc_declaration_date"), Column("kyc_declaration_place")),
-                Row(Column("kyc_verification_date"), Column("kyc_type"), Column("kyc_type_of_document_submitted")),
+                Row(
+                    Column("kyc_verification_date"),
+                    Column("kyc_type"),
+                    Column("kyc_type_of_document_submitted"),
+                ),
                 Row(Column("kyc_verifier_name"), Column("kyc_verifier_designation")),
                 Row(Column("kyc_verifier_branch"), Column("kyc_verifier_employee_code")),
             ),
@@ -147,7 +161,8 @@ class KycRecordForm(forms.ModelForm):
         if not cleaned.get("differently_abled_flag"):
             cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
         # A field that already failed its own checks is left out: it counts as blank, not as a second error.
-        data = {name: cleaned[name] for name in RECORD_FIELDS if name in cleaned}
+        data = normalise_record({name: cleaned[name] for name in RECORD_FIELDS if name in cleaned})
+        cleaned.update(data)
         problems = validate_record(data, complete=self.submitting, today=timezone.localdate())
         self.warnings = [p for p in problems if p.severity != "error"]
         add_problems(self, [p for p in problems if p.field not in self.errors])

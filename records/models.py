@@ -126,7 +126,10 @@ class KycRecord(models.Model):
             # Maker-checker, enforced by the database as well as by the service.
             models.CheckConstraint(
                 condition=Q(reviewed_by__isnull=True)
-                | (~Q(reviewed_by=F("created_by")) & (Q(submitted_by__isnull=True) | ~Q(reviewed_by=F("submitted_by")))),
+                | (
+                    ~Q(reviewed_by=F("created_by"))
+                    & (Q(submitted_by__isnull=True) | ~Q(reviewed_by=F("submitted_by")))
+                ),
                 name="record_reviewer_is_not_maker",
             ),
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -117,11 +119,11 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def record_sections(record: KycRecord, problem_fields: set[str]) -> list[dict[str, object]]:
+def record_sections(record: KycRecord, problem_fields: set[str]) -> list[dict[str, Any]]:
     """The record's fields grouped as on the API page, each with its label, display value and API name."""
-    sections = []
+    sections: list[dict[str, Any]] = []
     for title, names in SECTIONS:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name in names:
             field = KycRecord._meta.get_field(name)
             value = getattr(record, name)

@@ -92,7 +92,13 @@ def _require_branch(actor: User, branch: Branch) -> None:
 def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
     cleaned = normalise_record(data)
     if cleaned.get("current_address_same_as_poa_address") == "Y":
-        for name in ("current_address_line_1", "current_vtc", "current_state", "current_country", "current_pin_code"):
+        for name in (
+            "current_address_line_1",
+            "current_vtc",
+            "current_state",
+            "current_country",
+            "current_pin_code",
+        ):
             cleaned[name] = ""
     if not cleaned.get("differently_abled_flag"):
         cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
@@ -125,7 +131,9 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
     values = _clean(data, complete=False)
     locked = KycRecord.objects.select_for_update().get(pk=record.pk)
     if locked.status not in EDITABLE_STATUSES:
-        raise TransitionNotAllowed(f"A record that is {locked.get_status_display().lower()} cannot be edited.")
+        raise TransitionNotAllowed(
+            f"A record that is {locked.get_status_display().lower()} cannot be edited."
+        )
     changed = [name for name, value in values.items() if getattr(locked, name) != value]
     for name in changed:
         setattr(locked, name, values[name])
@@ -162,7 +170,9 @@ def _transition(
             f"A record that is {Status(current).label.lower()} cannot become {Status(to).label.lower()}."
         )
     now = timezone.now()
-    updated = KycRecord.objects.filter(pk=record.pk, status=current).update(status=to, updated_at=now, **updates)
+    updated = KycRecord.objects.filter(pk=record.pk, status=current).update(
+        status=to, updated_at=now, **updates
+    )
     if updated != 1:
         raise RecordConflict("This record was changed by someone else meanwhile. Reload it and try again.")
     RecordEvent.objects.create(
@@ -270,7 +280,9 @@ def _transition_many(
     if not moved:
         return []
     now = timezone.now()
-    KycRecord.objects.filter(pk__in=moved, status=from_status).update(status=to_status, updated_at=now, **updates)
+    KycRecord.objects.filter(pk__in=moved, status=from_status).update(
+        status=to_status, updated_at=now, **updates
+    )
     reasons = reasons or {}
     RecordEvent.objects.bulk_create(
         RecordEvent(
@@ -330,5 +342,9 @@ def records_requeue(*, record_ids: Iterable[int], reason: str) -> list[int]:
     """Records whose batch never reached KwikID go back to the upload queue."""
     ids = list(record_ids)
     return _transition_many(
-        ids, Status.BATCHED, Status.APPROVED, action=RecordEvent.Action.REQUEUED, reasons=dict.fromkeys(ids, reason)
+        ids,
+        Status.BATCHED,
+        Status.APPROVED,
+        action=RecordEvent.Action.REQUEUED,
+        reasons=dict.fromkeys(ids, reason),
     )

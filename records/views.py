@@ -8,13 +8,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from institutions.models import Role
-from institutions.permissions import role_required
+from institutions.permissions import AuthedRequest, role_required
 from uploads import selectors as upload_selectors
 
 from . import selectors, services
@@ -23,7 +23,7 @@ from .models import KycRecord, Status
 from .validation import validate_record
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
     context = {
         "counts": selectors.status_counts(user),
@@ -35,7 +35,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "records/dashboard.html", context)
 
 
-def record_list(request: HttpRequest) -> HttpResponse:
+def record_list(request: AuthedRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     status = status if status in Status.values else ""
     query = request.GET.get("q", "").strip()[:50]
@@ -49,12 +49,14 @@ def record_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.CHECKER)
-def review_queue(request: HttpRequest) -> HttpResponse:
+def review_queue(request: AuthedRequest) -> HttpResponse:
     page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "records/review_queue.html", {"page": page})
 
 
-def _save(request: HttpRequest, form: KycRecordForm, record: KycRecord | None = None) -> HttpResponse | None:
+def _save(
+    request: AuthedRequest, form: KycRecordForm, record: KycRecord | None = None
+) -> HttpResponse | None:
     """Save (and maybe submit) through the services; on any refusal put the reasons on the form.
 
     Save and submit are one unit: a record that fails submission is not left half-saved as a draft.
@@ -63,7 +65,9 @@ def _save(request: HttpRequest, form: KycRecordForm, record: KycRecord | None = 
     try:
         with transaction.atomic():
             if record is None:
-                record = services.record_create(actor=request.user, branch=form.cleaned_data["branch"], data=data)
+                record = services.record_create(
+                    actor=request.user, branch=form.cleaned_data["branch"], data=data
+                )
             else:
                 record = services.record_update(actor=request.user, record=record, data=data)
             if form.submitting:
@@ -82,7 +86,7 @@ def _save(request: HttpRequest, form: KycRecordForm, record: KycRecord | None = 
 
 
 @role_required(Role.MAKER)
-def record_create(request: HttpRequest) -> HttpResponse:
+def record_create(request: AuthedRequest) -> HttpResponse:
     branches = selectors.branch_list(request.user)
     if request.method == "POST":
         form = KycRecordForm(request.POST, branches=branches)
@@ -94,7 +98,7 @@ def record_create(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.MAKER)
-def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def record_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
     if not record.is_editable:
         messages.error(request, f"A record that is {record.get_status_display().lower()} cannot be edited.")
@@ -109,7 +113,7 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "records/kycrecord_form.html", {"form": form, "record": record})
 
 
-def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def record_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
     problems = validate_record(services.record_data(record), complete=True, today=timezone.localdate())
     user = request.user
@@ -131,7 +135,7 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "records/kycrecord_detail.html", context)
 
 
-def _act(request: HttpRequest, pk: int, action: Callable[[KycRecord], str]) -> HttpResponse:
+def _act(request: AuthedRequest, pk: int, action: Callable[[KycRecord], str]) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
     try:
         message = action(record)
@@ -147,7 +151,7 @@ def _act(request: HttpRequest, pk: int, action: Callable[[KycRecord], str]) -> H
 
 @require_POST
 @role_required(Role.MAKER)
-def record_submit(request: HttpRequest, pk: int) -> HttpResponse:
+def record_submit(request: AuthedRequest, pk: int) -> HttpResponse:
     def submit(record: KycRecord) -> str:
         services.record_submit(actor=request.user, record=record)
         return f"Record {record.kyc_ref_no} was submitted for review."
@@ -157,7 +161,7 @@ def record_submit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(Role.MAKER)
-def record_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+def record_withdraw(request: AuthedRequest, pk: int) -> HttpResponse:
     def withdraw(record: KycRecord) -> str:
         services.record_withdraw(actor=request.user, record=record)
         return f"Record {record.kyc_ref_no} is a draft again and can be edited."
@@ -167,7 +171,7 @@ def record_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(Role.CHECKER, Role.MAKER)
-def record_approve(request: HttpRequest, pk: int) -> HttpResponse:
+def record_approve(request: AuthedRequest, pk: int) -> HttpResponse:
     # Makers reach the service too, which refuses them with a clear message (maker-checker).
     def approve(record: KycRecord) -> str:
         services.record_approve(actor=request.user, record=record)
@@ -178,7 +182,7 @@ def record_approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(Role.CHECKER, Role.MAKER)
-def record_return(request: HttpRequest, pk: int) -> HttpResponse:
+def record_return(request: AuthedRequest, pk: int) -> HttpResponse:
     form = ReturnForm(request.POST)
 
     def send_back(record: KycRecord) -> str:

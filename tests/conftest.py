@@ -132,10 +132,23 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
         "DJANGO_SECRET_KEY": "test-worker",
         "KWIKID_READ_TIMEOUT": str(settings.KWIKID_READ_TIMEOUT),
     }
-    log = open(ROOT / ".local" / "test-worker.log", "ab") if (ROOT / ".local").is_dir() else subprocess.DEVNULL
+    # The worker's log goes beside the other test artefacts, for reading after a failure.
+    (ROOT / ".local" / "test").mkdir(parents=True, exist_ok=True)
+    log = open(ROOT / ".local" / "test" / "worker.log", "ab")  # noqa: SIM115 - closed in the finally below
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "ckycportal", "worker", "--pool=solo", "--loglevel=INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ckycportal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -150,6 +163,7 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+        log.close()
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:

@@ -1,4 +1,4 @@
-"""ckycportal.settings as a fresh process sees it: refuses to start without a secret, passes the deploy checks."""
+"""ckycportal.settings in a fresh process: no start without a secret; production settings pass --deploy."""
 
 from __future__ import annotations
 

@@ -48,7 +48,9 @@ class UploadBatch(models.Model):
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="batches")
     branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="batches")
-    status = models.CharField(max_length=12, choices=BatchStatus.choices, default=BatchStatus.READY, db_index=True)
+    status = models.CharField(
+        max_length=12, choices=BatchStatus.choices, default=BatchStatus.READY, db_index=True
+    )
     record_count = models.PositiveIntegerField(default=0)
     # What was sent, without PII: the CERSAI header fields and the kyc_ref_nos.
     request_summary = models.JSONField(default=dict, blank=True)
@@ -103,6 +105,9 @@ class BatchItem(models.Model):
             models.UniqueConstraint(fields=["batch", "position"], name="batch_item_position_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"Batch {self.batch_id} #{self.position}"
+
 
 class UploadAttempt(models.Model):
     """One HTTP call to KwikID for a batch: when, how long, and exactly what came back."""
@@ -119,3 +124,6 @@ class UploadAttempt(models.Model):
     class Meta:
         ordering = ["batch", "number"]
         constraints = [models.UniqueConstraint(fields=["batch", "number"], name="attempt_number_unique")]
+
+    def __str__(self) -> str:
+        return f"Batch {self.batch_id} attempt {self.number}"

@@ -126,7 +126,9 @@ def _enqueue_send(batch_id: int, countdown: float) -> None:
     try:
         send_batch.apply_async(args=[batch_id], countdown=max(0.0, countdown))
     except Exception:
-        logger.warning("Could not enqueue batch %s; the periodic sweep will send it.", batch_id, exc_info=True)
+        logger.warning(
+            "Could not enqueue batch %s; the periodic sweep will send it.", batch_id, exc_info=True
+        )
 
 
 def _claim(batch_id: int) -> UploadBatch | None:
@@ -237,7 +239,9 @@ def _set_batch(batch: UploadBatch, status: str, **fields: Any) -> None:
         raise RuntimeError(f"Batch {batch.pk} left SENDING while this worker held it")
 
 
-def _on_accepted(batch: UploadBatch, attempt: UploadAttempt, result: UploadResult, elapsed_ms: int) -> SendOutcome:
+def _on_accepted(
+    batch: UploadBatch, attempt: UploadAttempt, result: UploadResult, elapsed_ms: int
+) -> SendOutcome:
     attempt.duration_ms = elapsed_ms
     attempt.status_code = result.status_code
     attempt.response_body = _truncate(result.body)
@@ -276,7 +280,9 @@ def map_rejection(detail: Any, refs: list[str]) -> dict[int, list[str]]:
         match = _INDEX_KEY.match(str(key))
         if match and int(match.group(1)) < len(refs):
             field = match.group(2)
-            named.setdefault(int(match.group(1)), []).extend(f"{field}: {m}" if field else m for m in messages)
+            named.setdefault(int(match.group(1)), []).extend(
+                f"{field}: {m}" if field else m for m in messages
+            )
         elif key in position_of_ref:
             named.setdefault(position_of_ref[key], []).extend(messages)
     return named
@@ -303,10 +309,13 @@ def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[K
         else:
             requeue.append(record.pk)
     for pk, reason in reasons.items():
-        BatchItem.objects.filter(batch=batch, record_id=pk).update(outcome=BatchItem.Outcome.REJECTED, message=reason)
+        BatchItem.objects.filter(batch=batch, record_id=pk).update(
+            outcome=BatchItem.Outcome.REJECTED, message=reason
+        )
     if requeue:
         BatchItem.objects.filter(batch=batch, record_id__in=requeue).update(
-            outcome=BatchItem.Outcome.REQUEUED, message="Not named by KwikID's rejection; sent again in a new batch."
+            outcome=BatchItem.Outcome.REQUEUED,
+            message="Not named by KwikID's rejection; sent again in a new batch.",
         )
     record_services.records_mark_rejected(reasons=reasons)
     record_services.records_requeue(
@@ -408,5 +417,5 @@ def _enqueue_assemble() -> None:
 
 
 def request_assembly() -> None:
-    """Ask the worker to assemble and send approved records now instead of at the next sweep (after commit)."""
+    """Ask the worker to assemble and send approved records now, not at the next sweep (after commit)."""
     transaction.on_commit(_enqueue_assemble)

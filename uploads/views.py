@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from institutions.models import Role
-from institutions.permissions import role_required
+from institutions.permissions import AuthedRequest, role_required
 
 from . import selectors, services
 
 
-def batch_list(request: HttpRequest) -> HttpResponse:
+def batch_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(selectors.batch_list(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "uploads/uploadbatch_list.html", {"page": page})
 
 
-def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def batch_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     batch = selectors.batch_get(request.user, pk)
     return render(
         request,
@@ -30,7 +30,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(Role.CHECKER, Role.ADMIN)
-def send_now(request: HttpRequest) -> HttpResponse:
+def send_now(request: AuthedRequest) -> HttpResponse:
     services.request_assembly()
     messages.success(request, "Approved records are being assembled into batches and sent to KwikID now.")
     return redirect("uploads:list")

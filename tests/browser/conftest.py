@@ -15,7 +15,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / ".local" / "test" / "screens
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail("Browser tests need Debian's chromium package (apt-get install chromium); .ci/run installs it.")
+        pytest.fail(
+            "Browser tests need Debian's chromium package (apt-get install chromium); .ci/run installs it."
+        )
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,

@@ -1,5 +1,5 @@
 """The end-to-end slice as people use it: admin configures, maker enters and submits, checker approves,
-the worker uploads, and the record shows as accepted. Real Chromium, live server, worker, Redis, PostgreSQL."""
+the worker uploads, and the record shows as accepted (Chromium, live server, worker, Redis, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -145,7 +145,8 @@ def test_maker_sees_a_refusal_when_posting_an_approval_of_their_own_record(
     page.goto(f"{live_server.url}/records/{record.pk}/")
     # No button is offered; a hand-made POST with the page's CSRF token is refused by the service.
     page.evaluate(
-        """pk => { const f = document.createElement('form'); f.method = 'post'; f.action = `/records/${pk}/approve/`;
+        """pk => { const f = document.createElement('form'); f.method = 'post';
+        f.action = `/records/${pk}/approve/`;
         const t = document.querySelector('[name=csrfmiddlewaretoken]').cloneNode(); f.appendChild(t);
         document.body.appendChild(f); f.submit(); }""",
         record.pk,

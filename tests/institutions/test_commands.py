@@ -172,7 +172,9 @@ def test_create_user_refuses_a_weak_password(monkeypatch: pytest.MonkeyPatch, br
         create_user("zara", Role.MAKER, "BRA")
 
 
-def test_create_user_refused_password_creates_no_user(monkeypatch: pytest.MonkeyPatch, branch_a: Branch) -> None:
+def test_create_user_refused_password_creates_no_user(
+    monkeypatch: pytest.MonkeyPatch, branch_a: Branch
+) -> None:
     monkeypatch.setenv("PORTAL_USER_PASSWORD", "short")
 
     with pytest.raises(CommandError):
@@ -217,7 +219,9 @@ def test_create_user_does_not_make_a_maker_staff(monkeypatch: pytest.MonkeyPatch
 def settings_form(institution: Institution, **overrides: Any) -> dict[str, Any]:
     fields = ("name", "fi_code", "region_code", "cersai_username", "api_version", "api_base_url")
     data = {name: getattr(institution, name) for name in fields}
-    return data | {"max_records_per_request": institution.max_records_per_request, "new_token": ""} | overrides
+    return (
+        data | {"max_records_per_request": institution.max_records_per_request, "new_token": ""} | overrides
+    )
 
 
 def test_admin_saving_a_new_token_stores_it_with_who_replaced_it(
@@ -245,7 +249,9 @@ def test_admin_saving_a_new_token_lifts_the_sending_pause(
     assert (institution.sending_paused_at, institution.sending_paused_reason) == (None, "")
 
 
-def test_admin_saving_without_a_token_keeps_the_token(client: Client, erin: User, institution: Institution) -> None:
+def test_admin_saving_without_a_token_keeps_the_token(
+    client: Client, erin: User, institution: Institution
+) -> None:
     client.force_login(erin)
 
     client.post(reverse("institutions:settings"), settings_form(institution, name="Renamed Bank"))

@@ -214,7 +214,9 @@ def test_refused_approval_leaves_the_record_submitted(alice: User, dave: User, b
     assert record.status == Status.SUBMITTED
 
 
-def test_return_moves_the_record_to_returned_with_the_reason(alice: User, bob: User, branch_a: Branch) -> None:
+def test_return_moves_the_record_to_returned_with_the_reason(
+    alice: User, bob: User, branch_a: Branch
+) -> None:
     record = submitted_record(alice, branch_a)
 
     record = services.record_return(actor=bob, record=record, reason="  PAN does not match the card  ")
@@ -228,7 +230,11 @@ def test_return_writes_a_returned_event_with_the_reason(alice: User, bob: User, 
     services.record_return(actor=bob, record=record, reason="PAN does not match the card")
 
     event = record.events.get(action=RecordEvent.Action.RETURNED)
-    assert (event.actor, event.to_status, event.reason) == (bob, Status.RETURNED, "PAN does not match the card")
+    assert (event.actor, event.to_status, event.reason) == (
+        bob,
+        Status.RETURNED,
+        "PAN does not match the card",
+    )
 
 
 @pytest.mark.parametrize("reason", ["", "   \n"])
@@ -246,7 +252,9 @@ def test_maker_cannot_return_own_record(alice: User, branch_a: Branch) -> None:
         services.record_return(actor=alice, record=record, reason="changed my mind")
 
 
-def test_resubmitting_a_returned_record_clears_the_return_reason(alice: User, bob: User, branch_a: Branch) -> None:
+def test_resubmitting_a_returned_record_clears_the_return_reason(
+    alice: User, bob: User, branch_a: Branch
+) -> None:
     record = services.record_return(actor=bob, record=submitted_record(alice, branch_a), reason="Fix the PAN")
 
     record = services.record_submit(actor=alice, record=record)

@@ -154,7 +154,9 @@ def test_current_address_same_as_poa_clears_posted_current_fields(
     client.post(reverse("records:create"), data)
 
     record = KycRecord.objects.get()
-    current = [getattr(record, name) for name in ("current_address_line_1", "current_vtc", "current_pin_code")]
+    current = [
+        getattr(record, name) for name in ("current_address_line_1", "current_vtc", "current_pin_code")
+    ]
     assert current == ["", "", ""]
 
 
@@ -181,10 +183,16 @@ def test_maker_approving_own_record_is_redirected_with_an_error(
     response = client.post(reverse("records:approve", args=[record.pk]))
 
     levels = [message.level for message in get_messages(response.wsgi_request)]
-    assert (response.status_code, response.url, levels) == (302, reverse("records:detail", args=[record.pk]), [ERROR])
+    assert (response.status_code, response.url, levels) == (
+        302,
+        reverse("records:detail", args=[record.pk]),
+        [ERROR],
+    )
 
 
-def test_maker_approving_own_record_leaves_it_submitted(client: Client, alice: User, branch_a: Branch) -> None:
+def test_maker_approving_own_record_leaves_it_submitted(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
     record = submitted_record(alice, branch_a)
     client.force_login(alice)
 
@@ -348,7 +356,9 @@ def test_record_list_never_shows_the_full_pan(client: Client, alice: User, branc
     assert "ABCPE1234F" not in response.content.decode()
 
 
-def test_record_list_hides_other_branches(client: Client, alice: User, mallory: User, branch_b: Branch) -> None:
+def test_record_list_hides_other_branches(
+    client: Client, alice: User, mallory: User, branch_b: Branch
+) -> None:
     other = new_record(mallory, branch_b)
     client.force_login(alice)
 

@@ -54,8 +54,16 @@ def test_request_body_matches_golden_json(golden: str, record: Any) -> None:
 def test_complete_record_carries_every_api_field_name() -> None:
     body = build_request(HEADER, [differently_abled_record()])
     names = set()
-    for schema in ("UploadRequest", "Record", "BasicDetails", "DisabilityInfo", "Poa", "CurrentAddress",
-                   "ContactDetails", "KycVerificationDetails"):
+    for schema in (
+        "UploadRequest",
+        "Record",
+        "BasicDetails",
+        "DisabilityInfo",
+        "Poa",
+        "CurrentAddress",
+        "ContactDetails",
+        "KycVerificationDetails",
+    ):
         names |= _sample_properties(schema)
     missing = names - _keys(body)
     assert not missing, f"API fields missing from the body: {sorted(missing)}"

@@ -50,10 +50,16 @@ def send_all(doorbell: Doorbell | None = None) -> list[services.SendOutcome]:
 
 
 def statuses(records: list[KycRecord]) -> list[str]:
-    return list(KycRecord.objects.filter(pk__in=[r.pk for r in records]).order_by("pk").values_list("status", flat=True))
+    return list(
+        KycRecord.objects.filter(pk__in=[r.pk for r in records])
+        .order_by("pk")
+        .values_list("status", flat=True)
+    )
 
 
-def test_assemble_splits_approved_records_into_batches_no_larger_than_the_maximum(approved: list[KycRecord]) -> None:
+def test_assemble_splits_approved_records_into_batches_no_larger_than_the_maximum(
+    approved: list[KycRecord],
+) -> None:
     batch_ids = services.batch_assemble()
     sizes = sorted(UploadBatch.objects.filter(pk__in=batch_ids).values_list("record_count", flat=True))
     assert sizes == [2, 3]  # the institution fixture allows 3 records a request
@@ -89,7 +95,9 @@ def test_accepted_batch_marks_records_uploaded_and_keeps_kwikid_message(
     assert kwikid.stats()["duplicates"] == 0
 
 
-def test_request_carries_bearer_token_and_institution_fields(approved: list[KycRecord], kwikid: StandIn) -> None:
+def test_request_carries_bearer_token_and_institution_fields(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
     send_all()
     last = kwikid.stats()["last_request"]
     headers = {k.lower(): v for k, v in last["headers"].items()}
@@ -238,7 +246,9 @@ def test_worker_lost_mid_call_is_unknown_not_resent(approved: list[KycRecord], k
     assert kwikid.stats()["requests"] == 0
 
 
-def test_worker_lost_before_the_call_is_reclaimed_and_sent_once(approved: list[KycRecord], kwikid: StandIn) -> None:
+def test_worker_lost_before_the_call_is_reclaimed_and_sent_once(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
     batch_id = services.batch_assemble()[0]
     UploadBatch.objects.filter(pk=batch_id).update(
         status=BatchStatus.SENDING, attempt_count=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -281,7 +291,9 @@ def test_no_request_goes_out_with_an_empty_token(approved: list[KycRecord], kwik
         ([], {}),
     ],
 )
-def test_map_rejection_understands_index_and_reference_keys(detail: Any, expected: dict[int, list[str]]) -> None:
+def test_map_rejection_understands_index_and_reference_keys(
+    detail: Any, expected: dict[int, list[str]]
+) -> None:
     assert services.map_rejection(detail, ["REF-1", "REF-2", "REF-3"]) == expected
 
 

@@ -29,9 +29,9 @@ def test_approved_records_reach_kwikid_once_through_a_real_worker(
     services.request_assembly()  # outside a transaction here: rings the doorbell at once
 
     def all_uploaded() -> bool:
-        return set(KycRecord.objects.filter(pk__in=[r.pk for r in records]).values_list("status", flat=True)) == {
-            Status.UPLOADED
-        }
+        return set(
+            KycRecord.objects.filter(pk__in=[r.pk for r in records]).values_list("status", flat=True)
+        ) == {Status.UPLOADED}
 
     wait_for(all_uploaded, timeout=60)
     assert set(UploadBatch.objects.values_list("status", flat=True)) == {BatchStatus.ACCEPTED}
@@ -58,7 +58,10 @@ def test_retry_after_a_server_error_goes_through_the_worker(
     # The first backoff is 2.5 to 5 seconds: the worker sends again by itself.
     wait_for(lambda: KycRecord.objects.get(pk=record.pk).status == Status.UPLOADED, timeout=30)
     assert kwikid.stats()["accepted_records"] == 1
-    assert list(UploadBatch.objects.get(pk=batch.pk).attempts.values_list("status_code", flat=True)) == [502, 200]
+    assert list(UploadBatch.objects.get(pk=batch.pk).attempts.values_list("status_code", flat=True)) == [
+        502,
+        200,
+    ]
 
 
 def test_rolled_back_transaction_enqueues_nothing(

@@ -21,15 +21,19 @@ def read_secret(source: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Create or update the institution (by --fi-code) and its branches. The token comes from a file or stdin."
+    help = "Create or update the institution (by --fi-code) and its branches; the token from a file or stdin."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--fi-code", required=True)
         parser.add_argument("--region-code", required=True)
         parser.add_argument("--username", required=True, help="CERSAI username")
         parser.add_argument("--api-version", default="V1.3")
-        parser.add_argument("--api-base-url", required=True, help="KwikID base URL, e.g. https://verify.test.getkwikid.com")
-        parser.add_argument("--token-file", help="file holding the KwikID bearer token, or - for standard input")
+        parser.add_argument(
+            "--api-base-url", required=True, help="KwikID base URL, e.g. https://verify.test.getkwikid.com"
+        )
+        parser.add_argument(
+            "--token-file", help="file holding the KwikID bearer token, or - for standard input"
+        )
         parser.add_argument("--branch", action="append", default=[], metavar="CODE:NAME")
         parser.add_argument("--max-records", type=int, help="maximum records per request")
         parser.add_argument("--name", help="the institution's display name (default: the FI code)")
@@ -60,15 +64,16 @@ class Command(BaseCommand):
             with transaction.atomic():
                 institution = institution_configure(actor=None, institution=existing, data=data, token=token)
                 for code, name in branches:
-                    branch, _ = Branch.objects.get_or_create(
-                        institution=institution, code=code, defaults={"name": name}
-                    )
-                    if branch.name != name:
-                        branch.name = name
-                        branch.full_clean()
-                        branch.save(update_fields=["name"])
+                    branch = Branch.objects.filter(institution=institution, code=code).first()
+                    branch = branch or Branch(institution=institution, code=code)
+                    branch.name = name
+                    branch.full_clean()
+                    branch.save()
         except ValidationError as exc:
-            problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            if hasattr(exc, "error_dict"):
+                problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+            else:
+                problems = " ".join(exc.messages)
             raise CommandError(f"Invalid settings: {problems}") from exc
         verb = "Updated" if existing else "Created"
         self.stdout.write(

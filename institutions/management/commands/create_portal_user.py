@@ -1,4 +1,4 @@
-"""Create or update a portal user with a role and branches. The password comes from the environment or stdin."""
+"""Create or update a portal user with a role and branches; the password from the environment or stdin."""
 
 from __future__ import annotations
 

@@ -59,8 +59,15 @@ class Command(BaseCommand):
             "stand-in": [py, "-m", "kwikid_standin", "--host", "127.0.0.1", "--port", str(STANDIN_PORT)],
             "worker": [py, "-m", "celery", "-A", "ckycportal", "worker", "--pool=solo", "--loglevel=INFO"],
             "beat": [
-                py, "-m", "celery", "-A", "ckycportal", "beat", "--loglevel=INFO",
-                "--schedule", str(local / "celerybeat-schedule"),
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "ckycportal",
+                "beat",
+                "--loglevel=INFO",
+                "--schedule",
+                str(local / "celerybeat-schedule"),
             ],
             "web": [py, "manage.py", "runserver", f"127.0.0.1:{options['port']}", "--noreload"],
         }

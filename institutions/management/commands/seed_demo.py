@@ -1,4 +1,4 @@
-"""Demo data for a local run: an institution pointing at the KwikID stand-in, two branches, one user a role."""
+"""Demo data for make run: an institution using the KwikID stand-in, two branches, one user a role."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-DEMO_USERS = (
+DEMO_USERS: tuple[tuple[str, str, list[str]], ...] = (
     ("admin", "admin", []),
     ("maker", "maker", ["MUM001", "DEL001"]),
     ("checker", "checker", ["MUM001", "DEL001"]),
