@@ -27,6 +27,8 @@ services:
 
 test: $(VENV) services
 	mkdir -p .local/test
+	$(BIN)/ruff check .
+	DJANGO_DEBUG=true $(BIN)/mypy ckycportal institutions records uploads kwikid_standin
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
