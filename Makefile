@@ -8,6 +8,8 @@ TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALL
 	DJANGO_HTTPS=false \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ckycportal} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+	FIELD_ENCRYPTION_KEYS=oT9ZQ6t3u9c1Q0m0lBvV6b7w3mQyq2d9rQ2lq0x8k5E=,8m3Rz0x3Jb1cVQk2l7qkqWm2s9o0bJd5wKQ3t1f2eYk= \
+	PII_HASH_KEY=test-only-pii-hash-key \
 	PORTAL_LOCAL_DIR=$(CURDIR)/.local/test DJANGO_ALLOW_ASYNC_UNSAFE=true
 
 .PHONY: run test lint format bench services clean

@@ -7,7 +7,9 @@ With nothing set it runs locally on SQLite with a broker-less Celery (kombu's fi
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +44,37 @@ if not SECRET_KEY:
             "or set DJANGO_DEBUG=true for local development."
         )
     SECRET_KEY = "insecure-local-development-key-never-used-in-production"
+
+
+
+def _local_secret(name: str, make: str) -> str:
+    """A development-only secret kept under LOCAL_DIR, created on first use (never used without DEBUG)."""
+    path = LOCAL_DIR / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if make == "fernet":
+            value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        else:
+            value = secrets.token_urlsafe(48)
+        path.write_text(value, encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+LOCAL_DIR = Path(os.environ.get("PORTAL_LOCAL_DIR") or BASE_DIR / ".local")
+
+# PII at rest: Fernet keys (comma-separated, newest first) that are NOT the SECRET_KEY, and a separate key
+# for the keyed hash of the PAN used for exact search and duplicate detection.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
+PII_HASH_KEY = os.environ.get("PII_HASH_KEY", "")
+if not FIELD_ENCRYPTION_KEYS or not PII_HASH_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS and PII_HASH_KEY must be set: customer PII is encrypted at rest "
+            "(see .env.example for how to generate them)."
+        )
+    FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or [_local_secret("field-encryption-key", "fernet")]
+    PII_HASH_KEY = PII_HASH_KEY or _local_secret("pii-hash-key", "token")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -92,8 +125,6 @@ TEMPLATES = [
         },
     },
 ]
-
-LOCAL_DIR = Path(os.environ.get("PORTAL_LOCAL_DIR") or BASE_DIR / ".local")
 
 DATABASES = {
     "default": dj_database_url.parse(
