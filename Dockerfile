@@ -6,6 +6,7 @@ WORKDIR /app
 
 COPY pyproject.toml ./
 COPY ckycportal ckycportal
+COPY accounts accounts
 COPY institutions institutions
 COPY records records
 COPY uploads uploads
@@ -15,10 +16,12 @@ COPY manage.py ./
 COPY templates templates
 COPY static static
 
-# collectstatic needs settings that load; the real key comes from the environment at run time.
-RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+# collectstatic needs settings that load; the real keys come from the environment at run time.
+RUN DJANGO_SECRET_KEY=collectstatic-only PII_HASH_KEY=collectstatic-only \
+    FIELD_ENCRYPTION_KEYS=Y29sbGVjdHN0YXRpYy1vbmx5LW5vdC1hLXJlYWxrZXk= \
+    python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 portal && mkdir -p /app/.local && chown portal /app/.local
 USER portal
 
 EXPOSE 8000
-CMD ["gunicorn", "ckycportal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "python:ckycportal.gunicorn_conf", "ckycportal.wsgi:application"]

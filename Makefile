@@ -12,7 +12,7 @@ TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALL
 	PII_HASH_KEY=test-only-pii-hash-key \
 	PORTAL_LOCAL_DIR=$(CURDIR)/.local/test DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: run test lint format bench services clean
+.PHONY: run test lint format bench services clean totp
 
 $(VENV): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -30,14 +30,14 @@ services:
 test: $(VENV) services
 	mkdir -p .local/test
 	$(BIN)/ruff check .
-	DJANGO_DEBUG=true $(BIN)/mypy ckycportal institutions records uploads kwikid_standin
+	DJANGO_DEBUG=true $(BIN)/mypy ckycportal accounts institutions records uploads kwikid_standin
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DJANGO_DEBUG=true $(BIN)/mypy ckycportal institutions records uploads kwikid_standin
+	DJANGO_DEBUG=true $(BIN)/mypy ckycportal accounts institutions records uploads kwikid_standin
 
 format: $(VENV)
 	$(BIN)/ruff format .
@@ -48,3 +48,7 @@ bench: $(VENV) services
 
 clean:
 	rm -rf .local staticfiles
+
+# The current two-factor code of a `make run` demo user (admin, checker): make totp WHO=checker
+totp: $(VENV)
+	@DJANGO_DEBUG=true $(BIN)/python manage.py demo_totp_code $(WHO)

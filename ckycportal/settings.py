@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -46,7 +47,6 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-local-development-key-never-used-in-production"
 
 
-
 def _local_secret(name: str, make: str) -> str:
     """A development-only secret kept under LOCAL_DIR, created on first use (never used without DEBUG)."""
     path = LOCAL_DIR / name
@@ -80,7 +80,8 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with a site that only admits staff verified by an OTP device
+    "accounts.admin_config.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -90,6 +91,11 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "bootstrap",  # Bootstrap's CSS and JS, served from the installed package (no CDN)
+    "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "accounts",
     "institutions",
     "records",
     "uploads",
@@ -97,14 +103,21 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.middleware.AbsoluteSessionTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "accounts.middleware.TwoFactorRequiredMiddleware",
+    # Last, as django-axes asks: turns a locked-out log-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ckycportal.urls"
@@ -140,6 +153,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "institutions.User"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+address before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -178,9 +196,55 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # Sessions and cookies: an internal tool holding customer PII.
 SESSION_COOKIE_AGE = env_int("PORTAL_SESSION_IDLE_SECONDS", 15 * 60)
 SESSION_SAVE_EVERY_REQUEST = True  # the age above is an idle timeout
+# However active, a session ends this long after its log-in (accounts.middleware).
+PORTAL_SESSION_MAX_SECONDS = env_int("PORTAL_SESSION_MAX_SECONDS", 10 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
+# Lax, not Strict: a link to the portal from mail or a chat still opens it signed in; no cross-site POST
+# carries either cookie.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# Request size caps. Forms here are small: 2.5 MB of non-file data is far above any record form, and keeps
+# a hostile POST from filling memory. Uploaded files above 10 MB are streamed to a temporary file instead
+# of memory (any per-field size limit is the form's job).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
+
+# Log-in throttling (django-axes): 5 failures for one username from one address lock that pair out for
+# 15 minutes. Keyed on the pair so that nobody can lock a colleague out from elsewhere, and one office
+# behind one NAT address is not locked out by one person's typos.
+AXES_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PORTAL_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+# The client's address: REMOTE_ADDR, or, behind N trusted reverse proxies, the address the outermost of
+# them saw (X-Forwarded-For counted from the right, so a client cannot forge its way out of a lockout).
+PORTAL_TRUSTED_PROXY_COUNT = env_int("PORTAL_TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "accounts.network.client_ip"
+
+# Two-factor authentication (django-otp, TOTP): required for admins and checkers (accounts.middleware).
+OTP_TOTP_ISSUER = os.environ.get("PORTAL_OTP_ISSUER", "CKYC Portal")
+# An admin may delete a user's device (lost phone) but never read its secret: that would let them pass as
+# a checker.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Content Security Policy (django-csp): no inline script or style anywhere; the QR code of the 2FA
+# enrolment page is a data: image.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -227,6 +291,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BEAT_SCHEDULE_FILENAME = str(LOCAL_DIR / "celerybeat-schedule")
+# Workers log through LOGGING below (and so through its PII-redacting filter), not a handler of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # How often beat assembles approved records into batches and sweeps batches that are due.
 UPLOAD_ASSEMBLE_EVERY_SECONDS = env_int("UPLOAD_ASSEMBLE_EVERY_SECONDS", 60)
@@ -239,13 +305,24 @@ UPLOAD_MAX_ATTEMPTS = env_int("UPLOAD_MAX_ATTEMPTS", 6)
 
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
+# One handler, on the root logger, through which every record passes: its filter masks PAN-, Aadhaar- and
+# mobile-like strings and bearer tokens. Django's own loggers are re-declared without handlers so that
+# they propagate here instead of to Django's default handlers, which have no such filter.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_pii": {"()": "ckycportal.logging.RedactPIIFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_pii"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("PORTAL_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"level": "INFO"},
+        "django.server": {"level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner on every manage.py command
+    },
 }
 
 CELERY_BEAT_SCHEDULE = {

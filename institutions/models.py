@@ -7,6 +7,8 @@ from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from ckycportal.fields import EncryptedTextField
+
 CODE_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_-]+$", "Use letters, digits, hyphen or underscore only.")
 
 
@@ -20,7 +22,7 @@ class Institution(models.Model):
     api_version = models.CharField("API version", max_length=10, default="V1.3")
     api_base_url = models.URLField("KwikID base URL", max_length=300)
     # The bearer token is write-only in every form; only its last 4 characters are ever shown.
-    api_token = models.TextField("KwikID bearer token", blank=True, default="")
+    api_token = EncryptedTextField("KwikID bearer token", blank=True, default="")
     token_updated_at = models.DateTimeField(null=True, blank=True)
     token_updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -29,6 +31,13 @@ class Institution(models.Model):
         "maximum records per request",
         default=100,
         validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+    )
+    # Only when KwikID has confirmed that it ignores a kyc_ref_no it already holds may a batch whose answer
+    # was lost be sent again automatically; otherwise an admin decides on the reconcile page.
+    kwikid_ignores_repeated_ref_no = models.BooleanField(
+        "KwikID ignores a repeated KYC reference number",
+        default=False,
+        help_text="Only when KwikID has confirmed it: batches whose answer was lost are then resent.",
     )
     # Set when KwikID answers 401: sending stops for this institution until the token is replaced.
     sending_paused_at = models.DateTimeField(null=True, blank=True)
@@ -95,5 +104,33 @@ class User(AbstractUser):
         return self.role == Role.AUDITOR
 
     @property
+    def can_reveal_pii(self) -> bool:
+        """Makers and checkers work with the customer's data; admins and auditors see it masked."""
+        return self.role in (Role.MAKER, Role.CHECKER)
+
+    @property
     def sees_all_branches(self) -> bool:
         return self.role in (Role.ADMIN, Role.AUDITOR)
+
+
+class AuditEvent(models.Model):
+    """An immutable line of the institution's audit log: configuration changes, purges, and the like.
+
+    Record-level history lives in records.RecordEvent; this holds what is not about one record. Never holds
+    a secret or PII: the token's replacement is logged, never its value.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=40, db_index=True)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=40, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_id}".strip()

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Institution, User
+from .models import AuditEvent, Institution, User
 
 
 @transaction.atomic
@@ -29,8 +29,17 @@ def institution_configure(
         institution.sending_paused_reason = ""
     institution.full_clean()
     institution.save()
+    changed = sorted(name for name in data if name != "api_token")
+    AuditEvent.objects.create(
+        actor=actor,
+        action="institution_configured",
+        object_type="Institution",
+        object_id=str(institution.pk),
+        detail={"fields": changed, "token_replaced": bool(token.strip())},  # never the token itself
+    )
     if token.strip():
-        from uploads.services import request_assembly
+        from uploads.services import batches_resume, request_assembly
 
+        batches_resume(institution_id=institution.pk)
         request_assembly()
     return institution

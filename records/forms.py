@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from crispy_forms.helper import FormHelper
@@ -14,6 +15,13 @@ from institutions.models import Branch
 from .models import KycRecord
 from .services import RECORD_FIELDS
 from .validation import Problem, normalise_record, validate_record
+
+# What submission needs, derived from the rules themselves (an empty record, checked as complete).
+SUBMIT_REQUIRED = frozenset(
+    p.field
+    for p in validate_record({}, complete=True, today=date(2000, 1, 1))
+    if p.message.endswith("required")
+)
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -51,11 +59,6 @@ class KycRecordForm(forms.ModelForm):
             "kyc_declaration_date": DATE_WIDGET,
             "kyc_verification_date": DATE_WIDGET,
         }
-        error_messages = {
-            "kyc_ref_no": {
-                "unique": "Another record already has this KYC reference number; each must be unique."
-            }
-        }
         help_texts = {
             "kyc_ref_no": "Your institution's unique reference for this KYC record.",
             "pan": "10 characters, e.g. ABCPE1234F; the 4th letter is P for an individual.",
@@ -71,6 +74,10 @@ class KycRecordForm(forms.ModelForm):
         for name in RECORD_FIELDS:
             self.fields[name].required = False  # completeness is CKYC validation's call, on submit
         self.fields["kyc_ref_no"].required = True
+        for name in SUBMIT_REQUIRED - {"kyc_ref_no"}:
+            # Marked as crispy marks required fields; a draft may still be saved without them.
+            self.fields[name].label = f"{self.fields[name].label}*"
+            self.fields[name].widget.attrs["aria-describedby"] = "submit-required-note"
         self.fields["current_address_same_as_poa_address"].widget.attrs["data-toggles"] = "current-address"
         self.fields["differently_abled_flag"].widget.attrs["data-toggles"] = "disability"
         if self.instance.pk:
@@ -150,8 +157,28 @@ class KycRecordForm(forms.ModelForm):
         )
 
     @property
+    def error_labels(self) -> list[tuple[str, str]]:
+        """(input id, label) of each field with an error, in form order, for the summary at the top."""
+        return [
+            (self[name].id_for_label, str(self[name].label)) for name in self.fields if name in self.errors
+        ]
+
+    @property
     def submitting(self) -> bool:
         return str(self.data.get("action", "")).lower() in ("submit", "save and submit for review")
+
+    def clean_kyc_ref_no(self) -> str:
+        value = str(self.cleaned_data.get("kyc_ref_no", "")).strip()
+        clash = KycRecord.objects.filter(kyc_ref_no__iexact=value).exclude(pk=self.instance.pk)
+        if value and clash.exists():
+            raise forms.ValidationError(
+                "Another record already has this KYC reference number (ignoring case); each must be unique."
+            )
+        return value
+
+    def validate_constraints(self) -> None:
+        # Checked above with a message on the field; the database constraint stays the backstop.
+        pass
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

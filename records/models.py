@@ -8,10 +8,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 
+from ckycportal.fields import EncryptedDateField, EncryptedTextField
 from institutions.models import Branch
 
 from . import codes
+from .masking import mask_name, mask_value
 
 
 class Status(models.TextChoices):
@@ -44,51 +47,53 @@ class KycRecord(models.Model):
     branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="records")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
 
-    kyc_ref_no = models.CharField("KYC reference number", max_length=50, unique=True)
-    pan = models.CharField("PAN", max_length=10, blank=True, default="")
+    kyc_ref_no = models.CharField("KYC reference number", max_length=50)
+    pan = EncryptedTextField("PAN", max_length=10, blank=True, default="")
+    # Keyed hash of the PAN: exact search and duplicate detection without decrypting (ckycportal.crypto).
+    pan_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
 
     # basic_details
     applicant_name_title = models.CharField("title", max_length=5, blank=True, choices=codes.NAME_TITLES)
-    applicant_first_name = models.CharField("first name", max_length=50, blank=True)
-    applicant_middle_name = models.CharField("middle name", max_length=50, blank=True)
+    applicant_first_name = EncryptedTextField("first name", max_length=50, blank=True)
+    applicant_middle_name = EncryptedTextField("middle name", max_length=50, blank=True)
     applicant_rel_details_flag = models.CharField(
         "relation", max_length=6, blank=True, choices=codes.REL_FLAGS, default="FATHER"
     )
     applicant_rel_name_title = models.CharField(
         "relative's title", max_length=5, blank=True, choices=codes.NAME_TITLES
     )
-    applicant_rel_first_name = models.CharField("relative's first name", max_length=50, blank=True)
-    applicant_rel_middle_name = models.CharField("relative's middle name", max_length=50, blank=True)
+    applicant_rel_first_name = EncryptedTextField("relative's first name", max_length=50, blank=True)
+    applicant_rel_middle_name = EncryptedTextField("relative's middle name", max_length=50, blank=True)
     gender = models.CharField(max_length=1, blank=True, choices=codes.GENDERS)
-    dob = models.DateField("date of birth", null=True, blank=True)
+    dob = EncryptedDateField("date of birth", null=True, blank=True)
     # basic_details.disability_info
     differently_abled_flag = models.BooleanField("differently abled", default=False)
     impairment_type = models.CharField(max_length=2, blank=True, choices=codes.IMPAIRMENT_TYPES)
     impairment_percentage = models.PositiveSmallIntegerField(null=True, blank=True)
-    udid_number = models.CharField("UDID number", max_length=20, blank=True)
+    udid_number = EncryptedTextField("UDID number", max_length=20, blank=True)
 
     # poa
     poa_document = models.CharField("proof of address", max_length=2, blank=True, choices=codes.POA_DOCUMENTS)
-    poa_document_number = models.CharField("document number", max_length=40, blank=True)
-    poa_address_line_1 = models.CharField("address line 1", max_length=55, blank=True)
-    poa_vtc = models.CharField("village / town / city", max_length=50, blank=True)
+    poa_document_number = EncryptedTextField("document number", max_length=40, blank=True)
+    poa_address_line_1 = EncryptedTextField("address line 1", max_length=55, blank=True)
+    poa_vtc = EncryptedTextField("village / town / city", max_length=50, blank=True)
     poa_state = models.CharField("state", max_length=3, blank=True, choices=codes.STATES)
     poa_country = models.CharField("country", max_length=2, blank=True, default="IN", choices=codes.COUNTRIES)
-    poa_pin_code = models.CharField("PIN code", max_length=10, blank=True)
+    poa_pin_code = EncryptedTextField("PIN code", max_length=10, blank=True)
 
     # current_address
     current_address_same_as_poa_address = models.CharField(
         "current address same as proof of address", max_length=1, choices=codes.YES_NO, default="Y"
     )
-    current_address_line_1 = models.CharField("address line 1", max_length=55, blank=True)
-    current_vtc = models.CharField("village / town / city", max_length=50, blank=True)
+    current_address_line_1 = EncryptedTextField("address line 1", max_length=55, blank=True)
+    current_vtc = EncryptedTextField("village / town / city", max_length=50, blank=True)
     current_state = models.CharField("state", max_length=3, blank=True, choices=codes.STATES)
     current_country = models.CharField("country", max_length=2, blank=True, choices=codes.COUNTRIES)
-    current_pin_code = models.CharField("PIN code", max_length=10, blank=True)
+    current_pin_code = EncryptedTextField("PIN code", max_length=10, blank=True)
 
     # contact_details
     mobile_isd = models.CharField("mobile ISD code", max_length=3, blank=True, default="91")
-    mobile_number = models.CharField(max_length=20, blank=True)
+    mobile_number = EncryptedTextField(max_length=20, blank=True)
 
     # kyc_verification_details
     kyc_declaration_date = models.DateField("declaration date", null=True, blank=True)
@@ -117,12 +122,20 @@ class KycRecord(models.Model):
     # The last thing KwikID said about this record (accepted message, or the rejection's reason).
     upload_message = models.TextField(blank=True)
     uploaded_at = models.DateTimeField(null=True, blank=True)
+    # When the customer relationship ended: records are kept 5 years after it (PMLA), then may be purged.
+    relationship_closed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
         constraints = [
+            # KwikID treats kyc_ref_no as the idempotency key: "ref-1" and "REF-1" must not both exist.
+            models.UniqueConstraint(
+                Upper("kyc_ref_no"),
+                name="record_kyc_ref_no_unique",
+                violation_error_message="Another record already has this KYC reference number.",
+            ),
             # Maker-checker, enforced by the database as well as by the service.
             models.CheckConstraint(
                 condition=Q(reviewed_by__isnull=True)
@@ -144,11 +157,11 @@ class KycRecord(models.Model):
 
     @property
     def masked_pan(self) -> str:
-        return f"XXXXXX{self.pan[-4:]}" if len(self.pan) == 10 else ""
+        return str(mask_value("pan", self.pan))
 
     @property
-    def applicant_display_name(self) -> str:
-        return " ".join(p for p in (self.applicant_first_name, self.applicant_middle_name) if p)
+    def masked_name(self) -> str:
+        return mask_name(self.applicant_first_name, self.applicant_middle_name)
 
 
 class RecordEvent(models.Model):
@@ -165,6 +178,8 @@ class RecordEvent(models.Model):
         UPLOADED = "uploaded", "Accepted by KwikID"
         REJECTED = "rejected", "Rejected by KwikID"
         REQUEUED = "requeued", "Back in the upload queue"
+        REVEALED = "revealed", "Personal data revealed"
+        CLOSED = "closed", "Relationship closed"
 
     record = models.ForeignKey(KycRecord, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(
@@ -182,3 +197,7 @@ class RecordEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+# Whoever did one of these to a record is one of its makers and may not review it (maker-checker).
+MAKER_ACTIONS = (RecordEvent.Action.CREATED, RecordEvent.Action.EDITED, RecordEvent.Action.SUBMITTED)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.text import capfirst
 
 from institutions.models import Branch, User
 
-from .models import KycRecord, RecordEvent, Status
+from .masking import PII_FIELDS, mask_value
+from .models import MAKER_ACTIONS, KycRecord, RecordEvent, Status
+from .validation import FIELD_LABELS
 
 
 def branch_list(user: User) -> QuerySet[Branch]:
@@ -33,10 +37,12 @@ def record_list(user: User, *, status: str | None = None, query: str = "") -> Qu
 
 def review_queue(user: User) -> QuerySet[KycRecord]:
     """Submitted records a checker may decide: their branches, oldest first, never their own."""
+    own = RecordEvent.objects.filter(actor=user, action__in=MAKER_ACTIONS).values("record_id")
     return (
         record_list(user, status=Status.SUBMITTED)
         .exclude(created_by=user)
         .exclude(submitted_by=user)
+        .exclude(pk__in=own)
         .order_by("submitted_at", "pk")
     )
 
@@ -46,8 +52,19 @@ def record_get(user: User, pk: int) -> KycRecord:
     return get_object_or_404(record_list(user), pk=pk)
 
 
-def record_events(record: KycRecord) -> QuerySet[RecordEvent]:
-    return record.events.select_related("actor").order_by("created_at", "pk")
+def record_events(record: KycRecord) -> list[RecordEvent]:
+    """The record's history, oldest first, with changed fields named by their labels."""
+    events = list(record.events.select_related("actor").order_by("created_at", "pk"))
+    for event in events:
+        event.changed_labels = [FIELD_LABELS.get(name, name) for name in event.changed_fields]  # type: ignore[attr-defined]
+    return events
+
+
+def records_sharing_pan(record: KycRecord) -> QuerySet[KycRecord]:
+    """Other records with the same PAN (by its keyed hash), a possible duplicate customer."""
+    if not record.pan_hash:
+        return KycRecord.objects.none()
+    return KycRecord.objects.filter(pan_hash=record.pan_hash).exclude(pk=record.pk)
 
 
 def status_counts(user: User) -> dict[str, int]:
@@ -119,22 +136,30 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def record_sections(record: KycRecord, problem_fields: set[str]) -> list[dict[str, Any]]:
-    """The record's fields grouped as on the API page, each with its label, display value and API name."""
+def record_sections(record: KycRecord, problem_fields: set[str], *, reveal: bool) -> list[dict[str, Any]]:
+    """The record's fields grouped as on the API page, each with its label, display value and API name.
+
+    PII is masked unless ``reveal`` (the caller has checked the permission and written the audit event).
+    """
     sections: list[dict[str, Any]] = []
     for title, names in SECTIONS:
         rows: list[dict[str, Any]] = []
         for name in names:
             field = KycRecord._meta.get_field(name)
             value = getattr(record, name)
-            if getattr(field, "choices", None) and value:
-                value = f"{value} · {getattr(record, f'get_{name}_display')()}"
+            if not reveal and name in PII_FIELDS:
+                value = mask_value(name, value)
+            elif getattr(field, "choices", None) and value:
+                label = getattr(record, f"get_{name}_display")()
+                value = f"{label} ({value})" if value.isdigit() else label  # numeric codes stay visible
             elif isinstance(value, bool):
                 value = "Yes" if value else "No"
+            elif isinstance(value, date):
+                value = f"{value:%d %b %Y}"
             rows.append(
                 {
                     "name": name,
-                    "label": str(getattr(field, "verbose_name", name)).capitalize(),
+                    "label": capfirst(str(getattr(field, "verbose_name", name))),
                     "value": value,
                     "problem": name in problem_fields,
                 }

@@ -9,9 +9,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from ckycportal.crypto import keyed_hash
 from institutions.models import Branch, Role, User
 
-from .models import ALLOWED_TRANSITIONS, EDITABLE_STATUSES, KycRecord, RecordEvent, Status
+from .models import ALLOWED_TRANSITIONS, EDITABLE_STATUSES, MAKER_ACTIONS, KycRecord, RecordEvent, Status
 from .validation import Problem, normalise_record, validate_record
 
 # The model fields a maker enters: the API's own names, in the API's order.
@@ -105,7 +106,10 @@ def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
     errors = _errors(validate_record(cleaned, complete=complete, today=timezone.localdate()))
     if errors:
         raise RecordInvalid(errors)
-    return {name: cleaned.get(name, "") for name in RECORD_FIELDS if name in cleaned}
+    values = {name: cleaned.get(name, "") for name in RECORD_FIELDS if name in cleaned}
+    if "pan" in values:
+        values["pan_hash"] = keyed_hash(values["pan"]) if values["pan"] else ""
+    return values
 
 
 @transaction.atomic
@@ -145,7 +149,8 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
             action=RecordEvent.Action.EDITED,
             from_status=locked.status,
             to_status=locked.status,
-            changed_fields=changed,
+            # Field names only: the values are PII and the history is shown to more people than the record.
+            changed_fields=[name for name in changed if name != "pan_hash"],
         )
     return locked
 
@@ -213,18 +218,40 @@ def record_withdraw(*, actor: User, record: KycRecord) -> KycRecord:
     return _transition(record, Status.DRAFT, actor=actor, action=RecordEvent.Action.WITHDRAWN)
 
 
+def record_makers(record: KycRecord) -> set[int]:
+    """Everyone who entered, edited or submitted the record: none of them may review it."""
+    ids = set(record.events.filter(action__in=MAKER_ACTIONS).values_list("actor_id", flat=True))
+    return {pk for pk in (*ids, record.created_by_id, record.submitted_by_id) if pk is not None}
+
+
 def _check_reviewer(actor: User, record: KycRecord) -> None:
     # Maker-checker first: it is the rule a maker trying to approve their own record needs to hear.
-    if actor.pk in (record.created_by_id, record.submitted_by_id):
-        raise PermissionDenied("You cannot review a record you entered or submitted (maker-checker).")
+    if actor.pk in record_makers(record):
+        raise PermissionDenied("You cannot review a record you entered, edited or submitted (maker-checker).")
     if actor.role != Role.CHECKER:
         raise PermissionDenied("Only branch managers (checkers) approve or return records.")
     _require_branch(actor, record.branch)
 
 
+def _require_waiting(record: KycRecord) -> None:
+    """A decision on a record someone else already decided says who did what, and when."""
+    if record.status == Status.SUBMITTED:
+        return
+    if record.status == Status.DRAFT:
+        raise TransitionNotAllowed("A draft cannot be decided on: its maker must submit it first.")
+    last = record.events.select_related("actor").order_by("-created_at", "-pk").first()
+    who = f" by {last.actor.username}" if last and last.actor else ""
+    when = f" at {timezone.localtime(last.created_at):%H:%M}" if last else ""
+    raise RecordConflict(
+        f"This record changed meanwhile: it is now {record.get_status_display().lower()}{who}{when}. "
+        "Nothing was changed by you."
+    )
+
+
 @transaction.atomic
 def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
     """Approve a submitted record for upload. Never by its maker; exactly one of two racing checkers wins."""
+    _require_waiting(record)
     _check_reviewer(actor, record)
     errors = _errors(validate_record(record_data(record), complete=True, today=timezone.localdate()))
     if errors:
@@ -245,6 +272,7 @@ def record_return(*, actor: User, record: KycRecord, reason: str) -> KycRecord:
     reason = reason.strip()
     if not reason:
         raise ValueError("Say why the record is returned, so the maker can fix it.")
+    _require_waiting(record)
     _check_reviewer(actor, record)
     return _transition(
         record,
@@ -347,4 +375,23 @@ def records_requeue(*, record_ids: Iterable[int], reason: str) -> list[int]:
         Status.APPROVED,
         action=RecordEvent.Action.REQUEUED,
         reasons=dict.fromkeys(ids, reason),
+    )
+
+
+REVEAL_SECONDS = 300
+
+
+def record_reveal(*, actor: User, record: KycRecord, reason: str = "") -> None:
+    """Write the audit event for showing a record's PII unmasked; refuse users whose role may not see it."""
+    if not actor.can_reveal_pii:
+        raise PermissionDenied("Your role sees personal data masked.")
+    if not actor.sees_all_branches:
+        _require_branch(actor, record.branch)
+    RecordEvent.objects.create(
+        record=record,
+        actor=actor,
+        action=RecordEvent.Action.REVEALED,
+        from_status=record.status,
+        to_status=record.status,
+        reason=reason or f"Shown unmasked for {REVEAL_SECONDS // 60} minutes",
     )

@@ -20,7 +20,7 @@ from uploads import selectors as upload_selectors
 from . import selectors, services
 from .forms import KycRecordForm, ReturnForm, add_problems
 from .models import KycRecord, Status
-from .validation import validate_record
+from .validation import FIELD_LABELS, validate_record
 
 
 def dashboard(request: AuthedRequest) -> HttpResponse:
@@ -109,28 +109,52 @@ def record_edit(request: AuthedRequest, pk: int) -> HttpResponse:
         if form.is_valid() and (response := _save(request, form, record)):
             return response
     else:
+        # The form shows the record's PII in clear: opening it counts as revealing it.
+        services.record_reveal(actor=request.user, record=record, reason="Opened for editing")
         form = KycRecordForm(instance=record, branches=branches)
     return render(request, "records/kycrecord_form.html", {"form": form, "record": record})
 
 
+def _revealed(request: AuthedRequest, record: KycRecord) -> bool:
+    """Whether this session revealed the record's PII within the last few minutes (audited at the time)."""
+    until = request.session.get("pii_revealed", {}).get(str(record.pk))
+    return bool(until) and until > timezone.now().timestamp() and request.user.can_reveal_pii
+
+
+@require_POST
+def record_reveal(request: AuthedRequest, pk: int) -> HttpResponse:
+    record = selectors.record_get(request.user, pk)
+    try:
+        services.record_reveal(actor=request.user, record=record)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+        return redirect("records:detail", pk=record.pk)
+    revealed = request.session.get("pii_revealed", {})
+    now = timezone.now().timestamp()
+    revealed = {key: until for key, until in revealed.items() if until > now}
+    revealed[str(record.pk)] = now + services.REVEAL_SECONDS
+    request.session["pii_revealed"] = revealed
+    return redirect("records:detail", pk=record.pk)
+
+
 def record_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
+    revealed = _revealed(request, record)
     problems = validate_record(services.record_data(record), complete=True, today=timezone.localdate())
     user = request.user
-    can_review = (
-        user.is_checker
-        and record.status == Status.SUBMITTED
-        and user.pk not in (record.created_by_id, record.submitted_by_id)
-    )
+    is_own = user.pk in services.record_makers(record)
+    can_review = user.is_checker and record.status == Status.SUBMITTED and not is_own
     context = {
         "record": record,
-        "sections": selectors.record_sections(record, {p.field for p in problems}),
+        "sections": selectors.record_sections(record, {p.field for p in problems}, reveal=revealed),
+        "revealed": revealed,
         "problems": problems,
         "events": selectors.record_events(record),
         "batch_items": upload_selectors.record_batch_items(record),
         "return_form": ReturnForm() if can_review else None,
         "can_review": can_review,
-        "is_own": user.pk in (record.created_by_id, record.submitted_by_id),
+        "is_own": is_own,
+        "same_pan_count": selectors.records_sharing_pan(record).count(),
     }
     return render(request, "records/kycrecord_detail.html", context)
 
@@ -140,8 +164,8 @@ def _act(request: AuthedRequest, pk: int, action: Callable[[KycRecord], str]) ->
     try:
         message = action(record)
     except services.RecordInvalid as exc:
-        for problem in exc.problems:
-            messages.error(request, f"{problem.field}: {problem.message}")
+        labels = ", ".join(dict.fromkeys(FIELD_LABELS.get(p.field, p.field) for p in exc.problems))
+        messages.error(request, f"Not done: {len(exc.problems)} field(s) need attention first: {labels}.")
     except (services.TransitionNotAllowed, services.RecordConflict, PermissionDenied, ValueError) as exc:
         messages.error(request, str(exc))
     else:

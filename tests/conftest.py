@@ -11,9 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import django_otp
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
+from django_otp.oath import hotp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from institutions.models import Branch, Institution, Role, User
 from kwikid_standin.server import StandIn
@@ -105,6 +109,30 @@ def erin(institution: Institution) -> User:
     return make_user("erin", Role.ADMIN)
 
 
+def totp_device(user: User) -> TOTPDevice:
+    """The user's confirmed TOTP device, created if they have none (an authenticator app set up)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Test phone", confirmed=True)
+
+
+def totp_code(device: TOTPDevice) -> str:
+    """The code the device's app shows now, or the next one if now's was already used (a device accepts
+    each time step once, and one step ahead)."""
+    device.refresh_from_db()
+    current = (int(time.time()) - device.t0) // device.step + device.drift
+    return f"{hotp(device.bin_key, max(current, device.last_t + 1), digits=device.digits):0{device.digits}d}"
+
+
+def otp_login(client: Client, user: User) -> TOTPDevice:
+    """force_login, plus the second factor passed with a confirmed device, as after the code page."""
+    device = totp_device(user)
+    client.force_login(user)
+    session = client.session
+    session[django_otp.DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device
+
+
 def new_record(maker: User, branch: Branch, n: int = 1, **overrides: Any) -> KycRecord:
     data = valid_record()
     data.update(kyc_ref_no=f"REF-{branch.code}-{n:06d}", **overrides)
@@ -175,3 +203,12 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> An
             return value
         time.sleep(interval)
     pytest.fail(f"Condition not met within {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Argon2 with production parameters costs ~0.1 s a user; tests create hundreds of users.
+
+    tests/test_settings.py asserts that the configured hasher is Argon2.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]

@@ -13,14 +13,17 @@ class BatchStatus(models.TextChoices):
     READY = "ready", "Ready to send"
     SENDING = "sending", "Sending"
     RETRY_WAIT = "retry_wait", "Waiting to retry"
+    PAUSED = "paused", "Paused: token refused"
     ACCEPTED = "accepted", "Accepted by KwikID"
     REJECTED = "rejected", "Rejected by KwikID"
     UNKNOWN = "unknown", "Outcome unknown"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
+# The only moves a batch can make; uploads.services._move_batch performs every one of them.
 BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
-    BatchStatus.READY: frozenset({BatchStatus.SENDING, BatchStatus.FAILED}),
+    BatchStatus.READY: frozenset({BatchStatus.SENDING, BatchStatus.CANCELLED}),
     # SENDING -> SENDING is a reclaim of an expired lease by another worker.
     BatchStatus.SENDING: frozenset(
         {
@@ -28,19 +31,33 @@ BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
             BatchStatus.ACCEPTED,
             BatchStatus.REJECTED,
             BatchStatus.RETRY_WAIT,
+            BatchStatus.PAUSED,
             BatchStatus.UNKNOWN,
             BatchStatus.FAILED,
         }
     ),
-    BatchStatus.RETRY_WAIT: frozenset({BatchStatus.SENDING, BatchStatus.FAILED}),
+    BatchStatus.RETRY_WAIT: frozenset({BatchStatus.SENDING, BatchStatus.READY, BatchStatus.CANCELLED}),
+    # A replaced token resumes a paused batch.
+    BatchStatus.PAUSED: frozenset({BatchStatus.READY, BatchStatus.CANCELLED}),
     BatchStatus.ACCEPTED: frozenset(),
     BatchStatus.REJECTED: frozenset(),
-    BatchStatus.UNKNOWN: frozenset(),
-    BatchStatus.FAILED: frozenset(),
+    # Resolved by an admin: KwikID has it (accepted), or it is sent again (ready).
+    BatchStatus.UNKNOWN: frozenset({BatchStatus.ACCEPTED, BatchStatus.READY}),
+    # "Retry now" gives a failed batch more attempts; "cancel" gives its records back to the queue.
+    BatchStatus.FAILED: frozenset({BatchStatus.READY, BatchStatus.CANCELLED}),
+    BatchStatus.CANCELLED: frozenset(),
 }
 FINAL_BATCH_STATUSES = frozenset(
-    {BatchStatus.ACCEPTED, BatchStatus.REJECTED, BatchStatus.UNKNOWN, BatchStatus.FAILED}
+    {
+        BatchStatus.ACCEPTED,
+        BatchStatus.REJECTED,
+        BatchStatus.UNKNOWN,
+        BatchStatus.FAILED,
+        BatchStatus.CANCELLED,
+    }
 )
+# Batches whose records may go back to the upload queue: nothing of them reached KwikID.
+CANCELLABLE = frozenset({BatchStatus.READY, BatchStatus.RETRY_WAIT, BatchStatus.PAUSED, BatchStatus.FAILED})
 
 
 class UploadBatch(models.Model):
@@ -55,6 +72,8 @@ class UploadBatch(models.Model):
     # What was sent, without PII: the CERSAI header fields and the kyc_ref_nos.
     request_summary = models.JSONField(default=dict, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
+    # Attempts allowed before the batch is failed; "retry now" on a failed batch raises it.
+    attempt_limit = models.PositiveIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # The final outcome: 200 -> message/status; 400/401 -> detail/message; transport error -> error.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
-from institutions.models import User
+from institutions.models import AuditEvent, User
 from records.models import KycRecord
 
 from .models import BatchItem, UploadBatch
@@ -31,3 +31,16 @@ def batch_items(batch: UploadBatch) -> QuerySet[BatchItem]:
 def record_batch_items(record: KycRecord) -> QuerySet[BatchItem]:
     """Every batch the record has been in, newest first, with what KwikID said of it there."""
     return record.batch_items.select_related("batch").order_by("-batch__created_at", "-pk")
+
+
+def batch_outcome_counts(batch: UploadBatch) -> dict[str, int]:
+    """How many of the batch's records ended each way (a rejected batch may have re-sent most of them)."""
+    rows = batch.items.order_by().values("outcome").annotate(n=Count("pk"))
+    return {BatchItem.Outcome(row["outcome"]).label: row["n"] for row in rows}
+
+
+def batch_audit(batch: UploadBatch) -> QuerySet[AuditEvent]:
+    """Manual actions taken on the batch (retry, cancel, reconcile), oldest first, with their reasons."""
+    return AuditEvent.objects.filter(object_type="UploadBatch", object_id=str(batch.pk)).select_related(
+        "actor"
+    )

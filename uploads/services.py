@@ -7,6 +7,7 @@ but never send a record twice. The HTTP call happens outside any transaction and
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from institutions.models import Branch, Institution, User
+from institutions.models import AuditEvent, Branch, Institution, User
 from records import services as record_services
 from records.models import KycRecord, Status
 
@@ -35,7 +36,15 @@ from .client import (
     KwikIDUnknownOutcomeError,
     UploadResult,
 )
-from .models import BatchItem, BatchStatus, UploadAttempt, UploadBatch
+from .models import (
+    BATCH_TRANSITIONS,
+    CANCELLABLE,
+    FINAL_BATCH_STATUSES,
+    BatchItem,
+    BatchStatus,
+    UploadAttempt,
+    UploadBatch,
+)
 from .payload import Header, build_request
 
 logger = logging.getLogger(__name__)
@@ -169,10 +178,11 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         return SendOutcome(batch_id, BatchStatus.UNKNOWN)
 
     institution = batch.institution
-    if institution.sending_paused_at is not None:
-        with transaction.atomic():
-            _release_records(batch, BatchStatus.FAILED, "Sending is paused for this institution.")
-        return SendOutcome(batch_id, BatchStatus.FAILED)
+    if institution.sending_paused_at is not None or not institution.api_token:
+        # Never a request with a refused or empty token: wait, paused, until an admin replaces it.
+        reason = institution.sending_paused_reason or "No KwikID bearer token is configured."
+        _set_batch(batch, BatchStatus.PAUSED, attempt_count=F("attempt_count") - 1, error=reason)
+        return SendOutcome(batch_id, BatchStatus.PAUSED)
 
     records = [item.record for item in batch.items.select_related("record").order_by("position")]
     header = Header(
@@ -228,15 +238,28 @@ def _save_attempt(attempt: UploadAttempt, error: KwikIDError, elapsed_ms: int) -
     attempt.save()
 
 
-def _set_batch(batch: UploadBatch, status: str, **fields: Any) -> None:
-    """Move the batch out of SENDING; only the worker holding the claim gets here."""
-    if status in (BatchStatus.ACCEPTED, BatchStatus.REJECTED, BatchStatus.UNKNOWN, BatchStatus.FAILED):
+class BatchConflict(Exception):
+    """The batch is no longer in the state the action expected; nothing was changed."""
+
+
+def _move_batch(
+    batch: UploadBatch, status: str, *, expected: str = BatchStatus.SENDING, **fields: Any
+) -> None:
+    """The one place a batch's status changes: a conditional update from ``expected`` (BATCH_TRANSITIONS)."""
+    if status not in BATCH_TRANSITIONS[expected]:
+        raise BatchConflict(f"A batch that is {BatchStatus(expected).label.lower()} cannot become {status}.")
+    if status in FINAL_BATCH_STATUSES:
         fields.setdefault("finished_at", timezone.now())
-    updated = UploadBatch.objects.filter(pk=batch.pk, status=BatchStatus.SENDING).update(
+    updated = UploadBatch.objects.filter(pk=batch.pk, status=expected).update(
         status=status, lease_expires_at=None, **fields
     )
     if updated != 1:
-        raise RuntimeError(f"Batch {batch.pk} left SENDING while this worker held it")
+        raise BatchConflict(f"Batch {batch.pk} changed meanwhile; reload it and try again.")
+
+
+def _set_batch(batch: UploadBatch, status: str, **fields: Any) -> None:
+    """Move the batch out of SENDING; only the worker holding the claim gets here."""
+    _move_batch(batch, status, expected=BatchStatus.SENDING, **fields)
 
 
 def _on_accepted(
@@ -321,38 +344,152 @@ def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[K
     record_services.records_requeue(
         record_ids=requeue, reason=f"Batch {batch.pk} was rejected for other records; this one is sent again."
     )
+    if requeue:
+        transaction.on_commit(_enqueue_assemble)  # the untouched records go out again now, not at the sweep
     return SendOutcome(batch.pk, BatchStatus.REJECTED)
 
 
 def _on_auth_error(batch: UploadBatch, error: KwikIDAuthError) -> SendOutcome:
+    """401: pause every send of the institution (banner, admins told); this batch waits for the new token."""
     reason = "KwikID refused the bearer token (HTTP 401). Replace the token to resume sending."
     if error.status_code is None:
         reason = "No KwikID bearer token is configured. Set one to start sending."
-    Institution.objects.filter(pk=batch.institution_id, sending_paused_at__isnull=True).update(
+    paused = Institution.objects.filter(pk=batch.institution_id, sending_paused_at__isnull=True).update(
         sending_paused_at=timezone.now(), sending_paused_reason=reason
     )
-    _release_records(
+    _set_batch(
         batch,
-        BatchStatus.FAILED,
-        reason,
+        BatchStatus.PAUSED,
         response_status_code=error.status_code,
         response_message=error.message or "",
         response_detail=error.detail if error.detail not in (None, "") else None,
+        error=reason,
     )
-    return SendOutcome(batch.pk, BatchStatus.FAILED)
+    if paused:
+        institution_id = batch.institution_id
+        transaction.on_commit(lambda: notify_admins_token_refused(institution_id))
+    return SendOutcome(batch.pk, BatchStatus.PAUSED)
 
 
-def _release_records(batch: UploadBatch, status: str, reason: str, **fields: Any) -> None:
-    """The batch never reached KwikID: close it and put its records back in the upload queue."""
-    _set_batch(batch, status, error=reason, **fields)
-    ids = list(batch.items.values_list("record_id", flat=True))
-    batch.items.update(outcome=BatchItem.Outcome.REQUEUED, message=reason)
-    record_services.records_requeue(record_ids=ids, reason=reason)
+def notify_admins_token_refused(institution_id: int) -> None:
+    """Mail every active admin that sending is paused (the banner on every page says it too)."""
+    from django.core.mail import send_mail
+
+    from institutions.models import Role
+    from institutions.models import User as PortalUser
+
+    institution = Institution.objects.get(pk=institution_id)
+    recipients = list(
+        PortalUser.objects.filter(role=Role.ADMIN, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if recipients:
+        send_mail(
+            subject=f"CKYC Portal: uploads paused for {institution.name}",
+            message=f"{institution.sending_paused_reason}\n\nReplace the token on the institution settings "
+            "page; paused batches are then sent again by themselves.",
+            from_email=None,
+            recipient_list=recipients,
+            fail_silently=True,
+        )
+
+
+def batches_resume(*, institution_id: int) -> list[int]:
+    """After the token is replaced: every paused batch of the institution becomes ready and is sent."""
+    resumed = []
+    for batch in UploadBatch.objects.filter(institution_id=institution_id, status=BatchStatus.PAUSED):
+        try:
+            _move_batch(batch, BatchStatus.READY, expected=BatchStatus.PAUSED, next_attempt_at=None, error="")
+        except BatchConflict:
+            continue
+        resumed.append(batch.pk)
+    for batch_id in resumed:
+        transaction.on_commit(functools.partial(_enqueue_send, batch_id, 0))
+    return resumed
 
 
 def _finish_unknown(batch: UploadBatch, reason: str) -> None:
     _set_batch(batch, BatchStatus.UNKNOWN, error=reason)
     batch.items.update(outcome=BatchItem.Outcome.UNKNOWN, message=reason)
+    if batch.institution.kwikid_ignores_repeated_ref_no:
+        # KwikID confirmed it ignores a kyc_ref_no it already has: resending is safe, so do it now.
+        batch_resolve_unknown(
+            actor=None,
+            batch_id=batch.pk,
+            outcome="resend",
+            reason="Automatic: KwikID ignores repeated references.",
+        )
+
+
+def _audit(actor: User | None, action: str, batch: UploadBatch, **detail: Any) -> None:
+    AuditEvent.objects.create(
+        actor=actor, action=action, object_type="UploadBatch", object_id=str(batch.pk), detail=detail
+    )
+
+
+def _locked_batch(batch_id: int) -> UploadBatch:
+    return UploadBatch.objects.select_for_update().select_related("institution").get(pk=batch_id)
+
+
+@transaction.atomic
+def batch_retry_now(*, actor: User, batch_id: int) -> UploadBatch:
+    """Send a waiting or failed batch at once; a failed one gets a fresh allowance of attempts."""
+    batch = _locked_batch(batch_id)
+    limit = batch.attempt_limit
+    if batch.status == BatchStatus.FAILED:
+        limit = batch.attempt_count + settings.UPLOAD_MAX_ATTEMPTS
+    _move_batch(batch, BatchStatus.READY, expected=batch.status, next_attempt_at=None, attempt_limit=limit)
+    _audit(actor, "batch_retry_now", batch, previous_status=batch.status)
+    transaction.on_commit(lambda: _enqueue_send(batch_id, 0))
+    return batch
+
+
+@transaction.atomic
+def batch_cancel(*, actor: User, batch_id: int, reason: str) -> UploadBatch:
+    """Close a batch that never reached KwikID; its records go back to the upload queue."""
+    if not reason.strip():
+        raise ValueError("Say why the batch is cancelled.")
+    batch = _locked_batch(batch_id)
+    if batch.status not in CANCELLABLE:
+        raise BatchConflict(f"A batch that is {batch.get_status_display().lower()} cannot be cancelled.")
+    _move_batch(batch, BatchStatus.CANCELLED, expected=batch.status, error=f"Cancelled: {reason.strip()}")
+    ids = list(batch.items.values_list("record_id", flat=True))
+    batch.items.update(outcome=BatchItem.Outcome.REQUEUED, message=f"Batch cancelled: {reason.strip()}")
+    record_services.records_requeue(
+        record_ids=ids, reason=f"Batch {batch.pk} was cancelled: {reason.strip()}"
+    )
+    _audit(actor, "batch_cancelled", batch, previous_status=batch.status, reason=reason.strip())
+    return batch
+
+
+@transaction.atomic
+def batch_resolve_unknown(*, actor: User | None, batch_id: int, outcome: str, reason: str) -> UploadBatch:
+    """Settle a batch whose answer was lost: KwikID has it ("accepted"), or send it again ("resend")."""
+    if outcome not in ("accepted", "resend"):
+        raise ValueError("Choose whether KwikID has the batch or it is sent again.")
+    if not reason.strip():
+        raise ValueError("Say how you know, for the audit trail.")
+    batch = _locked_batch(batch_id)
+    if outcome == "accepted":
+        message = f"Confirmed as accepted by KwikID: {reason.strip()}"
+        _move_batch(batch, BatchStatus.ACCEPTED, expected=BatchStatus.UNKNOWN, response_message=message)
+        ids = list(batch.items.values_list("record_id", flat=True))
+        batch.items.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
+        record_services.records_mark_uploaded(record_ids=ids, message=message)
+    else:
+        _move_batch(
+            batch,
+            BatchStatus.READY,
+            expected=BatchStatus.UNKNOWN,
+            finished_at=None,
+            next_attempt_at=None,
+            attempt_limit=batch.attempt_count + settings.UPLOAD_MAX_ATTEMPTS,
+        )
+        batch.items.update(outcome=BatchItem.Outcome.PENDING, message="")
+        transaction.on_commit(lambda: _enqueue_send(batch_id, 0))
+    _audit(actor, "batch_unknown_resolved", batch, outcome=outcome, reason=reason.strip())
+    return batch
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
@@ -366,7 +503,7 @@ def retry_delay(attempt: int, retry_after: float | None = None) -> float:
 
 def _on_transient(batch: UploadBatch, error: KwikIDTransientError, enqueue: Enqueue) -> SendOutcome:
     reason = f"{type(error).__name__}: {error}"
-    if batch.attempt_count >= settings.UPLOAD_MAX_ATTEMPTS:
+    if batch.attempt_count >= (batch.attempt_limit or settings.UPLOAD_MAX_ATTEMPTS):
         _set_batch(
             batch,
             BatchStatus.FAILED,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
@@ -12,6 +15,7 @@ from institutions.models import Role
 from institutions.permissions import AuthedRequest, role_required
 
 from . import selectors, services
+from .models import CANCELLABLE, BatchStatus, UploadBatch
 
 
 def batch_list(request: AuthedRequest) -> HttpResponse:
@@ -21,10 +25,23 @@ def batch_list(request: AuthedRequest) -> HttpResponse:
 
 def batch_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     batch = selectors.batch_get(request.user, pk)
+    detail = None
+    if batch.response_detail is not None:
+        detail = json.dumps(batch.response_detail, indent=2, ensure_ascii=False)
     return render(
         request,
         "uploads/uploadbatch_detail.html",
-        {"batch": batch, "items": selectors.batch_items(batch), "attempts": batch.attempts.all()},
+        {
+            "batch": batch,
+            "items": selectors.batch_items(batch),
+            "attempts": batch.attempts.all(),
+            "outcomes": selectors.batch_outcome_counts(batch),
+            "detail_json": detail,
+            "can_retry": batch.status in (BatchStatus.FAILED, BatchStatus.RETRY_WAIT),
+            "can_cancel": batch.status in CANCELLABLE,
+            "is_unknown": batch.status == BatchStatus.UNKNOWN,
+            "history": selectors.batch_audit(batch),
+        },
     )
 
 
@@ -34,3 +51,47 @@ def send_now(request: AuthedRequest) -> HttpResponse:
     services.request_assembly()
     messages.success(request, "Approved records are being assembled into batches and sent to KwikID now.")
     return redirect("uploads:list")
+
+
+def _batch_action(request: AuthedRequest, pk: int, action: Callable[[UploadBatch], str]) -> HttpResponse:
+    batch = selectors.batch_get(request.user, pk)
+    try:
+        messages.success(request, action(batch))
+    except (services.BatchConflict, ValueError) as exc:
+        messages.error(request, str(exc))
+    return redirect("uploads:detail", pk=batch.pk)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def batch_retry_now(request: AuthedRequest, pk: int) -> HttpResponse:
+    def retry(batch: UploadBatch) -> str:
+        services.batch_retry_now(actor=request.user, batch_id=batch.pk)
+        return f"Batch {batch.pk} is being sent now."
+
+    return _batch_action(request, pk, retry)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def batch_cancel(request: AuthedRequest, pk: int) -> HttpResponse:
+    def cancel(batch: UploadBatch) -> str:
+        services.batch_cancel(actor=request.user, batch_id=batch.pk, reason=request.POST.get("reason", ""))
+        return f"Batch {batch.pk} was cancelled; its records are back in the upload queue."
+
+    return _batch_action(request, pk, cancel)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def batch_resolve(request: AuthedRequest, pk: int) -> HttpResponse:
+    def resolve(batch: UploadBatch) -> str:
+        outcome = request.POST.get("outcome", "")
+        services.batch_resolve_unknown(
+            actor=request.user, batch_id=batch.pk, outcome=outcome, reason=request.POST.get("reason", "")
+        )
+        if outcome == "accepted":
+            return f"Batch {batch.pk} was recorded as accepted by KwikID."
+        return f"Batch {batch.pk} is being sent again."
+
+    return _batch_action(request, pk, resolve)

@@ -12,7 +12,11 @@
         });
       }
     }
-    control.addEventListener("change", function () { update(true); });
+    control.addEventListener("change", function () {
+      update(true);
+      var country = target.querySelector("select[name=current_country]");
+      if (country && isOn(control) && !country.value) { country.value = "IN"; }
+    });
     update(false);
   }
   bind(document.querySelector("[name=current_address_same_as_poa_address]"),

@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
+
+from institutions.models import Role, User
+from tests.conftest import PASSWORD, totp_code, totp_device
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".local" / "test" / "screenshots"
@@ -50,3 +54,18 @@ def plain_static_files(settings: Any) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+def log_in(page: Page, base: str, user: User) -> None:
+    """Log in through the form; checkers and admins then type the code of their (test) authenticator."""
+    page.context.clear_cookies()
+    device = totp_device(user) if user.role in (Role.ADMIN, Role.CHECKER) else None
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    if device is not None:
+        expect(page.get_by_role("heading", name="Two-factor code")).to_be_visible()
+        page.get_by_label("Code from your authenticator app").fill(totp_code(device))
+        page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()

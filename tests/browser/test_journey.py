@@ -13,19 +13,11 @@ from playwright.sync_api import Page, expect
 from institutions.models import Branch, Institution, User
 from kwikid_standin.server import StandIn
 from records.models import KycRecord, Status
-from tests.conftest import PASSWORD, TOKEN, new_record
+from tests.browser.conftest import log_in
+from tests.conftest import TOKEN, new_record
 from tests.records.factories import valid_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page: Page, base: str, user: User) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 
 def fill_record(page: Page, data: dict[str, Any]) -> None:
@@ -151,5 +143,5 @@ def test_maker_sees_a_refusal_when_posting_an_approval_of_their_own_record(
         document.body.appendChild(f); f.submit(); }""",
         record.pk,
     )
-    expect(page.get_by_text("You cannot review a record you entered or submitted")).to_be_visible()
+    expect(page.get_by_text("You cannot review a record you entered, edited or submitted")).to_be_visible()
     assert KycRecord.objects.get(pk=record.pk).status == Status.SUBMITTED

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from institutions.models import Branch, Institution, Role, User
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, otp_login
 
 pytestmark = pytest.mark.django_db
 
@@ -227,7 +227,7 @@ def settings_form(institution: Institution, **overrides: Any) -> dict[str, Any]:
 def test_admin_saving_a_new_token_stores_it_with_who_replaced_it(
     client: Client, erin: User, institution: Institution
 ) -> None:
-    client.force_login(erin)
+    otp_login(client, erin)
 
     client.post(reverse("institutions:settings"), settings_form(institution, new_token="new-token-5555aaaa"))
 
@@ -241,7 +241,7 @@ def test_admin_saving_a_new_token_lifts_the_sending_pause(
     Institution.objects.filter(pk=institution.pk).update(
         sending_paused_at=timezone.now(), sending_paused_reason="KwikID refused the token"
     )
-    client.force_login(erin)
+    otp_login(client, erin)
 
     client.post(reverse("institutions:settings"), settings_form(institution, new_token="new-token-5555aaaa"))
 
@@ -252,7 +252,7 @@ def test_admin_saving_a_new_token_lifts_the_sending_pause(
 def test_admin_saving_without_a_token_keeps_the_token(
     client: Client, erin: User, institution: Institution
 ) -> None:
-    client.force_login(erin)
+    otp_login(client, erin)
 
     client.post(reverse("institutions:settings"), settings_form(institution, name="Renamed Bank"))
 
@@ -261,7 +261,7 @@ def test_admin_saving_without_a_token_keeps_the_token(
 
 
 def test_settings_page_never_shows_the_token(client: Client, erin: User, institution: Institution) -> None:
-    client.force_login(erin)
+    otp_login(client, erin)
 
     response = client.get(reverse("institutions:settings"))
 
@@ -271,7 +271,7 @@ def test_settings_page_never_shows_the_token(client: Client, erin: User, institu
 def test_settings_page_shows_the_token_last_four_characters(
     client: Client, erin: User, institution: Institution
 ) -> None:
-    client.force_login(erin)
+    otp_login(client, erin)
 
     response = client.get(reverse("institutions:settings"))
 
@@ -281,7 +281,7 @@ def test_settings_page_shows_the_token_last_four_characters(
 def test_settings_form_with_errors_does_not_echo_the_new_token(
     client: Client, erin: User, institution: Institution
 ) -> None:
-    client.force_login(erin)
+    otp_login(client, erin)
     data = settings_form(institution, max_records_per_request=0, new_token="typed-token-7777bbbb")
 
     response = client.post(reverse("institutions:settings"), data)

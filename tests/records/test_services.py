@@ -299,13 +299,31 @@ def test_approving_a_draft_is_not_an_allowed_transition(alice: User, bob: User, 
         services.record_approve(actor=bob, record=record)
 
 
-def test_approving_an_approved_record_is_not_an_allowed_transition(
+def test_deciding_an_already_decided_record_says_who_decided_it(
     alice: User, bob: User, carol: User, branch_a: Branch
 ) -> None:
     record = approved_record(alice, bob, branch_a)
 
-    with pytest.raises(services.TransitionNotAllowed):
+    with pytest.raises(services.RecordConflict, match=r"changed meanwhile: it is now approved.* by bob"):
         services.record_approve(actor=carol, record=record)
+
+
+def test_someone_who_edited_the_record_cannot_review_it(alice: User, bob: User, branch_a: Branch) -> None:
+
+    record = new_record(alice, branch_a)
+    # bob edits the record as a maker, then becomes a checker: he is still one of its makers.
+    bob.role = Role.MAKER
+    bob.save()
+    data = valid_record()
+    data.update(kyc_ref_no=record.kyc_ref_no, kyc_verifier_employee_code="EMP-0099")
+    services.record_update(actor=bob, record=record, data=data)
+    record = services.record_submit(actor=alice, record=record)
+    bob.role = Role.CHECKER
+    bob.save()
+
+    with pytest.raises(PermissionDenied, match="entered, edited or submitted"):
+        services.record_approve(actor=bob, record=record)
+    assert KycRecord.objects.get(pk=record.pk).status == Status.SUBMITTED
 
 
 # record_withdraw ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from institutions.models import Branch, Institution, Role, User
 from records import services
 from records.models import KycRecord, Status
 from records.validation import Problem, validate_record
-from tests.conftest import PASSWORD, make_user, new_record
+from tests.conftest import PASSWORD, make_user, new_record, otp_login
 
 from .factories import valid_record
 
@@ -204,7 +204,7 @@ def test_maker_approving_own_record_leaves_it_submitted(
 
 def test_checker_approves_through_the_page(client: Client, alice: User, bob: User, branch_a: Branch) -> None:
     record = submitted_record(alice, branch_a)
-    client.force_login(bob)
+    otp_login(client, bob)
 
     client.post(reverse("records:approve", args=[record.pk]))
 
@@ -216,7 +216,7 @@ def test_checker_returns_through_the_page_with_a_reason(
     client: Client, alice: User, bob: User, branch_a: Branch
 ) -> None:
     record = submitted_record(alice, branch_a)
-    client.force_login(bob)
+    otp_login(client, bob)
 
     client.post(reverse("records:return", args=[record.pk]), {"reason": "Wrong PAN"})
 
@@ -228,7 +228,7 @@ def test_return_without_a_reason_leaves_the_record_submitted(
     client: Client, alice: User, bob: User, branch_a: Branch
 ) -> None:
     record = submitted_record(alice, branch_a)
-    client.force_login(bob)
+    otp_login(client, bob)
 
     client.post(reverse("records:return", args=[record.pk]), {"reason": ""})
 
@@ -260,7 +260,7 @@ def test_another_branch_record_is_not_found(
     view: str,
 ) -> None:
     record = submitted_record(alice, branch_a) if view == "records:approve" else new_record(alice, branch_a)
-    client.force_login(User.objects.get(username=username))
+    otp_login(client, User.objects.get(username=username))
 
     response = getattr(client, method)(reverse(view, args=[record.pk]))
 
@@ -271,7 +271,7 @@ def test_another_branch_approval_attempt_leaves_the_record_submitted(
     client: Client, alice: User, dave: User, branch_a: Branch
 ) -> None:
     record = submitted_record(alice, branch_a)
-    client.force_login(dave)
+    otp_login(client, dave)
 
     client.post(reverse("records:approve", args=[record.pk]))
 
@@ -306,7 +306,7 @@ def test_auditor_cannot_approve(client: Client, alice: User, auditor: User, bran
 
 
 def test_checker_cannot_open_the_create_form(client: Client, bob: User) -> None:
-    client.force_login(bob)
+    otp_login(client, bob)
 
     response = client.get(reverse("records:create"))
 

@@ -146,17 +146,24 @@ def test_400_naming_no_record_rejects_the_whole_batch_with_the_message(approved:
     assert {KycRecord.objects.get(pk=i.record_id).status for i in items} == {Status.REJECTED}
 
 
-def test_401_pauses_the_institution_and_requeues_records(approved: list[KycRecord], kwikid: StandIn) -> None:
+def test_401_pauses_the_institution_and_its_batches(
+    approved: list[KycRecord], kwikid: StandIn, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    from institutions.models import Role
+
+    User.objects.create_user("ada", email="ada@bank.example", role=Role.ADMIN)
     kwikid.set_faults(token="a-different-token")
-    outcomes = send_all()
-    assert outcomes[0].status == BatchStatus.FAILED
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = send_all()
+    assert [o.status for o in outcomes] == [BatchStatus.PAUSED, BatchStatus.PAUSED]
     institution = Institution.objects.get()
     assert institution.sending_paused_at is not None
     assert "401" in institution.sending_paused_reason
-    assert Status.UPLOADED not in statuses(approved)
-    # While paused nothing new is assembled; the second batch is released without a request.
-    assert services.batch_assemble() == []
+    assert set(statuses(approved)) == {Status.BATCHED}
+    # The second batch waited without a request going out; nothing new is assembled while paused.
     assert kwikid.stats()["requests"] == 1
+    assert services.batch_assemble() == []
+    assert [m.to for m in mailoutbox] == [["ada@bank.example"]]
 
 
 def test_replacing_the_token_resumes_and_sends_each_record_once(
@@ -168,7 +175,9 @@ def test_replacing_the_token_resumes_and_sends_each_record_once(
     send_all()
     institution = Institution.objects.get()
     institution_configure(actor=erin, institution=institution, data={}, token="rotated-token-9876")
-    send_all()
+    assert set(UploadBatch.objects.values_list("status", flat=True)) == {BatchStatus.READY}
+    for batch_id in UploadBatch.objects.values_list("pk", flat=True):
+        services.batch_send(batch_id=batch_id)
     assert set(statuses(approved)) == {Status.UPLOADED}
     assert kwikid.stats()["accepted_records"] == len(approved)
     assert kwikid.stats()["duplicates"] == 0
@@ -276,8 +285,9 @@ def test_sweep_assembles_and_rings_for_due_batches(approved: list[KycRecord], no
 def test_no_request_goes_out_with_an_empty_token(approved: list[KycRecord], kwikid: StandIn) -> None:
     batch_id = services.batch_assemble()[0]
     Institution.objects.update(api_token="")
-    assert services.batch_send(batch_id=batch_id).status == BatchStatus.FAILED
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.PAUSED
     assert kwikid.stats()["requests"] == 0
+    assert UploadBatch.objects.get(pk=batch_id).attempt_count == 0
 
 
 @pytest.mark.parametrize(
@@ -301,3 +311,87 @@ def test_retry_delay_grows_is_capped_and_honours_retry_after() -> None:
     assert 2.5 <= services.retry_delay(1) <= 5
     assert services.retry_delay(30) <= services.RETRY_CAP_SECONDS
     assert services.retry_delay(1, retry_after=42) >= 42
+
+
+def test_retry_now_gives_a_failed_batch_fresh_attempts_and_is_audited(
+    approved: list[KycRecord], kwikid: StandIn, erin: User, settings: Any
+) -> None:
+    from institutions.models import AuditEvent
+
+    settings.UPLOAD_MAX_ATTEMPTS = 1
+    kwikid.set_faults(fail_next=1, status=500)
+    batch_id = services.batch_assemble()[0]
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.FAILED
+    services.batch_retry_now(actor=erin, batch_id=batch_id)
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+    assert AuditEvent.objects.filter(action="batch_retry_now", object_id=str(batch_id), actor=erin).exists()
+
+
+def test_cancel_puts_records_back_in_the_queue(approved: list[KycRecord], erin: User) -> None:
+    batch_id = services.batch_assemble()[0]
+    services.batch_cancel(actor=erin, batch_id=batch_id, reason="Wrong branch code configured")
+    batch = UploadBatch.objects.get(pk=batch_id)
+    assert batch.status == BatchStatus.CANCELLED
+    ids = list(batch.items.values_list("record_id", flat=True))
+    assert set(KycRecord.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.APPROVED}
+
+
+def test_an_accepted_batch_cannot_be_cancelled(
+    approved: list[KycRecord], kwikid: StandIn, erin: User
+) -> None:
+    batch_id = services.batch_assemble()[0]
+    services.batch_send(batch_id=batch_id)
+    with pytest.raises(services.BatchConflict):
+        services.batch_cancel(actor=erin, batch_id=batch_id, reason="too late")
+
+
+def _unknown_batch(kwikid: StandIn, settings: Any) -> int:
+    settings.KWIKID_READ_TIMEOUT = 0.5
+    kwikid.set_faults(accept_then_drop_next=1)
+    batch_id = services.batch_assemble()[0]
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.UNKNOWN
+    return batch_id
+
+
+def test_unknown_resolved_as_accepted_marks_records_uploaded_without_resending(
+    approved: list[KycRecord], kwikid: StandIn, erin: User, settings: Any
+) -> None:
+    batch_id = _unknown_batch(kwikid, settings)
+    services.batch_resolve_unknown(
+        actor=erin, batch_id=batch_id, outcome="accepted", reason="KwikID dashboard lists all 3"
+    )
+    ids = list(BatchItem.objects.filter(batch_id=batch_id).values_list("record_id", flat=True))
+    assert set(KycRecord.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.UPLOADED}
+    assert kwikid.stats()["requests"] == 1
+    assert kwikid.stats()["duplicates"] == 0
+
+
+def test_unknown_resolved_as_resend_sends_the_same_records_again(
+    approved: list[KycRecord], kwikid: StandIn, erin: User, settings: Any
+) -> None:
+    batch_id = _unknown_batch(kwikid, settings)
+    services.batch_resolve_unknown(
+        actor=erin, batch_id=batch_id, outcome="resend", reason="Not on KwikID's side"
+    )
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+    resent = [r["kyc_ref_no"] for r in kwikid.stats()["last_request"]["body"]["records"]]
+    assert resent == UploadBatch.objects.get(pk=batch_id).request_summary["kyc_ref_nos"]
+    assert kwikid.stats()["requests"] == 2
+
+
+def test_unknown_is_resent_automatically_only_when_kwikid_ignores_repeats(
+    approved: list[KycRecord],
+    kwikid: StandIn,
+    settings: Any,
+    no_queue: Doorbell,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    Institution.objects.update(kwikid_ignores_repeated_ref_no=True)
+    settings.KWIKID_READ_TIMEOUT = 0.5
+    kwikid.set_faults(accept_then_drop_next=1)
+    batch_id = services.batch_assemble()[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.batch_send(batch_id=batch_id)
+    assert UploadBatch.objects.get(pk=batch_id).status == BatchStatus.READY
+    assert (batch_id, 0) in no_queue.rung
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED

@@ -19,7 +19,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from institutions.management.commands.seed_demo import DEMO_USERS
+from accounts.demo import DEMO_TOTP_SECRET
+from institutions.management.commands.seed_demo import DEMO_TOTP_USERS, DEMO_USERS
 
 STANDIN_PORT = 8765
 
@@ -74,7 +75,10 @@ class Command(BaseCommand):
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
             for name, command in commands.items():
-                children[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)  # noqa: S603
+                # Own sessions: Ctrl-C reaches this process alone, which then stops them in order.
+                children[name] = subprocess.Popen(  # noqa: S603
+                    command, env=env, cwd=settings.BASE_DIR, start_new_session=True
+                )
             time.sleep(2)
             self._banner(options["port"], password)
             while all(child.poll() is None for child in children.values()):
@@ -105,4 +109,10 @@ class Command(BaseCommand):
             "  Demo logins (password for all: " + password + "):",
         ]
         lines += [f"    {username:<8} {role}" for username, role, _ in DEMO_USERS]
+        secret = " ".join(DEMO_TOTP_SECRET[i : i + 4] for i in range(0, len(DEMO_TOTP_SECRET), 4))
+        lines += [
+            f"  Two-factor code for {' and '.join(DEMO_TOTP_USERS)} after the password: add the demo key",
+            f"    {secret}",
+            "    to an authenticator app (time-based), or run `make totp WHO=checker` in another terminal.",
+        ]
         self.stdout.write("\n".join(lines) + "\n")

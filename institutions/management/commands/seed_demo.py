@@ -7,12 +7,17 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from accounts.demo import demo_totp_device_ensure
+from institutions.models import User
+
 DEMO_USERS: tuple[tuple[str, str, list[str]], ...] = (
     ("admin", "admin", []),
     ("maker", "maker", ["MUM001", "DEL001"]),
     ("checker", "checker", ["MUM001", "DEL001"]),
     ("auditor", "auditor", []),
 )
+# The demo users whose role requires two-factor authentication (accounts.selectors.TWO_FACTOR_REQUIRED_ROLES).
+DEMO_TOTP_USERS = ("admin", "checker")
 
 
 class Command(BaseCommand):
@@ -44,3 +49,6 @@ class Command(BaseCommand):
                 call_command("create_portal_user", username, role=role, branch=branches, stdout=self.stdout)
         finally:
             os.environ.pop("PORTAL_USER_PASSWORD", None)
+        # Admins and checkers must pass two-factor authentication: give them the published demo key.
+        for user in User.objects.filter(username__in=DEMO_TOTP_USERS):
+            demo_totp_device_ensure(user=user)

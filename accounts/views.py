@@ -1,0 +1,107 @@
+"""The two-factor pages: enrol a device (QR code and secret, confirmed with a code) and verify a log-in."""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+import django_otp
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from institutions.permissions import AuthedRequest
+
+from . import selectors, services
+from .forms import TotpCodeForm
+
+WRONG_CODE = "That code is not right. Type the code the app shows now (and check the phone's clock)."
+
+
+def throttle_refusal(device: TOTPDevice) -> str:
+    """Why no code may be tried now (after several wrong ones, django-otp doubles the wait each time)."""
+    allowed, data = device.verify_is_allowed()
+    if allowed:
+        return ""
+    wait = math.ceil((data["locked_until"] - timezone.now()).total_seconds())
+    return f"Too many wrong codes: wait {max(wait, 1)} seconds before the next try."
+
+
+def with_next(viewname: str, next_url: str = "") -> HttpResponseRedirect:
+    url = reverse(viewname)
+    return HttpResponseRedirect(f"{url}?{urlencode({'next': next_url})}" if next_url else url)
+
+
+def next_url(request: HttpRequest) -> str:
+    """Where to go after the two-factor step: the requested page if it is on this site, else the dashboard."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def otp_enrol(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    verified = user.is_verified()  # type: ignore[attr-defined]  # installed by django_otp's OTPMiddleware
+    if not verified and selectors.totp_device_confirmed_get(user=user):
+        # Replacing a device needs the current one first.
+        return with_next("accounts:otp_verify", next_url(request))
+    device = services.totp_device_start(user=user)
+    form = TotpCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        refusal = throttle_refusal(device)
+        if refusal:
+            form.add_error("code", refusal)
+        elif services.totp_device_confirm(device=device, code=form.cleaned_data["code"]):
+            django_otp.login(request, device)
+            messages.success(request, "Two-factor authentication is on: each log-in will ask for a code.")
+            return HttpResponseRedirect(next_url(request))
+        else:
+            form.add_error("code", WRONG_CODE)
+    context = {
+        "form": form,
+        "next": next_url(request),
+        "replacing": verified,
+        "required": selectors.two_factor_required(user=user),
+        "qr": selectors.totp_qr_data_uri(device=device),
+        "secret": selectors.totp_secret_b32(device=device),
+    }
+    return render(request, "accounts/otp_enrol.html", context)
+
+
+def otp_verify(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    if user.is_verified():  # type: ignore[attr-defined]
+        return HttpResponseRedirect(next_url(request))
+    device = selectors.totp_device_confirmed_get(user=user)
+    if device is None:
+        return with_next("accounts:otp_enrol", next_url(request))
+    form = TotpCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        refusal = throttle_refusal(device)
+        if refusal:
+            form.add_error("code", refusal)
+        elif services.totp_device_verify(device=device, code=form.cleaned_data["code"]):
+            django_otp.login(request, device)
+            return HttpResponseRedirect(next_url(request))
+        else:
+            form.add_error("code", WRONG_CODE)
+    return render(request, "accounts/otp_verify.html", {"form": form, "next": next_url(request)})
+
+
+def locked_out(
+    request: HttpRequest, original_response: object = None, credentials: object = None
+) -> HttpResponse:
+    """django-axes' answer to a log-in while the username+address pair is locked (429, says for how long)."""
+    context = {
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "minutes": math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60),
+    }
+    return render(request, "registration/locked_out.html", context, status=429)

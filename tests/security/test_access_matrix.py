@@ -1,0 +1,187 @@
+"""Who may open what: every URL of the portal x every role x own branch / other branch.
+
+The URL list is read from the URL configuration, so a new page without an entry in EXPECTED fails
+test_every_portal_url_has_an_expectation and cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from institutions.models import Branch, Institution, Role, User
+from records import services
+from records.models import KycRecord
+from tests.conftest import make_user, new_record, otp_login
+from uploads.models import UploadBatch
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "maker", "checker", "admin", "auditor")
+# Third-party or framework pages with their own protection, outside the portal's matrix.
+NOT_PORTAL = ("admin", "login", "logout", "password_", "healthz")
+
+OK, REDIRECT, FORBIDDEN, NOT_FOUND, NOT_ALLOWED = 200, 302, 403, 404, 405
+ANON = REDIRECT  # to the login page
+
+# (url name, method, scope) -> expected status per role, in ROLES order. Scope: which branch's object the
+# URL names ("own" = the maker's and checker's branch A, "other" = branch B) or "-" for none.
+EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
+    ("records:dashboard", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("records:list", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("records:create", "GET", "-"): (ANON, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("records:review_queue", "GET", "-"): (ANON, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN),
+    ("records:detail", "GET", "own"): (ANON, OK, OK, OK, OK),
+    ("records:detail", "GET", "other"): (ANON, NOT_FOUND, NOT_FOUND, OK, OK),
+    # The world's records are submitted, so the maker is sent to the record (it is not editable).
+    ("records:edit", "GET", "own"): (ANON, REDIRECT, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("records:edit", "GET", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("records:submit", "POST", "own"): (ANON, REDIRECT, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("records:submit", "POST", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("records:withdraw", "POST", "own"): (ANON, REDIRECT, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("records:withdraw", "POST", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # Makers reach the approve/return views so the service can tell them why not (maker-checker).
+    ("records:approve", "POST", "own"): (ANON, REDIRECT, REDIRECT, FORBIDDEN, FORBIDDEN),
+    ("records:approve", "POST", "other"): (ANON, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN),
+    ("records:return", "POST", "own"): (ANON, REDIRECT, REDIRECT, FORBIDDEN, FORBIDDEN),
+    ("records:return", "POST", "other"): (ANON, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN),
+    ("records:reveal", "POST", "own"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
+    ("records:reveal", "POST", "other"): (ANON, NOT_FOUND, NOT_FOUND, REDIRECT, REDIRECT),
+    ("uploads:list", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("uploads:detail", "GET", "own"): (ANON, OK, OK, OK, OK),
+    ("uploads:detail", "GET", "other"): (ANON, NOT_FOUND, NOT_FOUND, OK, OK),
+    ("uploads:send_now", "POST", "-"): (ANON, FORBIDDEN, REDIRECT, REDIRECT, FORBIDDEN),
+    ("uploads:retry_now", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("uploads:retry_now", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("uploads:cancel", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("uploads:cancel", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("uploads:resolve", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("uploads:resolve", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("institutions:settings", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("accounts:otp_enrol", "GET", "-"): (ANON, OK, OK, OK, OK),
+    # Already verified (every role logs in with its second factor here): sent on to the page asked for.
+    ("accounts:otp_verify", "GET", "-"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
+}
+
+
+def portal_url_names() -> set[str]:
+    """Every named URL of the portal's own apps, walked from the root URL configuration."""
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], namespace: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace == "admin":
+                    continue
+                walk(pattern.url_patterns, f"{pattern.namespace}:" if pattern.namespace else namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                if not namespace and pattern.name.startswith(NOT_PORTAL):
+                    continue
+                names.add(namespace + pattern.name)
+
+    walk(get_resolver().url_patterns, "")
+    return names
+
+
+def test_every_portal_url_has_an_expectation() -> None:
+    covered = {name for name, _, _ in EXPECTED}
+    assert portal_url_names() - covered == set(), "add the new URL to EXPECTED"
+    assert covered - portal_url_names() == set(), "EXPECTED names a URL that no longer exists"
+
+
+@pytest.fixture
+def world(
+    institution: Institution,
+    branch_a: Branch,
+    branch_b: Branch,
+    alice: User,
+    bob: User,
+    mallory: User,
+    dave: User,
+) -> dict[str, Any]:
+    """Objects in both branches and one user per role (maker and checker work at branch A only)."""
+    own = services.record_submit(actor=alice, record=new_record(alice, branch_a, 1))
+    other = services.record_submit(actor=mallory, record=new_record(mallory, branch_b, 1))
+    own_batch = UploadBatch.objects.create(institution=institution, branch=branch_a)
+    other_batch = UploadBatch.objects.create(institution=institution, branch=branch_b)
+    return {
+        "users": {
+            "maker": alice,
+            "checker": bob,
+            "admin": make_user("adam", Role.ADMIN),
+            "auditor": make_user("audrey", Role.AUDITOR),
+        },
+        "records": {"own": own, "other": other},
+        "batches": {"own": own_batch, "other": other_batch},
+    }
+
+
+def url_for(name: str, scope: str, world: dict[str, Any]) -> str:
+    from django.urls import reverse
+
+    if scope == "-":
+        return reverse(name)
+    objects = world["batches"] if name.startswith("uploads:") else world["records"]
+    return reverse(name, kwargs={"pk": objects[scope].pk})
+
+
+def client_for(role: str, world: dict[str, Any]) -> Client:
+    client = Client()
+    if role != "anonymous":
+        otp_login(client, world["users"][role])  # every role with its second factor passed
+    return client
+
+
+CASES = [
+    (name, method, scope, role, status)
+    for (name, method, scope), row in EXPECTED.items()
+    for role, status in zip(ROLES, row, strict=True)
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "scope", "role", "expected"),
+    CASES,
+    ids=[f"{c[0]}-{c[1]}-{c[2]}-{c[3]}" for c in CASES],
+)
+def test_access(name: str, method: str, scope: str, role: str, expected: int, world: dict[str, Any]) -> None:
+    client = client_for(role, world)
+    url = url_for(name, scope, world)
+    data = {"reason": "Please check the address."} if name == "records:return" else {}
+    response = client.post(url, data) if method == "POST" else client.get(url)
+    assert response.status_code == expected
+    if role == "anonymous":
+        assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize(("name", "scope"), sorted({(n, s) for (n, m, s) in EXPECTED if m == "POST"}))
+def test_state_changing_urls_refuse_get(name: str, scope: str, world: dict[str, Any]) -> None:
+    assert client_for("checker", world).get(url_for(name, scope, world)).status_code == NOT_ALLOWED
+
+
+@pytest.mark.parametrize(("name", "scope"), sorted({(n, s) for (n, m, s) in EXPECTED if m == "POST"}))
+def test_state_changing_urls_enforce_csrf(name: str, scope: str, world: dict[str, Any]) -> None:
+    client = Client(enforce_csrf_checks=True)
+    otp_login(client, world["users"]["checker"])
+    assert client.post(url_for(name, scope, world), {"reason": "x"}).status_code == FORBIDDEN
+
+
+def test_form_with_another_branchs_id_gets_not_found_or_refusal(
+    world: dict[str, Any], branch_b: Branch
+) -> None:
+    client = client_for("maker", world)
+    from tests.records.factories import valid_record
+
+    data = {
+        k: (v.isoformat() if hasattr(v, "isoformat") else ("" if v is None else v))
+        for k, v in valid_record().items()
+        if v is not False
+    }
+    data.update(branch=str(branch_b.pk), kyc_ref_no="SNEAKY-1", action="save")
+    response = client.post("/records/new/", data)
+    assert response.status_code == OK  # re-rendered with the branch choice refused
+    assert "branch" in response.context["form"].errors
+    assert not KycRecord.objects.filter(kyc_ref_no="SNEAKY-1").exists()
