@@ -34,6 +34,7 @@ class InstitutionForm(forms.ModelForm):
             "api_version",
             "api_base_url",
             "max_records_per_request",
+            "max_request_bytes",
             "kwikid_ignores_repeated_ref_no",
         )
 
@@ -57,6 +58,7 @@ class InstitutionForm(forms.ModelForm):
                 "api_base_url",
                 "api_version",
                 "max_records_per_request",
+                "max_request_bytes",
                 "kwikid_ignores_repeated_ref_no",
                 "new_token",
             ),

@@ -32,6 +32,12 @@ class Institution(models.Model):
         default=100,
         validators=[MinValueValidator(1), MaxValueValidator(10_000)],
     )
+    max_request_bytes = models.PositiveIntegerField(
+        "maximum request size in bytes",
+        default=5_000_000,
+        validators=[MinValueValidator(10_000)],
+        help_text="A batch whose body would be larger is split: what fits is sent, the rest follows.",
+    )
     # Only when KwikID has confirmed that it ignores a kyc_ref_no it already holds may a batch whose answer
     # was lost be sent again automatically; otherwise an admin decides on the reconcile page.
     kwikid_ignores_repeated_ref_no = models.BooleanField(

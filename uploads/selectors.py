@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from institutions.models import AuditEvent, User
 from records.models import KycRecord
 
-from .models import BatchItem, UploadBatch
+from .models import BatchItem, BatchStatus, UploadBatch
 
 
 def batch_list(user: User) -> QuerySet[UploadBatch]:
@@ -44,3 +45,22 @@ def batch_audit(batch: UploadBatch) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(object_type="UploadBatch", object_id=str(batch.pk)).select_related(
         "actor"
     )
+
+
+def upload_progress(user: User) -> dict[str, int]:
+    """Today's uploads in the user's branches: records settled, waiting, unknown; batches sending now."""
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    items = BatchItem.objects.filter(batch__created_at__gte=today)
+    if not user.sees_all_branches:
+        items = items.filter(batch__branch__in=user.branches.all())
+    counts = dict(items.order_by().values_list("outcome").annotate(n=Count("pk")))
+    settled = sum(counts.get(o, 0) for o in (BatchItem.Outcome.ACCEPTED, BatchItem.Outcome.REJECTED))
+    total = sum(counts.values()) - counts.get(BatchItem.Outcome.REQUEUED, 0)
+    sending = batch_list(user).filter(status=BatchStatus.SENDING).count()
+    return {
+        "total": total,
+        "settled": settled,
+        "pending": counts.get(BatchItem.Outcome.PENDING, 0),
+        "unknown": counts.get(BatchItem.Outcome.UNKNOWN, 0),
+        "sending_batches": sending,
+    }

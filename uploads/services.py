@@ -8,6 +8,7 @@ but never send a record twice. The HTTP call happens outside any transaction and
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
 import re
@@ -46,6 +47,7 @@ from .models import (
     UploadBatch,
 )
 from .payload import Header, build_request
+from .schema import record_problem
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +186,10 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         _set_batch(batch, BatchStatus.PAUSED, attempt_count=F("attempt_count") - 1, error=reason)
         return SendOutcome(batch_id, BatchStatus.PAUSED)
 
-    records = [item.record for item in batch.items.select_related("record").order_by("position")]
+    items = (
+        batch.items.filter(outcome=BatchItem.Outcome.PENDING).select_related("record").order_by("position")
+    )
+    records = [item.record for item in items]
     header = Header(
         fi_code=institution.fi_code,
         version=institution.api_version,
@@ -193,6 +198,34 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         branch_code=batch.branch.code,
     )
     body = build_request(header, records)
+    # A record KwikID's schema would refuse never leaves: it goes back to its maker, the rest are sent.
+    refused = {
+        r.pk: f"KwikID would refuse it: {p}"
+        for r, rec in zip(records, body["records"], strict=True)
+        if (p := record_problem(rec))
+    }
+    if refused:
+        with transaction.atomic():
+            for pk, reason in refused.items():
+                batch.items.filter(record_id=pk).update(outcome=BatchItem.Outcome.REJECTED, message=reason)
+            record_services.records_mark_rejected(reasons=refused)
+            keep = [i for i, r in enumerate(records) if r.pk not in refused]
+            records = [records[i] for i in keep]
+            body["records"] = [body["records"][i] for i in keep]
+            if not records:
+                _set_batch(
+                    batch,
+                    BatchStatus.REJECTED,
+                    attempt_count=F("attempt_count") - 1,
+                    response_message="No record passed KwikID's schema; nothing was sent.",
+                )
+                return SendOutcome(batch_id, BatchStatus.REJECTED)
+    # Above the institution's byte limit: send what fits, move the rest to a new batch of their own.
+    cut = _records_that_fit(body, institution.max_request_bytes)
+    if cut < len(records):
+        with transaction.atomic():
+            _split_off(batch, [r.pk for r in records[max(cut, 1) :]])
+        records, body["records"] = records[: max(cut, 1)], body["records"][: max(cut, 1)]
     attempt = UploadAttempt.objects.create(
         batch=batch, number=batch.attempt_count, started_at=timezone.now()
     )  # committed before the call: if this worker dies mid-call, the reclaim sees it (see above)
@@ -227,6 +260,46 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         if isinstance(error, KwikIDTransientError):
             return _on_transient(batch, error, enqueue)
         raise error
+
+
+def _records_that_fit(body: dict[str, Any], limit: int) -> int:
+    """How many leading records fit in ``limit`` bytes of request body, as the client serialises it."""
+    overhead = len(json.dumps({**body, "records": []}, separators=(",", ":")).encode())
+    total, count = overhead, 0
+    for record in body["records"]:
+        total += len(json.dumps(record, separators=(",", ":")).encode()) + 1
+        if total > limit:
+            break
+        count += 1
+    return count
+
+
+def _split_off(batch: UploadBatch, record_ids: list[int]) -> UploadBatch:
+    """Move these records of a batch being sent into a new READY batch, queued after commit."""
+    refs = dict(KycRecord.objects.filter(pk__in=record_ids).values_list("pk", "kyc_ref_no"))
+    new = UploadBatch.objects.create(
+        institution_id=batch.institution_id,
+        branch_id=batch.branch_id,
+        record_count=len(record_ids),
+        request_summary={
+            **batch.request_summary,
+            "record_count": len(record_ids),
+            "kyc_ref_nos": [refs[pk] for pk in record_ids],
+            "split_from": batch.pk,
+        },
+    )
+    BatchItem.objects.filter(batch=batch, record_id__in=record_ids).delete()
+    BatchItem.objects.bulk_create(
+        BatchItem(batch=new, record_id=pk, position=i) for i, pk in enumerate(record_ids)
+    )
+    kept = [ref for ref in batch.request_summary.get("kyc_ref_nos", []) if ref not in set(refs.values())]
+    UploadBatch.objects.filter(pk=batch.pk).update(
+        record_count=len(kept),
+        request_summary={**batch.request_summary, "record_count": len(kept), "kyc_ref_nos": kept},
+    )
+    new_id = new.pk
+    transaction.on_commit(lambda: _enqueue_send(new_id, 0))
+    return new
 
 
 def _save_attempt(attempt: UploadAttempt, error: KwikIDError, elapsed_ms: int) -> None:
@@ -279,8 +352,9 @@ def _on_accepted(
         response_detail=None,
         error="",
     )
-    ids = list(batch.items.values_list("record_id", flat=True))
-    batch.items.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
+    pending = batch.items.filter(outcome=BatchItem.Outcome.PENDING)
+    ids = list(pending.values_list("record_id", flat=True))
+    pending.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
     record_services.records_mark_uploaded(record_ids=ids, message=message)
     return SendOutcome(batch.pk, BatchStatus.ACCEPTED)
 
@@ -411,7 +485,9 @@ def batches_resume(*, institution_id: int) -> list[int]:
 
 def _finish_unknown(batch: UploadBatch, reason: str) -> None:
     _set_batch(batch, BatchStatus.UNKNOWN, error=reason)
-    batch.items.update(outcome=BatchItem.Outcome.UNKNOWN, message=reason)
+    batch.items.filter(outcome=BatchItem.Outcome.PENDING).update(
+        outcome=BatchItem.Outcome.UNKNOWN, message=reason
+    )
     if batch.institution.kwikid_ignores_repeated_ref_no:
         # KwikID confirmed it ignores a kyc_ref_no it already has: resending is safe, so do it now.
         batch_resolve_unknown(
@@ -454,8 +530,9 @@ def batch_cancel(*, actor: User, batch_id: int, reason: str) -> UploadBatch:
     if batch.status not in CANCELLABLE:
         raise BatchConflict(f"A batch that is {batch.get_status_display().lower()} cannot be cancelled.")
     _move_batch(batch, BatchStatus.CANCELLED, expected=batch.status, error=f"Cancelled: {reason.strip()}")
-    ids = list(batch.items.values_list("record_id", flat=True))
-    batch.items.update(outcome=BatchItem.Outcome.REQUEUED, message=f"Batch cancelled: {reason.strip()}")
+    pending = batch.items.filter(outcome=BatchItem.Outcome.PENDING)
+    ids = list(pending.values_list("record_id", flat=True))
+    pending.update(outcome=BatchItem.Outcome.REQUEUED, message=f"Batch cancelled: {reason.strip()}")
     record_services.records_requeue(
         record_ids=ids, reason=f"Batch {batch.pk} was cancelled: {reason.strip()}"
     )
@@ -474,8 +551,9 @@ def batch_resolve_unknown(*, actor: User | None, batch_id: int, outcome: str, re
     if outcome == "accepted":
         message = f"Confirmed as accepted by KwikID: {reason.strip()}"
         _move_batch(batch, BatchStatus.ACCEPTED, expected=BatchStatus.UNKNOWN, response_message=message)
-        ids = list(batch.items.values_list("record_id", flat=True))
-        batch.items.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
+        unknown = batch.items.filter(outcome=BatchItem.Outcome.UNKNOWN)
+        ids = list(unknown.values_list("record_id", flat=True))
+        unknown.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
         record_services.records_mark_uploaded(record_ids=ids, message=message)
     else:
         _move_batch(
@@ -486,7 +564,9 @@ def batch_resolve_unknown(*, actor: User | None, batch_id: int, outcome: str, re
             next_attempt_at=None,
             attempt_limit=batch.attempt_count + settings.UPLOAD_MAX_ATTEMPTS,
         )
-        batch.items.update(outcome=BatchItem.Outcome.PENDING, message="")
+        batch.items.filter(outcome=BatchItem.Outcome.UNKNOWN).update(
+            outcome=BatchItem.Outcome.PENDING, message=""
+        )
         transaction.on_commit(lambda: _enqueue_send(batch_id, 0))
     _audit(actor, "batch_unknown_resolved", batch, outcome=outcome, reason=reason.strip())
     return batch

@@ -6,6 +6,7 @@ app_name = "uploads"
 urlpatterns = [
     path("", views.batch_list, name="list"),
     path("send-now/", views.send_now, name="send_now"),
+    path("progress.json", views.progress, name="progress"),
     path("<int:pk>/", views.batch_detail, name="detail"),
     path("<int:pk>/retry/", views.batch_retry_now, name="retry_now"),
     path("<int:pk>/cancel/", views.batch_cancel, name="cancel"),

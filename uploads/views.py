@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -20,7 +20,16 @@ from .models import CANCELLABLE, BatchStatus, UploadBatch
 
 def batch_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(selectors.batch_list(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "uploads/uploadbatch_list.html", {"page": page})
+    return render(
+        request,
+        "uploads/uploadbatch_list.html",
+        {"page": page, "progress": selectors.upload_progress(request.user)},
+    )
+
+
+def progress(request: AuthedRequest) -> JsonResponse:
+    """Today's upload progress, polled by the progress bar (static/js/progress.js)."""
+    return JsonResponse(selectors.upload_progress(request.user))
 
 
 def batch_detail(request: AuthedRequest, pk: int) -> HttpResponse:

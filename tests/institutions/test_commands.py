@@ -219,9 +219,11 @@ def test_create_user_does_not_make_a_maker_staff(monkeypatch: pytest.MonkeyPatch
 def settings_form(institution: Institution, **overrides: Any) -> dict[str, Any]:
     fields = ("name", "fi_code", "region_code", "cersai_username", "api_version", "api_base_url")
     data = {name: getattr(institution, name) for name in fields}
-    return (
-        data | {"max_records_per_request": institution.max_records_per_request, "new_token": ""} | overrides
-    )
+    numbers = {
+        "max_records_per_request": institution.max_records_per_request,
+        "max_request_bytes": institution.max_request_bytes,
+    }
+    return data | numbers | {"new_token": ""} | overrides
 
 
 def test_admin_saving_a_new_token_stores_it_with_who_replaced_it(

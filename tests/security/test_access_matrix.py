@@ -51,6 +51,7 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("records:reveal", "POST", "own"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
     ("records:reveal", "POST", "other"): (ANON, NOT_FOUND, NOT_FOUND, REDIRECT, REDIRECT),
     ("uploads:list", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("uploads:progress", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("uploads:detail", "GET", "own"): (ANON, OK, OK, OK, OK),
     ("uploads:detail", "GET", "other"): (ANON, NOT_FOUND, NOT_FOUND, OK, OK),
     ("uploads:send_now", "POST", "-"): (ANON, FORBIDDEN, REDIRECT, REDIRECT, FORBIDDEN),

@@ -6,6 +6,7 @@ the same path through a real Celery worker process.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -122,8 +123,13 @@ def test_sending_a_finished_batch_again_sends_nothing(approved: list[KycRecord],
 def test_400_naming_one_record_rejects_it_and_requeues_the_others(
     approved: list[KycRecord], kwikid: StandIn, institution: Institution
 ) -> None:
-    # Make the second record fail the stand-in's own check: KwikID names it by index.
-    KycRecord.objects.filter(pk=approved[1].pk).update(pan="BADPAN")
+    # KwikID's business check (beyond its schema) refuses the second record and names it by index.
+    kwikid.set_faults(
+        fail_next=1,
+        status=400,
+        content_type="application/json",
+        body='{"detail": {"records[1].pan": ["PAN does not match the name"]}, "message": "Refused"}',
+    )
     batch_id = services.batch_assemble()[0]
     outcome = services.batch_send(batch_id=batch_id)
     assert outcome.status == BatchStatus.REJECTED
@@ -395,3 +401,58 @@ def test_unknown_is_resent_automatically_only_when_kwikid_ignores_repeats(
     assert UploadBatch.objects.get(pk=batch_id).status == BatchStatus.READY
     assert (batch_id, 0) in no_queue.rung
     assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+
+
+def test_record_the_schema_would_refuse_never_leaves_and_goes_back_to_its_maker(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
+    # A gender outside the API's enum slipped past (e.g. data changed underneath): caught before sending.
+    KycRecord.objects.filter(pk=approved[0].pk).update(gender="X")
+    batch_id = services.batch_assemble()[0]
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+    refused = KycRecord.objects.get(pk=approved[0].pk)
+    assert refused.status == Status.REJECTED
+    assert "gender" in refused.upload_message
+    sent = [r["kyc_ref_no"] for r in kwikid.stats()["last_request"]["body"]["records"]]
+    assert refused.kyc_ref_no not in sent
+    assert len(sent) == 2
+
+
+def test_batch_with_no_valid_record_is_rejected_without_a_request(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
+    KycRecord.objects.update(gender="X")
+    batch_id = services.batch_assemble()[0]
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.REJECTED
+    assert kwikid.stats()["requests"] == 0
+
+
+def test_body_above_the_byte_limit_is_split_and_everything_is_sent_once(
+    approved: list[KycRecord], kwikid: StandIn, no_queue: Doorbell, django_capture_on_commit_callbacks: Any
+) -> None:
+    Institution.objects.update(max_request_bytes=3000)  # about two records' worth
+    batch_id = services.batch_assemble()[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+    first_body = kwikid.stats()["last_request"]["body"]
+    assert len(json.dumps(first_body, separators=(",", ":")).encode()) <= 3000
+    new_ids = [b for b, _ in no_queue.rung if b != batch_id]
+    assert new_ids, "the rest was not moved to a batch of its own"
+    for new_id in new_ids:
+        services.batch_send(batch_id=new_id)
+    first = UploadBatch.objects.get(pk=batch_id)
+    assert first.record_count == BatchItem.objects.filter(batch=first).count() < 3
+    assert kwikid.stats()["accepted_records"] == 3
+    assert kwikid.stats()["duplicates"] == 0
+
+
+def test_progress_counts_todays_records_by_outcome(
+    approved: list[KycRecord], kwikid: StandIn, alice: User, client: Any
+) -> None:
+    from tests.conftest import otp_login
+
+    batch_ids = services.batch_assemble()
+    services.batch_send(batch_id=batch_ids[0])
+    otp_login(client, alice)
+    data = client.get("/batches/progress.json").json()
+    assert data == {"total": 5, "settled": 3, "pending": 2, "unknown": 0, "sending_batches": 0}
