@@ -221,3 +221,13 @@ class TestPurge:
         with pytest.raises(CommandError, match="only admins"):
             call_command("purge_expired_records", "--as", "alice", "--apply", stdout=io.StringIO())
         assert KycRecord.objects.count() == 3
+
+
+def test_rotation_recomputes_pan_hashes_for_a_new_hash_key(
+    alice: User, branch_a: Branch, settings: Any
+) -> None:
+    record = new_record(alice, branch_a)
+    settings.PII_HASH_KEY = "a-brand-new-hash-key-for-pans"
+    assert not KycRecord.objects.filter(pan_hash=keyed_hash("ABCPE1234F")).exists()
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
+    assert list(KycRecord.objects.filter(pan_hash=keyed_hash("ABCPE1234F"))) == [record]

@@ -1,4 +1,4 @@
-"""Re-encrypt every encrypted value with the newest key in FIELD_ENCRYPTION_KEYS.
+"""Re-encrypt every encrypted value with the newest key in FIELD_ENCRYPTION_KEYS; recompute PAN hashes.
 
 Put the new key first in FIELD_ENCRYPTION_KEYS (keep the old ones after it), deploy, run this, then drop the
 old keys. Rows stay readable throughout: any listed key decrypts. Safe to run twice.
@@ -12,8 +12,10 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import models, transaction
 
+from ckycportal.crypto import keyed_hash
 from ckycportal.fields import EncryptedTextField
 from institutions.models import AuditEvent
+from records.models import KycRecord
 
 
 def encrypted_fields(model: type[models.Model]) -> list[str]:
@@ -41,7 +43,13 @@ class Command(BaseCommand):
                     rows = list(
                         model._default_manager.select_for_update().filter(pk__in=pks[start : start + size])
                     )
-                    model._default_manager.bulk_update(rows, names)
+                    fields = names
+                    if model is KycRecord:
+                        # The PAN hash follows PII_HASH_KEY: recomputed here, so that key can change too.
+                        for row in rows:
+                            row.pan_hash = keyed_hash(row.pan) if row.pan else ""  # type: ignore[attr-defined]
+                        fields = [*names, "pan_hash"]
+                    model._default_manager.bulk_update(rows, fields)
                 done += len(rows)
             counts[model._meta.label] = done
             self.stdout.write(f"{model._meta.label}: {done} rows re-encrypted ({', '.join(names)})")
