@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from institutions.models import AuditEvent, Branch, Institution, User
@@ -144,7 +145,8 @@ def _enqueue_send(batch_id: int, countdown: float) -> None:
 
 def _claim(batch_id: int) -> UploadBatch | None:
     """Take the batch for sending: READY or RETRY_WAIT that is due, or SENDING whose lease has expired."""
-    now = timezone.now()
+    # The database's clock, not this worker's: workers on hosts whose clocks differ agree on expiry.
+    now = Now()
     lease = now + timedelta(seconds=settings.UPLOAD_LEASE_SECONDS)
     claimable = Q(status__in=[BatchStatus.READY, BatchStatus.RETRY_WAIT]) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
@@ -245,21 +247,40 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         client.close()
     elapsed_ms = int((time.monotonic() - started) * 1000)
 
-    with transaction.atomic():
-        if result is not None:
-            return _on_accepted(batch, attempt, result, elapsed_ms)
-        assert error is not None
-        _save_attempt(attempt, error, elapsed_ms)
-        if isinstance(error, KwikIDAuthError):
-            return _on_auth_error(batch, error)
-        if isinstance(error, KwikIDRejectedError):
-            return _on_rejected(batch, error, records)
-        if isinstance(error, KwikIDUnknownOutcomeError):
-            _finish_unknown(batch, f"{type(error).__name__}: {error}")
-            return SendOutcome(batch_id, BatchStatus.UNKNOWN)
-        if isinstance(error, KwikIDTransientError):
-            return _on_transient(batch, error, enqueue)
-        raise error
+    try:
+        with transaction.atomic():
+            return _record_outcome(batch, attempt, records, result, error, elapsed_ms, enqueue)
+    except BatchConflict:
+        # The answer came after the lease ran out and another worker settled the batch (as UNKNOWN):
+        # its decision stands; this late answer is kept only in the worker's log line.
+        logger.warning("Batch %s was settled by another worker while this one waited for KwikID.", batch_id)
+        current = UploadBatch.objects.filter(pk=batch_id).values_list("status", flat=True).first()
+        return SendOutcome(batch_id, current or "missing")
+
+
+def _record_outcome(
+    batch: UploadBatch,
+    attempt: UploadAttempt,
+    records: list[KycRecord],
+    result: UploadResult | None,
+    error: KwikIDError | None,
+    elapsed_ms: int,
+    enqueue: Enqueue,
+) -> SendOutcome:
+    if result is not None:
+        return _on_accepted(batch, attempt, result, elapsed_ms)
+    assert error is not None
+    _save_attempt(attempt, error, elapsed_ms)
+    if isinstance(error, KwikIDAuthError):
+        return _on_auth_error(batch, error)
+    if isinstance(error, KwikIDRejectedError):
+        return _on_rejected(batch, error, records)
+    if isinstance(error, KwikIDUnknownOutcomeError):
+        _finish_unknown(batch, f"{type(error).__name__}: {error}")
+        return SendOutcome(batch.pk, BatchStatus.UNKNOWN)
+    if isinstance(error, KwikIDTransientError):
+        return _on_transient(batch, error, enqueue)
+    raise error
 
 
 def _records_that_fit(body: dict[str, Any], limit: int) -> int:
@@ -616,7 +637,7 @@ def uploads_sweep() -> dict[str, int]:
     due = UploadBatch.objects.filter(
         Q(status=BatchStatus.READY, created_at__lt=now - timedelta(seconds=30))
         | Q(status=BatchStatus.RETRY_WAIT, next_attempt_at__lte=now)
-        | Q(status=BatchStatus.SENDING, lease_expires_at__lt=now)
+        | Q(status=BatchStatus.SENDING, lease_expires_at__lt=Now())
     ).values_list("pk", flat=True)
     due_ids = list(due)
     for batch_id in due_ids:

@@ -1,0 +1,161 @@
+"""Fixtures for the fault tests: real Celery worker processes with short timings, and the sweep."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from tests.conftest import ROOT, wait_for
+from uploads import services
+from uploads.models import UploadBatch
+
+# Short enough for quick tests, and consistent with the worker's start-up check (uploads.E003): the lease
+# must outlast connect + read timeouts, or a live send could be reclaimed.
+FAST_TIMINGS: dict[str, Any] = {
+    "UPLOAD_LEASE_SECONDS": 3,
+    "KWIKID_CONNECT_TIMEOUT": 1.0,
+    "KWIKID_READ_TIMEOUT": 1.5,
+}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    # Lets the worker fixture show the workers' logs when the test itself failed.
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@dataclass
+class Worker:
+    """One `celery worker --pool=solo` process and its log."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no warm shutdown, no ack, no cleanup, as when the machine or the OOM killer takes it."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if not self.alive:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def database_url() -> str:
+    """The test database, as DATABASE_URL for a worker process."""
+    db = settings.DATABASES["default"]
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+StartWorker = Callable[..., Worker]
+
+
+@pytest.fixture
+def start_worker(
+    transactional_db: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[StartWorker]:
+    """A factory of real worker processes on this test's database and Redis; every one is stopped after.
+
+    ``start_worker(UPLOAD_MAX_ATTEMPTS=3, ...)`` overrides environment variables on top of FAST_TIMINGS;
+    ``ready=False`` returns without waiting for the worker to say it is ready.
+    """
+    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.fail("Worker tests need DATABASE_URL (PostgreSQL) and REDIS_URL: run them with `make test`.")
+    import redis
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # a clean queue: tests share nothing
+    workers: list[Worker] = []
+
+    def start(*, ready: bool = True, **overrides: Any) -> Worker:
+        name = f"faults{len(workers) + 1}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DJANGO_SECRET_KEY": "test-worker",
+            **{key: str(value) for key, value in {**FAST_TIMINGS, **overrides}.items()},
+        }
+        log_path = tmp_path / f"{name}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "ckycportal",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                    f"--hostname={name}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        worker = Worker(name=name, process=process, log_path=log_path, env=env)
+        workers.append(worker)
+        if ready:
+            wait_for(lambda: " ready." in worker.log() or not worker.alive, timeout=30, interval=0.1)
+            assert worker.alive, f"worker {name} did not start:\n{worker.log()[-3000:]}"
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in workers:
+            worker.stop()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            for worker in workers:
+                print(f"----- log of worker {worker.name} -----\n{worker.log()[-6000:]}")
+
+
+@pytest.fixture
+def fast_timings(settings: Any) -> dict[str, Any]:
+    """The workers' timings, also in this process, for the services the test calls itself."""
+    for key, value in FAST_TIMINGS.items():
+        setattr(settings, key, value)
+    return FAST_TIMINGS
+
+
+def sweep_after_lease(batch_id: int, timeout: float = 30.0) -> dict[str, int]:
+    """Wait until the batch's lease has expired, then run the periodic sweep (as beat would)."""
+
+    def lease_expired() -> bool:
+        lease = UploadBatch.objects.values_list("lease_expires_at", flat=True).get(pk=batch_id)
+        return lease is not None and lease < timezone.now()
+
+    wait_for(lease_expired, timeout=timeout, interval=0.1)
+    return services.uploads_sweep()
