@@ -44,7 +44,7 @@ format: $(VENV)
 	$(BIN)/ruff check --fix .
 
 bench: $(VENV) services
-	$(TEST_ENV) $(BIN)/python bench/run.py
+	$(TEST_ENV) $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .local staticfiles

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -31,5 +32,10 @@ class PortalAdminSite(OTPAdminSite):
         next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index", current_app=self.name)
         if not request.user.is_authenticated:
             return redirect_to_login(next_url)
+        if not request.user.is_staff:
+            # Signed in but not an administrator: a clear refusal, not a loop through the code page.
+            raise PermissionDenied("The administration pages are for portal administrators only.")
+        if request.user.is_verified():  # type: ignore[attr-defined]
+            raise PermissionDenied("Your account may not use the administration pages.")
         step = "accounts:otp_verify" if totp_device_confirmed_get(user=request.user) else "accounts:otp_enrol"
         return with_next(step, next_url)

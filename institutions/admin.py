@@ -9,6 +9,17 @@ from .models import AuditEvent, Branch, Institution, User
 
 @admin.register(Institution)
 class InstitutionAdmin(admin.ModelAdmin):
+    """Read-only here: the portal's institution page applies the rules (https only, audit, token)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
     list_display = (
         "name",
         "fi_code",

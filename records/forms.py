@@ -14,7 +14,7 @@ from institutions.models import Branch
 
 from .models import KycRecord
 from .services import RECORD_FIELDS
-from .validation import Problem, normalise_record, validate_record
+from .validation import AADHAAR_MESSAGE, Problem, normalise_record, validate_record
 
 # What submission needs, derived from the rules themselves (an empty record, checked as complete).
 SUBMIT_REQUIRED = frozenset(
@@ -69,6 +69,8 @@ class KycRecordForm(forms.ModelForm):
 
     def __init__(self, *args: Any, branches: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Mutable, so a full Aadhaar number can be wiped from the re-rendered form.
+        self.data = self.data.copy()  # type: ignore[attr-defined]
         self.warnings: list[Problem] = []
         self.fields["branch"].queryset = branches  # type: ignore[attr-defined]
         for name in RECORD_FIELDS:
@@ -187,11 +189,17 @@ class KycRecordForm(forms.ModelForm):
                 cleaned[name] = ""
         if not cleaned.get("differently_abled_flag"):
             cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
+        if not cleaned.get("mobile_number"):
+            cleaned["mobile_isd"] = ""  # the ISD code is pre-filled; without a number it means nothing
         # A field that already failed its own checks is left out: it counts as blank, not as a second error.
         data = normalise_record({name: cleaned[name] for name in RECORD_FIELDS if name in cleaned})
         cleaned.update(data)
         problems = validate_record(data, complete=self.submitting, today=timezone.localdate())
         self.warnings = [p for p in problems if p.severity != "error"]
+        for problem in problems:
+            if problem.message == AADHAAR_MESSAGE:
+                # Never send a full Aadhaar number back to the browser, not even to correct it.
+                self.data[self.add_prefix(problem.field)] = ""  # type: ignore[index]
         add_problems(self, [p for p in problems if p.field not in self.errors])
         return cleaned
 

@@ -103,6 +103,8 @@ def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
             cleaned[name] = ""
     if not cleaned.get("differently_abled_flag"):
         cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
+    if "mobile_number" in cleaned and not cleaned.get("mobile_number"):
+        cleaned["mobile_isd"] = ""
     errors = _errors(validate_record(cleaned, complete=complete, today=timezone.localdate()))
     if errors:
         raise RecordInvalid(errors)
@@ -333,13 +335,14 @@ def records_mark_batched(*, record_ids: Iterable[int]) -> list[int]:
     )
 
 
-def records_mark_uploaded(*, record_ids: Iterable[int], message: str) -> list[int]:
-    """KwikID accepted these records for processing."""
+def records_mark_uploaded(*, record_ids: Iterable[int], message: str, actor: User | None = None) -> list[int]:
+    """KwikID accepted these records (``actor``: who confirmed it when KwikID's answer was lost)."""
     ids = list(record_ids)
     return _transition_many(
         ids,
         Status.BATCHED,
         Status.UPLOADED,
+        actor=actor,
         action=RecordEvent.Action.UPLOADED,
         reasons=dict.fromkeys(ids, message),
         upload_message=message,

@@ -40,11 +40,23 @@ def batch_outcome_counts(batch: UploadBatch) -> dict[str, int]:
     return {BatchItem.Outcome(row["outcome"]).label: row["n"] for row in rows}
 
 
-def batch_audit(batch: UploadBatch) -> QuerySet[AuditEvent]:
+ACTION_LABELS = {
+    "batch_retry_now": "Retried now",
+    "batch_cancelled": "Cancelled",
+    "batch_unknown_resolved": "Lost answer resolved",
+}
+
+
+def batch_audit(batch: UploadBatch) -> list[AuditEvent]:
     """Manual actions taken on the batch (retry, cancel, reconcile), oldest first, with their reasons."""
-    return AuditEvent.objects.filter(object_type="UploadBatch", object_id=str(batch.pk)).select_related(
-        "actor"
+    events = list(
+        AuditEvent.objects.filter(object_type="UploadBatch", object_id=str(batch.pk))
+        .select_related("actor")
+        .order_by("created_at", "pk")
     )
+    for event in events:
+        event.label = ACTION_LABELS.get(event.action, event.action)  # type: ignore[attr-defined]
+    return events
 
 
 def upload_progress(user: User) -> dict[str, int]:

@@ -570,12 +570,13 @@ def batch_resolve_unknown(*, actor: User | None, batch_id: int, outcome: str, re
         raise ValueError("Say how you know, for the audit trail.")
     batch = _locked_batch(batch_id)
     if outcome == "accepted":
-        message = f"Confirmed as accepted by KwikID: {reason.strip()}"
-        _move_batch(batch, BatchStatus.ACCEPTED, expected=BatchStatus.UNKNOWN, response_message=message)
+        who = actor.username if actor else "the portal"
+        message = f"KwikID's answer was lost; {who} confirmed it accepted the batch: {reason.strip()}"
+        _move_batch(batch, BatchStatus.ACCEPTED, expected=BatchStatus.UNKNOWN)
         unknown = batch.items.filter(outcome=BatchItem.Outcome.UNKNOWN)
         ids = list(unknown.values_list("record_id", flat=True))
         unknown.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
-        record_services.records_mark_uploaded(record_ids=ids, message=message)
+        record_services.records_mark_uploaded(record_ids=ids, message=message, actor=actor)
     else:
         _move_batch(
             batch,

@@ -14,7 +14,7 @@ from institutions.models import Branch, Institution, User
 from kwikid_standin.server import StandIn
 from records.models import KycRecord, Status
 from tests.browser.conftest import log_in
-from tests.conftest import TOKEN, new_record
+from tests.conftest import TOKEN, new_record, wait_for
 from tests.records.factories import valid_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -88,11 +88,12 @@ def test_record_goes_from_entry_to_kwikid_and_shows_as_uploaded(
     page.get_by_role("link", name="Upload batches").click()
     page.get_by_role("button", name="Send approved now").click()
     record = KycRecord.objects.get(kyc_ref_no="WEB-0001")
-    for _ in range(60):
-        page.goto(f"{base}/records/{record.pk}/")
-        if page.get_by_text("Accepted by KwikID").first.is_visible():
-            break
-        page.wait_for_timeout(500)
+
+    def uploaded() -> bool:
+        return KycRecord.objects.get(pk=record.pk).status == Status.UPLOADED
+
+    wait_for(uploaded, timeout=90)
+    page.goto(f"{base}/records/{record.pk}/")
     expect(page.locator(".alert-success").get_by_text("Accepted by KwikID")).to_be_visible()
     shoot(page, "04-record-uploaded")
     page.get_by_role("link", name=re.compile(r"Batch \d+")).first.click()

@@ -371,3 +371,26 @@ def test_login_with_the_password_opens_the_dashboard(client: Client, alice: User
     response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD}, follow=True)
 
     assert response.wsgi_request.user == alice
+
+
+def test_full_aadhaar_number_is_never_sent_back_to_the_browser(
+    client: Any, alice: User, branch_a: Branch
+) -> None:
+    from tests.records.test_validation import AADHAAR
+
+    client.force_login(alice)
+    data = form_data(branch_a, poa_document="01", poa_document_number=AADHAAR, kyc_ref_no="AAD-1")
+    response = client.post(reverse("records:create"), data)
+    assert response.status_code == 200
+    assert "poa_document_number" in response.context["form"].errors
+    assert AADHAAR not in response.content.decode()
+
+
+def test_isd_code_without_a_mobile_number_is_dropped_not_an_error(
+    client: Any, alice: User, branch_a: Branch
+) -> None:
+    client.force_login(alice)
+    data = form_data(branch_a, mobile_isd="91", mobile_number="", kyc_ref_no="ISD-1")
+    response = client.post(reverse("records:create"), data)
+    assert response.status_code == 302
+    assert KycRecord.objects.get(kyc_ref_no="ISD-1").mobile_isd == ""

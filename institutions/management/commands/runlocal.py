@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,12 +18,16 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.demo import DEMO_TOTP_SECRET
 from institutions.management.commands.seed_demo import DEMO_TOTP_USERS, DEMO_USERS
 
 STANDIN_PORT = 8765
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -32,6 +37,15 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        for port in (options["port"], STANDIN_PORT):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    raise CommandError(
+                        f"Port {port} is in use: is the portal already running? Stop it first."
+                    )
+        # Ctrl-C, kill (TERM) and a closed terminal (HUP) all stop every child; none is left running.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _stop)
         local: Path = settings.LOCAL_DIR
         for sub in ("broker/queue", "broker/processed"):
             (local / sub).mkdir(parents=True, exist_ok=True)
