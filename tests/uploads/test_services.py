@@ -300,6 +300,15 @@ def test_no_request_goes_out_with_an_empty_token(approved: list[KycRecord], kwik
     ("detail", "expected"),
     [
         ({"records[1].pan": ["bad"]}, {1: ["pan: bad"]}),
+        ({"records.1.basic_details.gender": "bad"}, {1: ["basic_details.gender: bad"]}),
+        ({"records/0/pan": ["bad"]}, {0: ["pan: bad"]}),
+        ({"records[2]": "duplicate reference"}, {2: ["duplicate reference"]}),
+        ({"records": [None, {"pan": ["bad"]}, {}]}, {1: ["pan: bad"]}),
+        (
+            {"records": {"0": {"poa": {"poa_pin_code": ["unknown PIN"]}}}},
+            {0: ["poa.poa_pin_code: unknown PIN"]},
+        ),
+        ({"REF-3": {"pan": "mismatch"}}, {2: ["pan: mismatch"]}),
         ({"REF-2": "duplicate"}, {1: ["duplicate"]}),
         ({"records[9].pan": ["out of range"]}, {}),
         ({"fi_code": ["missing"]}, {}),
