@@ -7,9 +7,8 @@ from django.http import HttpRequest
 from .models import AuditEvent, Branch, Institution, User
 
 
-@admin.register(Institution)
-class InstitutionAdmin(admin.ModelAdmin):
-    """Read-only here: the portal's institution page applies the rules (https only, audit, token)."""
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Visible to administrators, changeable by nobody here: changes go through the portal's services."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -19,6 +18,11 @@ class InstitutionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(Institution)
+class InstitutionAdmin(ReadOnlyAdmin):
+    """Read-only here: the portal's institution page applies the rules (https only, audit, token)."""
 
     list_display = (
         "name",
@@ -59,15 +63,6 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "action", "actor", "object_type", "object_id")
     list_filter = ("action",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -1,22 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
+
+from institutions.admin import ReadOnlyAdmin
 
 from .models import KycRecord, RecordEvent
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Visible to administrators, changeable by nobody here: KYC data changes only through the services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(KycRecord)

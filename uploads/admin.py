@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from records.admin import ReadOnlyAdmin
+from institutions.admin import ReadOnlyAdmin
 
 from .models import UploadAttempt, UploadBatch
 
