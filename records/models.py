@@ -146,7 +146,16 @@ class KycRecord(models.Model):
                 name="record_reviewer_is_not_maker",
             ),
         ]
-        indexes = [models.Index(fields=["branch", "status", "updated_at"])]
+        indexes = [
+            models.Index(fields=["branch", "status", "updated_at"]),
+            # The batcher takes approved records branch by branch in approval order, 500 at a time: without
+            # this partial index each chunk sorts every approved record (quadratic at a million).
+            models.Index(
+                fields=["branch", "reviewed_at", "id"],
+                condition=Q(status="approved"),
+                name="record_approved_queue",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.kyc_ref_no
