@@ -276,6 +276,8 @@ else:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
+        # kombu's default is ./control, beside the code; keep its exchange tables with the queue.
+        "control_folder": str(LOCAL_DIR / "broker" / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = False

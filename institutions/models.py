@@ -45,6 +45,24 @@ class Institution(models.Model):
         default=False,
         help_text="Only when KwikID has confirmed it: batches whose answer was lost are then resent.",
     )
+    # Compliance settings (CKYC validation and the deadline clock).
+    warnings_block = models.BooleanField(
+        "validation warnings block submission",
+        default=False,
+        help_text="Off: rules marked as inferred or from secondary sources are shown as warnings only.",
+    )
+    upload_due_days = models.PositiveSmallIntegerField(
+        "days to upload a new customer's record",
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text="Counted from the KYC verification date.",
+    )
+    update_due_days = models.PositiveSmallIntegerField(
+        "days to upload an update of an existing CKYC record",
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text="Counted from the KYC verification date.",
+    )
     # Set when KwikID answers 401: sending stops for this institution until the token is replaced.
     sending_paused_at = models.DateTimeField(null=True, blank=True)
     sending_paused_reason = models.CharField(max_length=300, blank=True, default="")

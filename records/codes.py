@@ -120,3 +120,20 @@ COUNTRIES: Choices = (
     *(item for item in _ALL_COUNTRIES if item[0] == "IN"),
     *(item for item in _ALL_COUNTRIES if item[0] != "IN"),
 )
+
+# The coded fields and the list each takes its choices from.
+CODED_FIELDS: dict[str, Choices] = {
+    "applicant_name_title": NAME_TITLES,
+    "applicant_rel_details_flag": REL_FLAGS,
+    "applicant_rel_name_title": NAME_TITLES,
+    "gender": GENDERS,
+    "impairment_type": IMPAIRMENT_TYPES,
+    "poa_document": POA_DOCUMENTS,
+    "poa_state": STATES,
+    "poa_country": COUNTRIES,
+    "current_address_same_as_poa_address": YES_NO,
+    "current_state": STATES,
+    "current_country": COUNTRIES,
+    "kyc_type": KYC_TYPES,
+    "kyc_type_of_document_submitted": DOCUMENT_SUBMITTED_TYPES,
+}

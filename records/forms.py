@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from institutions.models import Branch
 
+from .codes import CODED_FIELDS
 from .models import KycRecord
 from .services import RECORD_FIELDS
 from .validation import AADHAAR_MESSAGE, Problem, normalise_record, validate_record
@@ -76,6 +77,9 @@ class KycRecordForm(forms.ModelForm):
         for name in RECORD_FIELDS:
             self.fields[name].required = False  # completeness is CKYC validation's call, on submit
         self.fields["kyc_ref_no"].required = True
+        for name, choices in CODED_FIELDS.items():
+            blank = [] if name == "current_address_same_as_poa_address" else [("", "---------")]
+            self.fields[name].widget = forms.Select(choices=[*blank, *choices])
         for name in SUBMIT_REQUIRED - {"kyc_ref_no"}:
             # Marked as crispy marks required fields; a draft may still be saved without them.
             self.fields[name].label = f"{self.fields[name].label}*"

@@ -13,7 +13,6 @@ from django.db.models.functions import Upper
 from ckycportal.fields import EncryptedDateField, EncryptedTextField
 from institutions.models import Branch
 
-from . import codes
 from .masking import mask_name, mask_value
 
 
@@ -52,43 +51,40 @@ class KycRecord(models.Model):
     # Keyed hash of the PAN: exact search and duplicate detection without decrypting (ckycportal.crypto).
     pan_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
 
-    # basic_details
-    applicant_name_title = models.CharField("title", max_length=5, blank=True, choices=codes.NAME_TITLES)
+    # basic_details. Coded fields hold CERSAI codes; which codes are valid is the code lists' business
+    # (validation), not the schema's, so admins can change a list without a migration.
+    applicant_name_title = models.CharField("title", max_length=5, blank=True)
     applicant_first_name = EncryptedTextField("first name", max_length=50, blank=True)
     applicant_middle_name = EncryptedTextField("middle name", max_length=50, blank=True)
-    applicant_rel_details_flag = models.CharField(
-        "relation", max_length=6, blank=True, choices=codes.REL_FLAGS, default="FATHER"
-    )
-    applicant_rel_name_title = models.CharField(
-        "relative's title", max_length=5, blank=True, choices=codes.NAME_TITLES
-    )
+    applicant_rel_details_flag = models.CharField("relation", max_length=6, blank=True, default="FATHER")
+    applicant_rel_name_title = models.CharField("relative's title", max_length=5, blank=True)
     applicant_rel_first_name = EncryptedTextField("relative's first name", max_length=50, blank=True)
     applicant_rel_middle_name = EncryptedTextField("relative's middle name", max_length=50, blank=True)
-    gender = models.CharField(max_length=1, blank=True, choices=codes.GENDERS)
+    gender = models.CharField(max_length=1, blank=True)
     dob = EncryptedDateField("date of birth", null=True, blank=True)
     # basic_details.disability_info
     differently_abled_flag = models.BooleanField("differently abled", default=False)
-    impairment_type = models.CharField(max_length=2, blank=True, choices=codes.IMPAIRMENT_TYPES)
+    impairment_type = models.CharField(max_length=2, blank=True)
     impairment_percentage = models.PositiveSmallIntegerField(null=True, blank=True)
     udid_number = EncryptedTextField("UDID number", max_length=20, blank=True)
 
     # poa
-    poa_document = models.CharField("proof of address", max_length=2, blank=True, choices=codes.POA_DOCUMENTS)
+    poa_document = models.CharField("proof of address", max_length=2, blank=True)
     poa_document_number = EncryptedTextField("document number", max_length=40, blank=True)
     poa_address_line_1 = EncryptedTextField("address line 1", max_length=55, blank=True)
     poa_vtc = EncryptedTextField("village / town / city", max_length=50, blank=True)
-    poa_state = models.CharField("state", max_length=3, blank=True, choices=codes.STATES)
-    poa_country = models.CharField("country", max_length=2, blank=True, default="IN", choices=codes.COUNTRIES)
+    poa_state = models.CharField("state", max_length=3, blank=True)
+    poa_country = models.CharField("country", max_length=2, blank=True, default="IN")
     poa_pin_code = EncryptedTextField("PIN code", max_length=10, blank=True)
 
     # current_address
     current_address_same_as_poa_address = models.CharField(
-        "current address same as proof of address", max_length=1, choices=codes.YES_NO, default="Y"
+        "current address same as proof of address", max_length=1, default="Y"
     )
     current_address_line_1 = EncryptedTextField("address line 1", max_length=55, blank=True)
     current_vtc = EncryptedTextField("village / town / city", max_length=50, blank=True)
-    current_state = models.CharField("state", max_length=3, blank=True, choices=codes.STATES)
-    current_country = models.CharField("country", max_length=2, blank=True, choices=codes.COUNTRIES)
+    current_state = models.CharField("state", max_length=3, blank=True)
+    current_country = models.CharField("country", max_length=2, blank=True)
     current_pin_code = EncryptedTextField("PIN code", max_length=10, blank=True)
 
     # contact_details
@@ -99,14 +95,12 @@ class KycRecord(models.Model):
     kyc_declaration_date = models.DateField("declaration date", null=True, blank=True)
     kyc_declaration_place = models.CharField("declaration place", max_length=50, blank=True)
     kyc_verification_date = models.DateField("verification date", null=True, blank=True)
-    kyc_type = models.CharField("KYC type", max_length=2, blank=True, choices=codes.KYC_TYPES)
+    kyc_type = models.CharField("KYC type", max_length=2, blank=True)
     kyc_verifier_name = models.CharField("verifier name", max_length=150, blank=True)
     kyc_verifier_designation = models.CharField("verifier designation", max_length=50, blank=True)
     kyc_verifier_branch = models.CharField("verifier branch", max_length=50, blank=True)
     kyc_verifier_employee_code = models.CharField("verifier employee code", max_length=50, blank=True)
-    kyc_type_of_document_submitted = models.CharField(
-        "type of document submitted", max_length=2, blank=True, choices=codes.DOCUMENT_SUBMITTED_TYPES
-    )
+    kyc_type_of_document_submitted = models.CharField("type of document submitted", max_length=2, blank=True)
 
     # Workflow
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -11,6 +11,7 @@ from django.utils.text import capfirst
 
 from institutions.models import Branch, User
 
+from .codes import CODED_FIELDS
 from .masking import PII_FIELDS, mask_value
 from .models import MAKER_ACTIONS, KycRecord, RecordEvent, Status
 from .validation import FIELD_LABELS
@@ -149,8 +150,8 @@ def record_sections(record: KycRecord, problem_fields: set[str], *, reveal: bool
             value = getattr(record, name)
             if not reveal and name in PII_FIELDS:
                 value = mask_value(name, value)
-            elif getattr(field, "choices", None) and value:
-                label = getattr(record, f"get_{name}_display")()
+            elif name in CODED_FIELDS and value:
+                label = dict(CODED_FIELDS[name]).get(value, value)
                 value = f"{label} ({value})" if value.isdigit() else label  # numeric codes stay visible
             elif isinstance(value, bool):
                 value = "Yes" if value else "No"
