@@ -74,6 +74,18 @@ def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
     return values
 
 
+def not_editable_message(record: KycRecord) -> str:
+    """Why a record cannot be edited now, and what to do about it.
+
+    A submitted record is refused rather than silently sent back to draft: the checker may be reading it
+    at this moment, so the maker withdraws it first, on purpose and in the history.
+    """
+    message = f"A record that is {record.get_status_display().lower()} cannot be edited."
+    if record.status == Status.SUBMITTED:
+        message += " Withdraw it to draft first."
+    return message
+
+
 @transaction.atomic
 def record_create(*, actor: User, branch: Branch, data: Mapping[str, Any]) -> KycRecord:
     """Save a new record as a draft. Filled fields must be well-formed; blanks may wait until submission."""
@@ -97,9 +109,7 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
     values = _clean(data, complete=False)
     locked = KycRecord.objects.select_for_update().get(pk=record.pk)
     if locked.status not in EDITABLE_STATUSES:
-        raise TransitionNotAllowed(
-            f"A record that is {locked.get_status_display().lower()} cannot be edited."
-        )
+        raise TransitionNotAllowed(not_editable_message(locked))
     changed = [name for name, value in values.items() if getattr(locked, name) != value]
     for name in changed:
         setattr(locked, name, values[name])
@@ -141,7 +151,9 @@ def _transition(
         status=to, updated_at=now, **updates
     )
     if updated != 1:
-        raise RecordConflict("This record was changed by someone else meanwhile. Reload it and try again.")
+        # Another request moved it first (PostgreSQL re-checks the condition once the winner commits).
+        record.refresh_from_db()
+        raise _conflict(record)
     RecordEvent.objects.create(
         record=record, actor=actor, action=action, from_status=current, to_status=to, reason=reason
     )
@@ -201,10 +213,15 @@ def _require_waiting(record: KycRecord) -> None:
         return
     if record.status == Status.DRAFT:
         raise TransitionNotAllowed("A draft cannot be decided on: its maker must submit it first.")
+    raise _conflict(record)
+
+
+def _conflict(record: KycRecord) -> RecordConflict:
+    """The "changed meanwhile" error for a record someone else moved, naming who did it and when."""
     last = record.events.select_related("actor").order_by("-created_at", "-pk").first()
     who = f" by {last.actor.username}" if last and last.actor else ""
     when = f" at {timezone.localtime(last.created_at):%H:%M}" if last else ""
-    raise RecordConflict(
+    return RecordConflict(
         f"This record changed meanwhile: it is now {record.get_status_display().lower()}{who}{when}. "
         "Nothing was changed by you."
     )

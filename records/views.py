@@ -101,7 +101,7 @@ def record_create(request: AuthedRequest) -> HttpResponse:
 def record_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
     if not record.is_editable:
-        messages.error(request, f"A record that is {record.get_status_display().lower()} cannot be edited.")
+        messages.error(request, services.not_editable_message(record))
         return redirect("records:detail", pk=record.pk)
     branches = selectors.branch_list(request.user)
     if request.method == "POST":
