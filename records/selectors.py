@@ -53,11 +53,34 @@ def record_get(user: User, pk: int) -> KycRecord:
     return get_object_or_404(record_list(user), pk=pk)
 
 
+def event_changes(event: RecordEvent) -> list[dict[str, Any]]:
+    """An edit event's diff as lines of label, old and new value (values were masked when stored).
+
+    Events written before diffs were kept hold bare field names: they show the name without values.
+    """
+    lines: list[dict[str, Any]] = []
+    for entry in event.changed_fields or []:
+        if isinstance(entry, str):
+            entry = {"field": entry}
+        name = str(entry.get("field", ""))
+        lines.append(
+            {
+                "field": name,
+                "label": FIELD_LABELS.get(name, name),
+                "old": entry.get("old"),
+                "new": entry.get("new"),
+                "has_values": "old" in entry,
+                "masked": name in PII_FIELDS,
+            }
+        )
+    return lines
+
+
 def record_events(record: KycRecord) -> list[RecordEvent]:
-    """The record's history, oldest first, with changed fields named by their labels."""
+    """The record's full history, oldest first, each edit with its diff (``changes``)."""
     events = list(record.events.select_related("actor").order_by("created_at", "pk"))
     for event in events:
-        event.changed_labels = [FIELD_LABELS.get(name, name) for name in event.changed_fields]  # type: ignore[attr-defined]
+        event.changes = event_changes(event)  # type: ignore[attr-defined]
     return events
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -12,6 +13,7 @@ from django.utils import timezone
 from ckycportal.crypto import keyed_hash
 from institutions.models import Branch, Role, User
 
+from .masking import mask_value
 from .models import ALLOWED_TRANSITIONS, EDITABLE_STATUSES, MAKER_ACTIONS, KycRecord, RecordEvent, Status
 from .validation import FIELDS, Problem, normalise_record, validate_record
 
@@ -111,6 +113,7 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
     if locked.status not in EDITABLE_STATUSES:
         raise TransitionNotAllowed(not_editable_message(locked))
     changed = [name for name, value in values.items() if getattr(locked, name) != value]
+    diff = [change_entry(name, getattr(locked, name), values[name]) for name in changed if name != "pan_hash"]
     for name in changed:
         setattr(locked, name, values[name])
     if changed:
@@ -121,10 +124,22 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
             action=RecordEvent.Action.EDITED,
             from_status=locked.status,
             to_status=locked.status,
-            # Field names only: the values are PII and the history is shown to more people than the record.
-            changed_fields=[name for name in changed if name != "pan_hash"],
+            changed_fields=diff,
         )
     return locked
+
+
+def _event_value(name: str, value: Any) -> Any:
+    """A value as the history keeps it: JSON-ready, and masked when it is PII (events are never decrypted)."""
+    value = mask_value(name, value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def change_entry(name: str, old: Any, new: Any) -> dict[str, Any]:
+    """One line of an edit event's diff: the field, its old and new value, PII masked."""
+    return {"field": name, "old": _event_value(name, old), "new": _event_value(name, new)}
 
 
 def _transition(

@@ -162,14 +162,39 @@ def test_opening_the_edit_form_counts_as_a_reveal(client: Any, alice: User, bran
     assert RecordEvent.objects.filter(record=record, action=RecordEvent.Action.REVEALED).count() == 1
 
 
-def test_edit_history_names_fields_but_holds_no_values(alice: User, branch_a: Branch) -> None:
+def test_edit_history_keeps_pii_values_masked_only(alice: User, branch_a: Branch) -> None:
     record = new_record(alice, branch_a)
     data = valid_record()
-    data.update(kyc_ref_no=record.kyc_ref_no, mobile_number="9123456780")
+    data.update(
+        kyc_ref_no=record.kyc_ref_no,
+        mobile_number="9123456780",
+        pan="ABCPE1234G",
+        applicant_first_name="ANIL",
+        dob=date(1986, 5, 13),
+        poa_address_line_1="99 Hill Road",
+    )
     services.record_update(actor=alice, record=record, data=data)
     event = RecordEvent.objects.get(record=record, action=RecordEvent.Action.EDITED)
-    assert event.changed_fields == ["mobile_number"]
-    assert "9123456780" not in repr(raw_rows("records_recordevent"))
+    changes = {c["field"]: (c["old"], c["new"]) for c in event.changed_fields}
+    assert changes["mobile_number"] == ("XXXXXX3210", "XXXXXX6780")
+    assert changes["pan"] == ("XXXXXX234F", "XXXXXX234G")
+    assert changes["applicant_first_name"] == ("R•••", "A•••")
+    stored = repr(raw_rows("records_recordevent"))
+    for plain in ("9123456780", "9876543210", "ABCPE1234", "ANIL", "RAVI", "1986", "1985", "Hill Road"):
+        assert plain not in stored, plain
+
+
+def test_record_page_shows_the_edit_diff_masked(client: Any, alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a)
+    data = valid_record() | {"kyc_ref_no": record.kyc_ref_no, "mobile_number": "9123456780"}
+    data["kyc_verifier_employee_code"] = "EMP-0777"
+    services.record_update(actor=alice, record=record, data=data)
+    client.force_login(alice)
+
+    page = client.get(f"/records/{record.pk}/").content.decode()
+
+    assert "XXXXXX6780" in page and "9123456780" not in page
+    assert "EMP-0042" in page and "EMP-0777" in page
 
 
 def test_pages_with_pii_are_not_cached(client: Any, alice: User, branch_a: Branch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -83,7 +85,32 @@ def test_update_records_the_changed_fields_in_the_event(alice: User, branch_a: B
     services.record_update(actor=alice, record=record, data=data)
 
     event = record.events.get(action=RecordEvent.Action.EDITED)
-    assert sorted(event.changed_fields) == ["applicant_first_name", "poa_vtc"]
+    assert sorted(c["field"] for c in event.changed_fields) == ["applicant_first_name", "poa_vtc"]
+
+
+def test_update_event_keeps_old_and_new_values_of_plain_fields(alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a)
+    data = services.record_data(record) | {"kyc_verifier_employee_code": "EMP-0099", "gender": "F"}
+
+    services.record_update(actor=alice, record=record, data=data)
+
+    event = record.events.get(action=RecordEvent.Action.EDITED)
+    assert sorted(event.changed_fields, key=lambda c: c["field"]) == [
+        {"field": "gender", "old": "M", "new": "F"},
+        {"field": "kyc_verifier_employee_code", "old": "EMP-0042", "new": "EMP-0099"},
+    ]
+
+
+def test_update_event_keeps_dates_as_iso_text(alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a)
+    data = services.record_data(record) | {"kyc_declaration_date": date(2026, 11, 1)}
+
+    services.record_update(actor=alice, record=record, data=data)
+
+    event = record.events.get(action=RecordEvent.Action.EDITED)
+    assert event.changed_fields == [
+        {"field": "kyc_declaration_date", "old": "2026-11-02", "new": "2026-11-01"}
+    ]
 
 
 def test_update_saves_the_new_values(alice: User, branch_a: Branch) -> None:
