@@ -9,6 +9,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("batches/", include("uploads.urls")),
-    path("settings/institution/", include("institutions.urls")),
+    path("settings/", include("institutions.urls")),
     path("", include("records.urls")),
 ]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 
 from .models import AuditEvent, Branch, Institution, User
@@ -38,28 +37,25 @@ class InstitutionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Branch)
-class BranchAdmin(admin.ModelAdmin):
+class BranchAdmin(ReadOnlyAdmin):
+    """Read-only here: the portal's branch pages audit every change (Administration, Branches)."""
+
     list_display = ("code", "name", "institution", "is_active")
     list_filter = ("institution", "is_active")
     search_fields = ("code", "name")
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ReadOnlyAdmin):
+    """Read-only here: the portal's user pages set roles, branches and passwords, and audit each change.
+
+    Django's groups and permissions are not used by the portal (roles are), so they are not shown.
+    """
+
     list_display = ("username", "email", "role", "is_active", "last_login")
     list_filter = ("role", "is_active", "branches")
-    filter_horizontal = ("branches", "groups", "user_permissions")
-    fieldsets = (
-        *(BaseUserAdmin.fieldsets or ()),
-        ("Portal role", {"fields": ("role", "branches")}),
-    )
-    add_fieldsets = (
-        *BaseUserAdmin.add_fieldsets,
-        ("Portal role", {"fields": ("role", "branches")}),
-    )
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # users are deactivated, never deleted: the audit trail points at them
+    search_fields = ("username", "email")
+    fields = ("username", "first_name", "last_name", "email", "role", "branches", "is_active", "last_login")
 
 
 @admin.register(AuditEvent)

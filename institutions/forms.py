@@ -7,7 +7,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Fieldset, Layout, Submit
 from django import forms
 
-from .models import Institution
+from .models import CODE_VALIDATOR, Branch, Institution, Role
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -64,3 +64,115 @@ class InstitutionForm(forms.ModelForm):
             ),
             Submit("save", "Save settings"),
         )
+
+
+# --- Branches and users (the admin pages); the services validate again and audit. ---------------------
+
+
+class _CrispyForm(forms.Form):
+    submit_label = "Save"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("save", self.submit_label))
+
+
+class BranchForm(_CrispyForm):
+    code = forms.CharField(
+        label="CERSAI branch code",
+        max_length=20,
+        validators=[CODE_VALIDATOR],
+        help_text="Cannot be changed later: upload batches carry it.",
+    )
+    name = forms.CharField(max_length=150)
+    submit_label = "Save branch"
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            self.fields["code"].disabled = True
+            self.fields["code"].required = False
+
+
+class ReasonForm(_CrispyForm):
+    reason = forms.CharField(
+        max_length=300, widget=forms.TextInput(), help_text="Kept in the audit log. No customer data."
+    )
+    submit_label = "Confirm"
+
+
+def _branch_field(institution: Institution) -> forms.ModelMultipleChoiceField:
+    return forms.ModelMultipleChoiceField(
+        queryset=Branch.objects.filter(institution=institution, is_active=True).order_by("code"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Makers and checkers: at least one. Administrators and auditors see every branch: none.",
+    )
+
+
+class _UserFields(_CrispyForm):
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=False, help_text="Where the portal's notifications are sent.")
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def __init__(self, *args: Any, institution: Institution, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["branches"] = _branch_field(institution)
+
+
+class _NewPassword(forms.Form):
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 12 characters. Tell the user by a separate channel; they can change it later.",
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_password2(self) -> str:
+        first, second = self.cleaned_data.get("password1"), self.cleaned_data.get("password2", "")
+        if first and first != second:
+            raise forms.ValidationError("The two passwords differ.")
+        return str(second)
+
+
+class UserCreateForm(_UserFields, _NewPassword):
+    username = forms.CharField(max_length=150)
+    field_order = (
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "role",
+        "branches",
+        "password1",
+        "password2",
+    )
+    submit_label = "Create user"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.order_fields(self.field_order)
+
+
+class UserEditForm(_UserFields):
+    reason = forms.CharField(
+        max_length=300,
+        required=False,
+        help_text="Needed when the role or branches change; kept in the audit log.",
+    )
+    submit_label = "Save user"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.order_fields(("first_name", "last_name", "email", "role", "branches", "reason"))
+
+
+class PasswordResetForm(_NewPassword, ReasonForm):
+    submit_label = "Set new password"

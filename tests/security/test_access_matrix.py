@@ -62,6 +62,17 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("uploads:resolve", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("uploads:resolve", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("institutions:settings", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    # Branch and user administration: admins only ("own"/"other" = branch A/B, or a user of branch A/B).
+    ("institutions:branch_list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:branch_create", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:branch_edit", "GET", "own"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:branch_set_active", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("institutions:user_list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:user_create", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:user_edit", "GET", "own"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:user_set_active", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("institutions:user_password", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("institutions:user_two_factor", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("accounts:otp_enrol", "GET", "-"): (ANON, OK, OK, OK, OK),
     # Already verified (every role logs in with its second factor here): sent on to the page asked for.
     ("accounts:otp_verify", "GET", "-"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
@@ -126,6 +137,10 @@ def url_for(name: str, scope: str, world: dict[str, Any]) -> str:
     if scope == "-":
         return reverse(name)
     objects = world["batches"] if name.startswith("uploads:") else world["records"]
+    if name.startswith("institutions:branch_"):
+        objects = {scope: record.branch for scope, record in world["records"].items()}
+    elif name.startswith("institutions:user_"):
+        objects = {scope: record.created_by for scope, record in world["records"].items()}
     return reverse(name, kwargs={"pk": objects[scope].pk})
 
 
