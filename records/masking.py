@@ -22,9 +22,10 @@ PII_FIELDS = frozenset(
         "current_vtc",
         "current_pin_code",
         "mobile_number",
+        "existing_ckyc_no",
     }
 )
-_LAST_FOUR = frozenset({"pan", "mobile_number", "poa_document_number", "udid_number"})
+_LAST_FOUR = frozenset({"pan", "mobile_number", "poa_document_number", "udid_number", "existing_ckyc_no"})
 _NAMES = frozenset(
     {"applicant_first_name", "applicant_middle_name", "applicant_rel_first_name", "applicant_rel_middle_name"}
 )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
+from django.utils import timezone
 
 from ckycportal.fields import EncryptedDateField, EncryptedTextField
 from institutions.models import Branch
@@ -38,6 +39,8 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REJECTED: frozenset({Status.SUBMITTED}),
 }
 EDITABLE_STATUSES = frozenset({Status.DRAFT, Status.RETURNED, Status.REJECTED})
+# A record is "due soon" when its upload deadline is at most this many days away.
+DUE_SOON_DAYS = 2
 
 
 class KycRecord(models.Model):
@@ -116,6 +119,12 @@ class KycRecord(models.Model):
     # The last thing KwikID said about this record (accepted message, or the rejection's reason).
     upload_message = models.TextField(blank=True)
     uploaded_at = models.DateTimeField(null=True, blank=True)
+    # Portal-only, never sent to KwikID: the customer's existing 14-digit CKYC number (KIN) when this
+    # record updates a CKYC record that already exists. It shortens the deadline to update_due_days.
+    existing_ckyc_no = EncryptedTextField("existing CKYC number (KIN)", max_length=14, blank=True, default="")
+    # The deadline clock: verification date + the institution's days (services.due_on), kept on the
+    # row so lists can filter and sort by it; recomputed on every edit.
+    upload_due_on = models.DateField("upload due on", null=True, blank=True, editable=False)
     # When the customer relationship ended: records are kept 5 years after it (PMLA), then may be purged.
     relationship_closed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -140,8 +149,20 @@ class KycRecord(models.Model):
                 name="record_reviewer_is_not_maker",
             ),
         ]
+        # The records list sorts by (column, id) and pages by seeking past the last row, so each sort it
+        # offers has an index ending in id; filters it offers that select many rows have one too. (A prefix
+        # index on UPPER(kyc_ref_no) for the reference search is PostgreSQL-only: see migration 0004.)
         indexes = [
             models.Index(fields=["branch", "status", "updated_at"]),
+            models.Index(fields=["updated_at", "id"], name="record_updated"),
+            models.Index(fields=["branch", "updated_at", "id"], name="record_branch_updated"),
+            models.Index(fields=["status", "updated_at", "id"], name="record_status_updated"),
+            models.Index(fields=["created_at", "id"], name="record_created"),
+            models.Index(fields=["created_by", "updated_at", "id"], name="record_maker_updated"),
+            # Overdue and due-soon: only records not yet accepted by KwikID have a running clock.
+            models.Index(
+                fields=["upload_due_on", "id"], condition=~Q(status="uploaded"), name="record_due_open"
+            ),
             # The batcher takes approved records branch by branch in approval order, 500 at a time: without
             # this partial index each chunk sorts every approved record (quadratic at a million).
             models.Index(
@@ -159,12 +180,40 @@ class KycRecord(models.Model):
         return self.status in EDITABLE_STATUSES
 
     @property
+    def due_state(self) -> str:
+        """ "overdue", "due_soon" (within DUE_SOON_DAYS) or "" for a record whose upload clock runs."""
+        if self.upload_due_on is None or self.status == Status.UPLOADED:
+            return ""
+        days_left = (self.upload_due_on - timezone.localdate()).days
+        if days_left < 0:
+            return "overdue"
+        return "due_soon" if days_left <= DUE_SOON_DAYS else ""
+
+    @property
     def masked_pan(self) -> str:
         return str(mask_value("pan", self.pan))
 
     @property
     def masked_name(self) -> str:
         return mask_name(self.applicant_first_name, self.applicant_middle_name)
+
+
+class RecordNameToken(models.Model):
+    """A keyed hash of one whole word of the applicant's name: name search without decrypting the table.
+
+    Filled by the services whenever the name changes (``records.services.name_tokens``).
+    """
+
+    record = models.ForeignKey(KycRecord, on_delete=models.CASCADE, related_name="name_tokens")
+    token_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token_hash", "record"], name="record_name_token_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"name token of record {self.record_id}"
 
 
 class RecordEvent(models.Model):

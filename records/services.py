@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -11,10 +12,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from ckycportal.crypto import keyed_hash
-from institutions.models import Branch, Role, User
+from institutions.models import Branch, Institution, Role, User
 
 from .masking import mask_value
-from .models import ALLOWED_TRANSITIONS, EDITABLE_STATUSES, MAKER_ACTIONS, KycRecord, RecordEvent, Status
+from .models import (
+    ALLOWED_TRANSITIONS,
+    EDITABLE_STATUSES,
+    MAKER_ACTIONS,
+    KycRecord,
+    RecordEvent,
+    RecordNameToken,
+    Status,
+)
 from .validation import FIELDS, Problem, normalise_record, validate_record
 
 # The model fields a maker enters: the API's own names, in the API's order (one list, validation's).
@@ -76,6 +85,47 @@ def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
     return values
 
 
+def _portal_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields the portal keeps for itself and never sends (the customer's existing KIN), checked here."""
+    if "existing_ckyc_no" not in data:
+        return {}
+    kin = "".join(str(data["existing_ckyc_no"] or "").split())
+    if kin and not (len(kin) == 14 and kin.isdigit()):
+        raise RecordInvalid(
+            [Problem("existing_ckyc_no", "The existing CKYC number (KIN) has exactly 14 digits.")]
+        )
+    return {"existing_ckyc_no": kin}
+
+
+def due_on(*, institution: Institution, verified_on: date | None, updates_existing: bool) -> date | None:
+    """The upload deadline: KYC verification date + the institution's days (its update_due_days for an
+    update of an existing CKYC record, i.e. one with a KIN). None until the verification date is known."""
+    if verified_on is None:
+        return None
+    days = institution.update_due_days if updates_existing else institution.upload_due_days
+    return verified_on + timedelta(days=days)
+
+
+# The applicant's name, searchable by whole words through keyed hashes (RecordNameToken).
+NAME_FIELDS = frozenset({"applicant_first_name", "applicant_middle_name"})
+_NOT_NAME_CHARS = re.compile(r"[^0-9A-Z]")
+
+
+def name_tokens(text: str) -> set[str]:
+    """Keyed hashes of each whole word of a name, normalised (case and punctuation ignored: D'Souza = DSOUZA).
+
+    The "name:" prefix keeps these hashes apart from PAN hashes made with the same key.
+    """
+    words = {_NOT_NAME_CHARS.sub("", word.upper()) for word in text.split()}
+    return {keyed_hash(f"name:{word}") for word in words if word}
+
+
+def _set_name_tokens(record: KycRecord) -> None:
+    tokens = name_tokens(f"{record.applicant_first_name} {record.applicant_middle_name}")
+    RecordNameToken.objects.filter(record=record).delete()
+    RecordNameToken.objects.bulk_create(RecordNameToken(record=record, token_hash=t) for t in sorted(tokens))
+
+
 def not_editable_message(record: KycRecord) -> str:
     """Why a record cannot be edited now, and what to do about it.
 
@@ -94,8 +144,14 @@ def record_create(*, actor: User, branch: Branch, data: Mapping[str, Any]) -> Ky
     if actor.role != Role.MAKER:
         raise PermissionDenied("Only compliance staff (makers) enter KYC records.")
     _require_branch(actor, branch)
-    values = _clean(data, complete=False)
+    values = _clean(data, complete=False) | _portal_values(data)
+    values["upload_due_on"] = due_on(
+        institution=branch.institution,
+        verified_on=values.get("kyc_verification_date"),
+        updates_existing=bool(values.get("existing_ckyc_no")),
+    )
     record = KycRecord.objects.create(branch=branch, created_by=actor, status=Status.DRAFT, **values)
+    _set_name_tokens(record)
     RecordEvent.objects.create(
         record=record, actor=actor, action=RecordEvent.Action.CREATED, to_status=Status.DRAFT
     )
@@ -108,16 +164,23 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
     if actor.role != Role.MAKER:
         raise PermissionDenied("Only compliance staff (makers) edit KYC records.")
     _require_branch(actor, record.branch)
-    values = _clean(data, complete=False)
-    locked = KycRecord.objects.select_for_update().get(pk=record.pk)
+    values = _clean(data, complete=False) | _portal_values(data)
+    locked = KycRecord.objects.select_for_update().select_related("branch__institution").get(pk=record.pk)
     if locked.status not in EDITABLE_STATUSES:
         raise TransitionNotAllowed(not_editable_message(locked))
+    values["upload_due_on"] = due_on(
+        institution=locked.branch.institution,
+        verified_on=values.get("kyc_verification_date", locked.kyc_verification_date),
+        updates_existing=bool(values.get("existing_ckyc_no", locked.existing_ckyc_no)),
+    )
     changed = [name for name, value in values.items() if getattr(locked, name) != value]
     diff = [change_entry(name, getattr(locked, name), values[name]) for name in changed if name != "pan_hash"]
     for name in changed:
         setattr(locked, name, values[name])
     if changed:
         locked.save(update_fields=[*changed, "updated_at"])
+        if NAME_FIELDS & set(changed):
+            _set_name_tokens(locked)
         RecordEvent.objects.create(
             record=locked,
             actor=actor,
