@@ -1,0 +1,470 @@
+"""Reading import files (CSV, XLSX, JSON) row by row, never the whole file in memory. PURE: no database.
+
+A file-level problem (encoding, columns, formulas, sizes) raises ``FileRefused`` with a message for the
+person who made the file; nothing is read further. Row-level problems are validation's business.
+
+Row numbers are what the person sees: the spreadsheet row for CSV and XLSX (the header is row 1, so the
+first record is row 2; for CSV the line where the record ends), and the record's position (1, 2, ...) in
+a JSON ``records`` array.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import IO, Any
+
+import ijson
+
+from records.validation import FIELDS
+
+# Limits, stated on the import page. The longest field takes 150 characters; a line of 40 such cells
+# stays far below MAX_LINE_CHARS.
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # about 200,000 rows of CSV; the command line has no byte limit
+MAX_XLSX_BYTES = 50 * 1024 * 1024  # compressed; read into memory because a zip needs seeking
+MAX_XLSX_UNZIPPED_BYTES = 1024 * 1024 * 1024  # a zip bomb is refused before parsing
+MAX_ROWS = 1_000_000
+MAX_CELL_CHARS = 1_000
+MAX_LINE_CHARS = 65_536
+MAX_BLANK_ROWS = 1_000  # blank lines are skipped, but a file of mostly nothing is not a data file
+
+BRANCH_COLUMN = "branch_code"
+COLUMNS: tuple[str, ...] = (*FIELDS, BRANCH_COLUMN)
+# Columns the portal's own record export adds after the fields; an import ignores them (round trip).
+EXPORT_ONLY_COLUMNS = frozenset({"status", "updated_at"})
+# Members of KwikID's request body that the portal does not keep (yet): reported, not imported.
+API_MEMBERS_NOT_KEPT = frozenset(
+    {"number_of_identity", "additional_documents", "remarks", "related_person_info"}
+)
+
+CSV, XLSX, JSON = "csv", "xlsx", "json"
+
+Opener = Callable[[], IO[bytes]]
+
+
+class FileRefused(Exception):
+    """The file as a whole cannot be imported; the message says why and what to do."""
+
+
+@dataclass(slots=True)
+class RawRow:
+    """One record as found in the file: cell values by column name (strings, or XLSX's typed values)."""
+
+    number: int
+    values: dict[str, Any]
+    # Problems the reader found in this row (unknown JSON members): (field, message, severity).
+    notes: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def detect_format(head: bytes, filename: str = "") -> str:
+    """The file's format from its first bytes (the name only breaks ties); refuses what no reader takes."""
+    if not head.strip():
+        raise FileRefused("The file is empty.")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileRefused(
+            "The file is UTF-16 text (Excel's 'Unicode Text'). Save it as 'CSV UTF-8 (Comma delimited)' "
+            "or as an Excel workbook (.xlsx) and upload that."
+        )
+    if head.startswith(b"PK\x03\x04"):
+        return XLSX
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise FileRefused(
+            "Old Excel files (.xls) cannot be read. Save the workbook as .xlsx and upload that."
+        )
+    if b"\x00" in head:
+        raise FileRefused("This is not a text file or a spreadsheet (it holds binary data).")
+    text = head.removeprefix(codecs.BOM_UTF8).lstrip()
+    if text[:1] in (b"{", b"[") or filename.lower().endswith(".json"):
+        return JSON
+    return CSV
+
+
+def read_rows(opener: Opener, filename: str = "") -> Iterator[RawRow]:
+    """Every record of the file in order, read as a stream; raises FileRefused for a bad file."""
+    with opener() as probe:
+        head = probe.read(8192)
+    kind = detect_format(head, filename)
+    if kind == XLSX:
+        yield from _xlsx_rows(opener)
+    elif kind == JSON:
+        yield from _json_rows(opener)
+    else:
+        yield from _csv_rows(opener)
+
+
+# --- columns ----------------------------------------------------------------------------------------
+
+
+def _header(cells: list[Any]) -> list[str]:
+    """The column names of a header row; refuses repeated, unknown and missing columns in one message."""
+    names = ["" if cell is None else str(cell).strip().lower() for cell in cells]
+    while names and not names[-1]:
+        names.pop()  # trailing empty cells: a spreadsheet's formatting, not columns
+    problems = []
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for name in names:
+        if name and name in seen:
+            repeated.add(name)
+        seen.add(name)
+    if repeated:
+        problems.append(f"repeated columns: {', '.join(sorted(repeated))}")
+    if "" in names:
+        problems.append(f"column {names.index('') + 1} has no name")
+    extra = [name for name in names if name and name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
+    if extra:
+        problems.append(f"unknown columns: {', '.join(_short(name) for name in extra[:10])}")
+    missing = [name for name in FIELDS if name not in names]
+    if missing:
+        problems.append(f"missing columns: {', '.join(missing)}")
+    if problems:
+        raise FileRefused(
+            "The header row does not match the template ("
+            + "; ".join(problems)
+            + "). Columns are the API's field names, plus an optional branch_code; download the template."
+        )
+    return names
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _check_cell(number: int, column: str, value: Any) -> None:
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+        raise FileRefused(
+            f"Row {number}, column {column}: the cell holds {len(value):,} characters; no field takes more "
+            f"than {MAX_CELL_CHARS:,}. Check that the right file was chosen."
+        )
+
+
+def _too_many_rows(number: int) -> FileRefused:
+    return FileRefused(
+        f"The file has more than {MAX_ROWS:,} records (row {number:,}). Split it into smaller files."
+    )
+
+
+def _too_many_blanks() -> FileRefused:
+    return FileRefused(
+        f"The file has more than {MAX_BLANK_ROWS:,} blank rows. Remove them (or check that the right file "
+        "was chosen) and upload it again."
+    )
+
+
+# --- CSV --------------------------------------------------------------------------------------------
+
+
+def _lines(text: IO[str]) -> Iterator[str]:
+    """The text's lines, refusing one longer than MAX_LINE_CHARS before it is read into memory."""
+    number = 0
+    while True:
+        line = text.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        number += 1
+        if len(line) >= MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+            raise FileRefused(
+                f"Line {number} is longer than {MAX_LINE_CHARS:,} characters; no record is that long. "
+                "Check that the right file was chosen."
+            )
+        yield line
+
+
+def _csv_rows(opener: Opener) -> Iterator[RawRow]:
+    with opener() as binary:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which is dropped.
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+        lines = _lines(text)
+        reader: Any = None
+        try:
+            first = next((line for line in lines if line.strip()), None)
+            if first is None:
+                raise FileRefused("The file is empty.")
+            delimiter = ";" if first.count(";") > first.count(",") else ","
+            reader = csv.reader(_chain(first, lines), delimiter=delimiter, strict=True)
+            names = _header(next(reader))
+            width = len(names)
+            blanks, count = 0, 0
+            for cells in reader:
+                if not any(cell.strip() for cell in cells):
+                    blanks += 1
+                    if blanks > MAX_BLANK_ROWS:
+                        raise _too_many_blanks()
+                    continue
+                count += 1
+                number = reader.line_num
+                if count > MAX_ROWS:
+                    raise _too_many_rows(number)
+                if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+                    raise FileRefused(
+                        f"Row {number} has {len(cells)} cells but the header names {width} columns. "
+                        "Check for a comma inside a value that is not in quotes."
+                    )
+                values: dict[str, Any] = {}
+                for name, cell in zip(names, cells, strict=False):
+                    _check_cell(number, name, cell)
+                    values[name] = cell
+                yield RawRow(number, values)
+            if count == 0:
+                raise FileRefused("The file has a header row but no records.")
+        except UnicodeDecodeError:
+            line = reader.line_num + 1 if reader is not None else 1
+            raise FileRefused(
+                f"The file is not UTF-8 text (near line {line}). In Excel choose 'Save as' → "
+                "'CSV UTF-8 (Comma delimited)', or upload the workbook (.xlsx) itself."
+            ) from None
+        except csv.Error as exc:
+            line = reader.line_num if reader is not None else 1
+            if "field larger than field limit" in str(exc):
+                raise FileRefused(
+                    f"Near line {line} a cell is far longer than any field takes. "
+                    "Check that the right file was chosen."
+                ) from None
+            raise FileRefused(f"The CSV cannot be read near line {line}: {exc}.") from None
+        finally:
+            text.detach()
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+# --- XLSX -------------------------------------------------------------------------------------------
+
+
+def _xlsx_rows(opener: Opener) -> Iterator[RawRow]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    with opener() as binary:
+        data = binary.read(MAX_XLSX_BYTES + 1)
+    if len(data) > MAX_XLSX_BYTES:
+        raise FileRefused(
+            f"Workbooks are limited to {MAX_XLSX_BYTES // (1024 * 1024)} MB. Save it as CSV UTF-8 "
+            "(no such limit on the command line) or split it."
+        )
+    buffer = io.BytesIO(data)
+    try:
+        with zipfile.ZipFile(buffer) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNZIPPED_BYTES:
+                raise FileRefused("The workbook unpacks to more than 1 GB; it cannot be a file of records.")
+        buffer.seek(0)
+        workbook = openpyxl.load_workbook(buffer, read_only=True, data_only=False)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError):
+        raise FileRefused("The file is not a readable Excel workbook (.xlsx).") from None
+    try:
+        if len(workbook.sheetnames) != 1:
+            listed = ", ".join(_short(name, 30) for name in workbook.sheetnames[:5])
+            raise FileRefused(
+                f"The workbook has {len(workbook.sheetnames)} sheets ({listed}). Keep the records on one "
+                "sheet and delete the others."
+            )
+        sheet = workbook[workbook.sheetnames[0]]
+        rows = sheet.iter_rows()
+        names: list[str] | None = None
+        blanks, count = 0, 0
+        for cells in rows:
+            values = [_xlsx_value(cell) for cell in cells]
+            if not any(v not in (None, "") and not (isinstance(v, str) and not v.strip()) for v in values):
+                blanks += 1
+                if blanks > MAX_BLANK_ROWS:
+                    raise _too_many_blanks()
+                continue
+            number = cells[0].row
+            if names is None:
+                names = _header(values)
+                continue
+            count += 1
+            if count > MAX_ROWS:
+                raise _too_many_rows(number)
+            if len(values) > len(names) and any(v not in (None, "") for v in values[len(names) :]):
+                raise FileRefused(f"Row {number} has values in columns without a name in the header row.")
+            row: dict[str, Any] = {}
+            for name, value in zip(names, values, strict=False):
+                _check_cell(number, name, value)
+                row[name] = value
+            yield RawRow(number, row)
+        if names is None:
+            raise FileRefused("The file is empty.")
+        if count == 0:
+            raise FileRefused("The file has a header row but no records.")
+    finally:
+        workbook.close()
+
+
+def _xlsx_value(cell: Any) -> Any:
+    if getattr(cell, "data_type", None) == "f":
+        raise FileRefused(
+            f"Cell {cell.coordinate} holds a formula. Imports take values only: copy the sheet and "
+            "'Paste special' → 'Values', then upload it again."
+        )
+    return getattr(cell, "value", None)
+
+
+# --- JSON -------------------------------------------------------------------------------------------
+
+_SECTIONS = ("basic_details", "poa", "current_address", "contact_details", "kyc_verification_details")
+_FIELD_SET = frozenset(FIELDS)
+
+
+def flatten_record(record: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    """An API record object (uploads/payload.py's shape) as flat fields, with notes on unknown members."""
+    values: dict[str, Any] = {}
+    notes: list[tuple[str, str, str]] = []
+    if not isinstance(record, dict):
+        return values, [("record", "Each record must be a JSON object", "error")]
+
+    def take(mapping: dict[str, Any], path: str) -> None:
+        for key, value in mapping.items():
+            where = f"{path}{key}"
+            if key in _FIELD_SET and not isinstance(value, dict | list):
+                values[key] = value
+            elif isinstance(value, dict) and (
+                (key == "disability_info" and path == "basic_details.") or (key in _SECTIONS and not path)
+            ):
+                take(value, f"{where}.")
+            elif not path and key in API_MEMBERS_NOT_KEPT:
+                notes.append((key, f"{key} is not kept by the portal and was left out", "warning"))
+            elif not path and key == BRANCH_COLUMN and isinstance(value, str):
+                values[BRANCH_COLUMN] = value
+            else:
+                notes.append(
+                    (_short(where, 60), f"{_short(where, 60)} is not a field of a KYC record", "error")
+                )
+
+    take(record, "")
+    return values, notes
+
+
+def _json_rows(opener: Opener) -> Iterator[RawRow]:
+    with opener() as binary:
+        head = binary.read(8192)
+    start = head.removeprefix(codecs.BOM_UTF8).lstrip()[:1]
+    prefix = "item" if start == b"[" else "records.item"
+    with opener() as binary:
+        if binary.read(3) != codecs.BOM_UTF8:
+            binary.seek(0)
+        count = 0
+        default_branch: str | None = None
+        saw_records = prefix == "item"
+        builder: Any = None
+        try:
+            for path, event, value in ijson.parse(binary, use_float=True):
+                if builder is not None:
+                    builder.event(event, value)
+                    if path == prefix and event == "end_map":
+                        count += 1
+                        if count > MAX_ROWS:
+                            raise _too_many_rows(count)
+                        flat, notes = flatten_record(builder.value)
+                        if default_branch and BRANCH_COLUMN not in flat:
+                            flat[BRANCH_COLUMN] = default_branch
+                        for name, cell in flat.items():
+                            _check_cell(count, name, cell)
+                        yield RawRow(count, flat, notes)
+                        builder = None
+                elif path == prefix:
+                    if event != "start_map":
+                        raise FileRefused(f"Record {count + 1} is not a JSON object.")
+                    builder = ijson.ObjectBuilder()
+                    builder.event(event, value)
+                elif path == "records" and event == "start_array":
+                    saw_records = True
+                elif path == BRANCH_COLUMN and event == "string":
+                    default_branch = value
+                elif path == "" and event not in (
+                    "start_map",
+                    "end_map",
+                    "map_key",
+                    "start_array",
+                    "end_array",
+                ):
+                    raise FileRefused("The JSON must be KwikID's request body or its records array.")
+        except ijson.JSONError as exc:
+            raise FileRefused(
+                f"The JSON is not valid ({_short(str(exc), 120)}). Check the file with a JSON validator."
+            ) from None
+        except UnicodeDecodeError:
+            raise FileRefused("The JSON is not UTF-8 text.") from None
+    if not saw_records:
+        raise FileRefused("The JSON object has no records array (KwikID's request body keeps them there).")
+    if count == 0:
+        raise FileRefused("The file holds no records.")
+
+
+# --- values -----------------------------------------------------------------------------------------
+
+DATE_FIELDS = frozenset({"dob", "kyc_declaration_date", "kyc_verification_date"})
+_TRUE = frozenset({"y", "yes", "true", "1"})
+_FALSE = frozenset({"n", "no", "false", "0", ""})
+DATE_MESSAGE = "{label} must be a date written as YYYY-MM-DD or DD-MM-YYYY, e.g. 2026-11-02"
+
+
+def parse_date(value: Any) -> date | str | None:
+    """A date from a cell: a date, ISO or CERSAI's DD-MM-YYYY (also with /); "" → None; else the error."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date() if value.time() == datetime.min.time() else "bad"
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        if len(text) == 10 and text[4] == "-":
+            return date.fromisoformat(text)
+        if len(text) == 10 and text[2] in "-/" and text[5] == text[2]:
+            return date(int(text[6:]), int(text[3:5]), int(text[:2]))
+    except ValueError:
+        pass
+    return "bad"
+
+
+def parse_flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+def parse_whole_number(value: Any) -> int | str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "bad"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else "bad"
+    text = str(value).strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() else "bad"
+
+
+def cell_text(value: Any) -> Any:
+    """A text field's cell as text: spreadsheets give PIN codes and mobiles as numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return value  # left for validation to refuse ("must be text")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return value
