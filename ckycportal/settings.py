@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "records",
     "uploads",
     "bulkdata",
+    "codelists",
 ]
 
 MIDDLEWARE = [

@@ -10,12 +10,20 @@ from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
 from django import forms
 from django.utils import timezone
 
+from codelists.selectors import code_book
 from institutions.models import Branch
 
-from .codes import CODED_FIELDS
+from .codes import CODED_LISTS, CodeBook
 from .models import KycRecord
 from .services import RECORD_FIELDS
-from .validation import AADHAAR_MESSAGE, Problem, normalise_record, validate_record
+from .validation import (
+    AADHAAR_MESSAGE,
+    Problem,
+    blocking_problems,
+    contains_aadhaar,
+    normalise_record,
+    validate_record,
+)
 
 # What submission needs, derived from the rules themselves (an empty record, checked as complete).
 SUBMIT_REQUIRED = frozenset(
@@ -37,10 +45,11 @@ DISABILITY_FIELDS = ("impairment_type", "impairment_percentage", "udid_number")
 
 
 def add_problems(form: forms.BaseForm, problems: list[Problem]) -> None:
-    """Attach validation problems to the fields they name (or to the form when it has no such field)."""
+    """Attach blocking problems to the fields they name (or to the form when it has no such field).
+
+    Callers pass only what blocks: errors, plus warnings when the institution makes warnings block.
+    """
     for problem in problems:
-        if problem.severity != "error":
-            continue
         field = problem.field if problem.field in form.fields else None
         if field and problem.message in form.errors.get(field, []):
             continue
@@ -68,17 +77,21 @@ class KycRecordForm(forms.ModelForm):
             "udid_number": "Unique Disability ID: 2 letters and 16 digits.",
         }
 
-    def __init__(self, *args: Any, branches: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, branches: Any, codes: CodeBook | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Mutable, so a full Aadhaar number can be wiped from the re-rendered form.
         self.data = self.data.copy()  # type: ignore[attr-defined]
         self.warnings: list[Problem] = []
+        self.codes = codes or code_book()
         self.fields["branch"].queryset = branches  # type: ignore[attr-defined]
         for name in RECORD_FIELDS:
             self.fields[name].required = False  # completeness is CKYC validation's call, on submit
         self.fields["kyc_ref_no"].required = True
-        for name, choices in CODED_FIELDS.items():
+        for name in CODED_LISTS:
             blank = [] if name == "current_address_same_as_poa_address" else [("", "---------")]
+            # Inactive codes are not offered, except the one this record already holds (shown as such).
+            current = str(getattr(self.instance, name, "") or "") if self.instance.pk else ""
+            choices = self.codes.field_choices(name, keep=current)
             self.fields[name].widget = forms.Select(choices=[*blank, *choices])
         for name in SUBMIT_REQUIRED - {"kyc_ref_no"}:
             # Marked as crispy marks required fields; a draft may still be saved without them.
@@ -198,14 +211,23 @@ class KycRecordForm(forms.ModelForm):
         # A field that already failed its own checks is left out: it counts as blank, not as a second error.
         data = normalise_record({name: cleaned[name] for name in RECORD_FIELDS if name in cleaned})
         cleaned.update(data)
-        problems = validate_record(data, complete=self.submitting, today=timezone.localdate())
-        self.warnings = [p for p in problems if p.severity != "error"]
+        problems = validate_record(
+            data, complete=self.submitting, today=timezone.localdate(), codes=self.codes
+        )
+        blocking = blocking_problems(
+            problems, warnings_block=self.submitting and self._warnings_block(cleaned)
+        )
+        self.warnings = [p for p in problems if p not in blocking]
         for problem in problems:
             if problem.message == AADHAAR_MESSAGE:
                 # Never send a full Aadhaar number back to the browser, not even to correct it.
                 self.data[self.add_prefix(problem.field)] = ""  # type: ignore[index]
-        add_problems(self, [p for p in problems if p.field not in self.errors])
+        add_problems(self, [p for p in blocking if p.field not in self.errors])
         return cleaned
+
+    def _warnings_block(self, cleaned: dict[str, Any]) -> bool:
+        branch = cleaned.get("branch") or (self.instance.branch if self.instance.pk else None)
+        return bool(branch and branch.institution.warnings_block)
 
 
 class ReturnForm(forms.Form):
@@ -215,3 +237,15 @@ class ReturnForm(forms.Form):
         max_length=1000,
         help_text="The maker sees this and fixes the record.",
     )
+
+    def clean_reason(self) -> str:
+        reason = str(self.cleaned_data["reason"])
+        if contains_aadhaar(reason):
+            # The reason is kept in the record's history for years: no full Aadhaar number in it, ever.
+            data = self.data.copy()  # type: ignore[attr-defined]
+            data[self.add_prefix("reason")] = ""
+            self.data = data
+            raise forms.ValidationError(
+                "The reason contains a full Aadhaar number: write at most its last 4 digits"
+            )
+        return reason

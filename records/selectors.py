@@ -11,7 +11,7 @@ from django.utils.text import capfirst
 
 from institutions.models import Branch, User
 
-from .codes import CODED_FIELDS
+from .codes import CODED_LISTS
 from .masking import PII_FIELDS, mask_value
 from .models import MAKER_ACTIONS, KycRecord, RecordEvent, Status
 from .validation import FIELD_LABELS
@@ -164,7 +164,11 @@ def record_sections(record: KycRecord, problem_fields: set[str], *, reveal: bool
     """The record's fields grouped as on the API page, each with its label, display value and API name.
 
     PII is masked unless ``reveal`` (the caller has checked the permission and written the audit event).
+    Codes show with their label from the code book (inactive codes too).
     """
+    from codelists.selectors import code_book
+
+    book = code_book()
     sections: list[dict[str, Any]] = []
     for title, names in SECTIONS:
         rows: list[dict[str, Any]] = []
@@ -173,8 +177,8 @@ def record_sections(record: KycRecord, problem_fields: set[str], *, reveal: bool
             value = getattr(record, name)
             if not reveal and name in PII_FIELDS:
                 value = mask_value(name, value)
-            elif name in CODED_FIELDS and value:
-                label = dict(CODED_FIELDS[name]).get(value, value)
+            elif name in CODED_LISTS and value:
+                label = book.label(CODED_LISTS[name], value) or value
                 value = f"{label} ({value})" if value.isdigit() else label  # numeric codes stay visible
             elif isinstance(value, bool):
                 value = "Yes" if value else "No"

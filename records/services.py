@@ -61,7 +61,13 @@ def _require_branch(actor: User, branch: Branch) -> None:
         raise PermissionDenied("You do not work at this branch.")
 
 
-def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
+def _clean(data: Mapping[str, Any], *, complete: bool, warnings_block: bool = False) -> dict[str, Any]:
+    # The admin-edited code lists and the PIN master; warnings block only a complete record, and only when
+    # the institution says so (Institution.warnings_block).
+    from codelists.selectors import code_book
+
+    from .validation import blocking_problems
+
     cleaned = normalise_record(data)
     if cleaned.get("current_address_same_as_poa_address") == "Y":
         for name in (
@@ -76,7 +82,8 @@ def _clean(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
         cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
     if "mobile_number" in cleaned and not cleaned.get("mobile_number"):
         cleaned["mobile_isd"] = ""
-    errors = _errors(validate_record(cleaned, complete=complete, today=timezone.localdate()))
+    problems = validate_record(cleaned, complete=complete, today=timezone.localdate(), codes=code_book())
+    errors = blocking_problems(problems, warnings_block=warnings_block and complete)
     if errors:
         raise RecordInvalid(errors)
     values = {name: cleaned.get(name, "") for name in RECORD_FIELDS if name in cleaned}

@@ -10,8 +10,18 @@ Two modes:
 - ``complete=True`` (submit, import, before batching): adds the required checks and the rules that
   relate fields to each other (date order, age, disability and current-address blanks, ISD with mobile).
 
-Each field gets at most one error, so staff see the first thing to fix; warnings never block.
-This runs on 100,000-row imports: regexes and code sets are built once, at import time.
+Each field gets at most one error, so staff see the first thing to fix.
+
+Severity follows the sources in DOMAIN.md section 6: a rule stated by CERSAI or KwikID [S] is an error; a
+rule that only a secondary source [S2] or an inference [I] gives is a warning, shown but not blocking
+unless the institution makes warnings block (``blocking_problems``). Code-list membership is an error
+whatever the list's source, because the lists are the admins' to edit (codelists app). Three [S2] rules
+stay errors on purpose: the PAN's 4th letter P (an individual's PAN by the Income Tax Department's
+structure), a PIN that is not in the PIN master or lies in another state (the portal's brief), and the
+Aadhaar guard (UIDAI's storage rule).
+
+This runs on 100,000-row imports: regexes are compiled once, code lists are sets in the CodeBook, and
+messages are built only for the values that fail.
 """
 
 from __future__ import annotations
@@ -24,17 +34,19 @@ from typing import Any
 
 from records.codes import (
     AADHAAR_POA_CODES,
-    COUNTRIES,
-    DOCUMENT_SUBMITTED_TYPES,
-    GENDERS,
-    IMPAIRMENT_TYPES,
-    KYC_TYPES,
-    NAME_TITLES,
-    POA_DOCUMENTS,
-    REL_FLAGS,
-    STATES,
-    YES_NO,
-    Choices,
+    CODED_LISTS,
+    COUNTRIES_LIST,
+    DOCUMENT_SUBMITTED_TYPES_LIST,
+    GENDERS_LIST,
+    IMPAIRMENT_TYPES_LIST,
+    KYC_TYPES_LIST,
+    NAME_TITLES_LIST,
+    POA_DOCUMENTS_LIST,
+    RELATION_FLAGS_LIST,
+    STATES_LIST,
+    STATIC_CODE_BOOK,
+    YES_NO_LIST,
+    CodeBook,
 )
 
 ERROR = "error"
@@ -166,35 +178,33 @@ _CURRENT_ADDRESS = (
 )
 
 
-def _codes(choices: Choices) -> frozenset[str]:
-    return frozenset(code for code, _ in choices)
-
-
-def _coded_listing(choices: Choices) -> str:
-    return ", ".join(f"{code} {label}" for code, label in choices)
-
-
-_TITLE_CODES = _codes(NAME_TITLES)
-_REL_FLAG_CODES = _codes(REL_FLAGS)
-_GENDER_CODES = _codes(GENDERS)
-_IMPAIRMENT_CODES = _codes(IMPAIRMENT_TYPES)
-_POA_CODES = _codes(POA_DOCUMENTS)
-_STATE_CODES = _codes(STATES)
-_COUNTRY_CODES = _codes(COUNTRIES)
-_YES_NO_CODES = _codes(YES_NO)
-_KYC_TYPE_CODES = _codes(KYC_TYPES)
-_DOC_SUBMITTED_CODES = _codes(DOCUMENT_SUBMITTED_TYPES)
-
 _TITLE_FEMALE = frozenset({"MRS", "MS", "MISS"})
 
-# Messages naming a code list are built once, not per record.
-_TITLE_CHOICES = ", ".join(code for code, _ in NAME_TITLES)
-_IMPAIRMENT_MESSAGE = f"Type of impairment must be one of: {_coded_listing(IMPAIRMENT_TYPES)}"
-_POA_MESSAGE = f"Proof of address must be an officially valid document: {_coded_listing(POA_DOCUMENTS)}"
-_KYC_TYPE_MESSAGE = f"KYC type must be one of: {_coded_listing(KYC_TYPES)}"
-_DOC_SUBMITTED_MESSAGE = (
-    f"Type of document submitted must be one of: {_coded_listing(DOCUMENT_SUBMITTED_TYPES)}"
+# Proof-of-address codes that are never an individual's proof of address, whatever the POA table holds:
+# deemed documents (current address only), legal-entity documents, and CERSAI's S-codes.
+_NEVER_POA = frozenset({"06", "07", "11", "12", "13", "14", "15", "99"})
+
+# What a message lists after "must be one of": the codes only for word codes (MR, FATHER), "code label"
+# for numeric codes. Long lists (states, countries) are not listed: an example is given instead.
+_LISTED = frozenset(
+    {
+        NAME_TITLES_LIST,
+        RELATION_FLAGS_LIST,
+        GENDERS_LIST,
+        IMPAIRMENT_TYPES_LIST,
+        POA_DOCUMENTS_LIST,
+        KYC_TYPES_LIST,
+        DOCUMENT_SUBMITTED_TYPES_LIST,
+        YES_NO_LIST,
+    }
 )
+_EXAMPLES = {
+    STATES_LIST: "a 2-letter CERSAI state code, e.g. MH for Maharashtra",
+    COUNTRIES_LIST: "a 2-letter ISO country code, e.g. IN for India",
+}
+_CHOICE_LEADS = {
+    POA_DOCUMENTS_LIST: "an officially valid document",
+}
 
 # Pipe separates CERSAI's bulk-file columns; control characters (tabs, line breaks) corrupt rows.
 _FORBIDDEN = re.compile(r"[|\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -210,6 +220,17 @@ _NAME = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
 # CERSAI allows the apostrophe only in the father's or spouse's name (D'SOUZA), between letters.
 _REL_NAME = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*(?: [A-Za-z]+(?:'[A-Za-z]+)*)*")
 _PLACE = _NAME
+# RB's address rule is "alphanumerics and spaces"; the punctuation of ordinary Indian addresses
+# (12/B, Flat 4B, M.G. Road, Near (Temple)) is let through so the warning flags real oddities: symbols,
+# non-Latin script, emoji.
+_ADDRESS_TEXT = re.compile(r"[A-Za-z0-9 ,./()'&#:-]+")
+_NAME_FIELDS_UPPER = (
+    "applicant_first_name",
+    "applicant_middle_name",
+    "applicant_rel_first_name",
+    "applicant_rel_middle_name",
+)
+_DIGITS_10 = re.compile(r"\d{10}")
 _UDID = re.compile(r"[A-Z]{2}\d{16}")
 _PASSPORT = re.compile(r"[A-Z]\d{7}")
 _VOTER_ID = re.compile(r"[A-Z]{3}\d{7}")
@@ -280,7 +301,8 @@ def looks_like_aadhaar(text: str) -> bool:
     return _verhoeff_valid(candidate.replace(" ", "").replace("-", ""))
 
 
-def _contains_aadhaar(text: str) -> bool:
+def contains_aadhaar(text: str) -> bool:
+    """True when the text holds a full Aadhaar number anywhere (4-4-4 digits, Verhoeff-valid)."""
     return any(looks_like_aadhaar(match.group()) for match in _AADHAAR_RUN.finditer(text))
 
 
@@ -291,10 +313,11 @@ def _age_on(born: date, on: date) -> int:
 class _Checker:
     """Collects the problems of one record; one error per field, the first one found."""
 
-    def __init__(self, data: Mapping[str, Any], *, complete: bool, today: date) -> None:
+    def __init__(self, data: Mapping[str, Any], *, complete: bool, today: date, codes: CodeBook) -> None:
         self.data = data
         self.complete = complete
         self.today = today
+        self.codes = codes
         self.problems: list[Problem] = []
         self.failed: set[str] = set()
         self.text: dict[str, str] = {}
@@ -331,9 +354,31 @@ class _Checker:
         if self.present(field, required=required):
             self.within_length(field, _MAX_LENGTHS[field])
 
-    def check_choice(self, field: str, codes: frozenset[str], message: str, *, required: bool) -> None:
-        if self.present(field, required=required) and self.text[field] not in codes:
-            self.error(field, message)
+    def check_choice(self, field: str, *, required: bool, message: str = "") -> None:
+        """The value must be an active code of the field's list (CODED_LISTS)."""
+        if not self.present(field, required=required):
+            return
+        list_name = CODED_LISTS[field]
+        value = self.text[field]
+        if value in self.codes.codes(list_name):
+            return
+        label = FIELD_LABELS[field]
+        old = self.codes.inactive_label(list_name, value)
+        if old is not None:
+            # Built only on failure: a valid row never pays for a message.
+            self.error(field, f"{label} {value} ({old}) is not in use; choose another")
+            return
+        self.error(field, message or self.choice_message(field, list_name))
+
+    def choice_message(self, field: str, list_name: str) -> str:
+        label = FIELD_LABELS[field]
+        if list_name in _EXAMPLES:
+            return f"{label} must be {_EXAMPLES[list_name]}"
+        entries = self.codes.choices(list_name)
+        numeric = all(code.isdigit() for code, _ in entries)
+        listing = ", ".join(f"{code} {name}" if numeric else code for code, name in entries)
+        lead = _CHOICE_LEADS.get(list_name, "one of")
+        return f"{label} must be {lead}: {listing}" if listing else f"{label}: no codes are in use"
 
     def check_pattern(
         self, field: str, pattern: re.Pattern[str], message: str, *, required: bool, limit: int = 0
@@ -386,7 +431,7 @@ class _Checker:
             elif not isinstance(value, str):
                 self.error(field, f"{FIELD_LABELS[field]} must be text")
                 value = ""
-            elif len(value) >= 12 and _contains_aadhaar(value):
+            elif len(value) >= 12 and contains_aadhaar(value):
                 self.error(field, AADHAAR_MESSAGE)
             elif _FORBIDDEN.search(value):
                 self.error(
@@ -394,7 +439,17 @@ class _Checker:
                     f"{FIELD_LABELS[field]} must not contain the | character, tabs, line breaks "
                     "or other control characters",
                 )
+            elif value != value.strip() and value.strip():
+                # DOMAIN 6 "values trimmed" [I]: normalise_record trims, so only unnormalised input sees it.
+                self.warn(field, f"{FIELD_LABELS[field]} has spaces at the start or end; remove them")
             self.text[field] = value
+        for field in _NAME_FIELDS_UPPER:
+            value = self.text[field]
+            if field not in self.failed and value != value.upper():
+                # DOMAIN 6 "uppercase names recommended" [I].
+                self.warn(
+                    field, f"{FIELD_LABELS[field]} should be in capital letters, as CERSAI records names"
+                )
 
     def check_identity(self) -> None:
         self.check_pattern(
@@ -408,9 +463,7 @@ class _Checker:
         self.check_pattern("pan", _PAN, PAN_MESSAGE, required=True)
 
     def check_names(self) -> None:
-        self.check_choice(
-            "applicant_name_title", _TITLE_CODES, f"Title must be one of: {_TITLE_CHOICES}", required=True
-        )
+        self.check_choice("applicant_name_title", required=True)
         for field, required in (("applicant_first_name", True), ("applicant_middle_name", False)):
             self.check_pattern(
                 field,
@@ -419,18 +472,8 @@ class _Checker:
                 required=required,
                 limit=_MAX_LENGTHS[field],
             )
-        self.check_choice(
-            "applicant_rel_details_flag",
-            _REL_FLAG_CODES,
-            "Father or spouse must be FATHER or SPOUSE",
-            required=True,
-        )
-        self.check_choice(
-            "applicant_rel_name_title",
-            _TITLE_CODES,
-            f"Father's or spouse's title must be one of: {_TITLE_CHOICES}",
-            required=True,
-        )
+        self.check_choice("applicant_rel_details_flag", required=True)
+        self.check_choice("applicant_rel_name_title", required=True)
         for field, required in (("applicant_rel_first_name", True), ("applicant_rel_middle_name", False)):
             self.check_pattern(
                 field,
@@ -440,12 +483,7 @@ class _Checker:
                 required=required,
                 limit=_MAX_LENGTHS[field],
             )
-        self.check_choice(
-            "gender",
-            _GENDER_CODES,
-            "Gender must be M (Male), F (Female) or T (Transgender)",
-            required=True,
-        )
+        self.check_choice("gender", required=True)
         if not self.complete:
             return
         # RB "pack convention", not a CERSAI rule: shown, never blocking. Transgender applicants may
@@ -481,22 +519,22 @@ class _Checker:
             flag = None
 
         if flag is False and self.complete:
+            # DOMAIN 6 "blank or zero when flag false" [I]: a warning; forms and services blank them anyway.
             for field in ("impairment_type", "udid_number"):
                 if field not in self.failed and self.text[field].strip():
-                    self.error(
+                    self.warn(
                         field,
-                        f"{FIELD_LABELS[field]} must be blank when the applicant is not differently abled",
+                        f"{FIELD_LABELS[field]} should be blank when the applicant is not differently abled",
                     )
-            # DOMAIN: blank or zero when the flag is false.
             if self.data.get("impairment_percentage") not in (None, "", 0):
-                self.error(
+                self.warn(
                     "impairment_percentage",
-                    "Impairment percentage must be blank when the applicant is not differently abled",
+                    "Impairment percentage should be blank when the applicant is not differently abled",
                 )
             return
 
         required = flag is True
-        self.check_choice("impairment_type", _IMPAIRMENT_CODES, _IMPAIRMENT_MESSAGE, required=required)
+        self.check_choice("impairment_type", required=required)
         percentage = self.data.get("impairment_percentage")
         if percentage is None or percentage == "":
             if required and self.complete:
@@ -507,12 +545,22 @@ class _Checker:
             "udid_number",
             _UDID,
             "UDID number must be 2 capital letters followed by 16 digits (18 characters)",
-            required=required,
+            required=False,
             limit=_MAX_LENGTHS["udid_number"],
         )
+        if required and self.complete and "udid_number" not in self.failed and not self.text["udid_number"]:
+            # Required by RB only [S2]; CERSAI's own field table has it optional.
+            self.warn("udid_number", "UDID number is expected for a differently abled applicant")
 
     def check_poa(self) -> None:
-        self.check_choice("poa_document", _POA_CODES, _POA_MESSAGE, required=True)
+        document = self.text["poa_document"]
+        if document in _NEVER_POA or document.startswith("S"):
+            self.error(
+                "poa_document",
+                f"Proof of address document {document} is not an officially valid document for an "
+                "individual's proof of address (deemed documents 11-15 and S-codes are not accepted)",
+            )
+        self.check_choice("poa_document", required=True)
         self.check_poa_number()
         self.check_address(_POA_ADDRESS, required=True)
 
@@ -527,29 +575,30 @@ class _Checker:
                 self.error(field, AADHAAR_MESSAGE)
             elif not _AADHAAR_LAST4.fullmatch(number):
                 self.error(field, "For an Aadhaar-based proof of address, enter exactly the last 4 digits")
+        # CERSAI's maximum lengths [S] are errors; the per-document formats come from RB [S2]: warnings.
         elif document == "02":
-            if not _PASSPORT.fullmatch(number):
-                self.error(
-                    field, "Passport number must be 1 capital letter followed by 7 digits, e.g. K1234567"
+            if self.within_length(field, _POA_NUMBER_MAX_LENGTH) and not _PASSPORT.fullmatch(number):
+                self.warn(
+                    field, "Passport number should be 1 capital letter followed by 7 digits, e.g. K1234567"
                 )
         elif document == "04":
-            if not _VOTER_ID.fullmatch(number):
-                self.error(
-                    field, "Voter ID number must be 3 capital letters followed by 7 digits, e.g. ABC1234567"
+            if self.within_length(field, _POA_NUMBER_MAX_LENGTH) and not _VOTER_ID.fullmatch(number):
+                self.warn(
+                    field, "Voter ID number should be 3 capital letters followed by 7 digits, e.g. ABC1234567"
                 )
         elif document == "03":
-            if not _DRIVING_LICENCE.fullmatch(number):
-                self.error(
+            if self.within_length(field, 20) and not _DRIVING_LICENCE.fullmatch(number):
+                self.warn(
                     field,
-                    "Driving licence number must be at most 20 capital letters and digits, "
+                    "Driving licence number should be capital letters and digits only, "
                     "without spaces or hyphens",
                 )
         elif document in ("05", "08"):
             limit = 40 if document == "05" else 20
             name = "NREGA job card number" if document == "05" else "NPR letter number"
             if self.within_length(field, limit) and not _NREGA_OR_NPR.fullmatch(number):
-                self.error(
-                    field, f"{name} must contain only capital letters, digits, hyphens (-) and slashes (/)"
+                self.warn(
+                    field, f"{name} should contain only capital letters, digits, hyphens (-) and slashes (/)"
                 )
         else:
             self.within_length(field, _POA_NUMBER_MAX_LENGTH)
@@ -557,19 +606,15 @@ class _Checker:
     def check_address(self, fields: tuple[str, ...], *, required: bool) -> None:
         line_1, vtc, state, country, pin = fields
         self.check_text(line_1, required=required)
+        if line_1 not in self.failed and self.text[line_1] and not _ADDRESS_TEXT.fullmatch(self.text[line_1]):
+            self.warn(
+                line_1,
+                f"{FIELD_LABELS[line_1]} should contain only letters, digits, spaces and ordinary address "
+                "punctuation ( , . / - ( ) ' & # : ), in English letters",
+            )
         self.check_text(vtc, required=required)
-        self.check_choice(
-            state,
-            _STATE_CODES,
-            f"{FIELD_LABELS[state]} must be a 2-letter CERSAI state code, e.g. MH for Maharashtra",
-            required=required,
-        )
-        self.check_choice(
-            country,
-            _COUNTRY_CODES,
-            f"{FIELD_LABELS[country]} must be a 2-letter ISO country code, e.g. IN for India",
-            required=required,
-        )
+        self.check_choice(state, required=required)
+        self.check_choice(country, required=required)
         if self.text[country] == "IN":
             self.check_pattern(
                 pin,
@@ -577,6 +622,7 @@ class _Checker:
                 f"{FIELD_LABELS[pin]} must be 6 digits, not starting with 0, for an address in India",
                 required=required,
             )
+            self.check_pin_master(pin, state)
         else:
             # CERSAI: a PIN is mandatory only in India; elsewhere a postal code of up to 10 characters.
             self.check_pattern(
@@ -586,13 +632,41 @@ class _Checker:
                 required=False,
             )
 
+    def check_pin_master(self, pin_field: str, state_field: str) -> None:
+        """An Indian PIN must be in the PIN master and lie in the address's state."""
+        pins = self.codes.pins
+        pin = self.text[pin_field]
+        if pins is None or pin_field in self.failed or not pin:
+            return
+        label = FIELD_LABELS[pin_field]
+        if not pins:
+            self.warn(
+                pin_field,
+                f"{label} was not checked against the PIN master, which is empty: an administrator must "
+                "run manage.py refresh_pin_master",
+            )
+            return
+        entry = pins.get(pin)
+        if entry is None:
+            self.error(pin_field, f"{label} {pin} is not in the PIN master: check the PIN code")
+            return
+        state = self.text[state_field]
+        if not state or state_field in self.failed or not entry.states or state in entry.states:
+            return
+        where = " or ".join(
+            f"{self.codes.label(STATES_LIST, code) or code} ({code})" for code in sorted(entry.states)
+        )
+        stated = self.codes.label(STATES_LIST, state) or state
+        self.error(
+            pin_field,
+            f"{label} {pin} belongs to {where}, not to {stated} ({state}): check the PIN code or the "
+            f"{FIELD_LABELS[state_field].lower()}",
+        )
+
     def check_current_address(self) -> None:
         same_field = "current_address_same_as_poa_address"
         self.check_choice(
-            same_field,
-            _YES_NO_CODES,
-            "Current address same as proof of address must be Y or N",
-            required=True,
+            same_field, required=True, message="Current address same as proof of address must be Y or N"
         )
         same = self.text[same_field]
         if same == "Y" and self.complete:
@@ -613,35 +687,40 @@ class _Checker:
         )
         isd = self.text[isd_field]
         if isd == ISD_INDIA:
+            # CERSAI checks 10 digits [S]; the 6-9 first digit is RB's [S2].
             self.check_pattern(
                 mobile_field,
-                _MOBILE_INDIA,
-                "Mobile number must be 10 digits starting with 6, 7, 8 or 9 for ISD code 91",
+                _DIGITS_10,
+                "Mobile number must be 10 digits for ISD code 91, without the country code",
                 required=False,
             )
+            mobile = self.text[mobile_field]
+            if mobile_field not in self.failed and mobile and not _MOBILE_INDIA.fullmatch(mobile):
+                self.warn(mobile_field, "An Indian mobile number starts with 6, 7, 8 or 9")
         else:
             self.check_pattern(
                 mobile_field, _MOBILE_OTHER, "Mobile number must be digits only, at most 20", required=False
             )
         if not self.complete:
             return
+        # Both or neither: RB CONTACT-01 [S2], a warning.
         has_isd, has_mobile = bool(isd.strip()), bool(self.text[mobile_field].strip())
-        if has_isd and not has_mobile:
-            self.error(mobile_field, "Mobile number is required when an ISD code is given")
-        elif has_mobile and not has_isd:
-            self.error(isd_field, "Mobile ISD code is required when a mobile number is given, e.g. 91")
+        if has_isd and not has_mobile and isd_field not in self.failed:
+            self.warn(mobile_field, "Mobile number is expected when an ISD code is given")
+        elif has_mobile and not has_isd and mobile_field not in self.failed:
+            self.warn(isd_field, "Mobile ISD code is expected with a mobile number, e.g. 91")
 
     def check_verification(self, dob: date | None) -> None:
         declared = self.date_value("kyc_declaration_date", required=True)
-        self.check_pattern(
-            "kyc_declaration_place",
-            _PLACE,
-            "Declaration place must contain only letters, with single spaces between words",
-            required=True,
-            limit=_MAX_LENGTHS["kyc_declaration_place"],
-        )
+        place = "kyc_declaration_place"
+        self.check_text(place, required=True)
+        if place not in self.failed and self.text[place] and not _PLACE.fullmatch(self.text[place]):
+            # RB PLACE [S2]: a warning.
+            self.warn(
+                place, "Declaration place should contain only letters, with single spaces between words"
+            )
         verified = self.date_value("kyc_verification_date", required=True)
-        self.check_choice("kyc_type", _KYC_TYPE_CODES, _KYC_TYPE_MESSAGE, required=True)
+        self.check_choice("kyc_type", required=True)
         for field in (
             "kyc_verifier_name",
             "kyc_verifier_designation",
@@ -649,23 +728,22 @@ class _Checker:
             "kyc_verifier_employee_code",
         ):
             self.check_text(field, required=True)
-        self.check_choice(
-            "kyc_type_of_document_submitted", _DOC_SUBMITTED_CODES, _DOC_SUBMITTED_MESSAGE, required=True
-        )
+        self.check_choice("kyc_type_of_document_submitted", required=True)
         if not self.complete:
             return
         if dob is not None and declared is not None and dob >= declared:
             self.error("dob", "Date of birth must be before the declaration date")
         if declared is not None and verified is not None and verified < declared:
-            self.error("kyc_verification_date", "Verification date must be on or after the declaration date")
+            # RB's sample ordering [S2]: a warning.
+            self.warn("kyc_verification_date", "Verification date should be on or after the declaration date")
         if dob is not None and "dob" not in self.failed:
-            # Age is judged when the customer declared, which is when the KYC was taken.
+            # Age is judged when the customer declared, which is when the KYC was taken. RB AGE-01 [S2].
             age = _age_on(dob, declared or self.today)
             minor = self.text["kyc_type"] == KYC_TYPE_MINOR
             if age < ADULT_AGE and not minor:
-                self.error(
+                self.warn(
                     "dob",
-                    f"The applicant must be at least {ADULT_AGE} on the declaration date; "
+                    f"The applicant should be at least {ADULT_AGE} on the declaration date; "
                     f"use KYC type {KYC_TYPE_MINOR} Minor for a minor",
                 )
             elif age >= ADULT_AGE and minor:
@@ -677,14 +755,28 @@ class _Checker:
 
 
 def validate_record(
-    data: Mapping[str, Any], *, complete: bool = True, today: date | None = None
+    data: Mapping[str, Any],
+    *,
+    complete: bool = True,
+    today: date | None = None,
+    codes: CodeBook | None = None,
 ) -> list[Problem]:
     """Every problem with one flat record, in ``FIELDS`` order.
 
     ``today`` bounds "not in the future"; it defaults to ``date.today()``, so Django callers should pass
-    ``timezone.localdate()``.
+    ``timezone.localdate()``. ``codes`` holds the code lists and PIN master to check against: the portal
+    passes ``codelists.selectors.code_book()`` (fetch it once per file, not per row); None means the static
+    seed lists of ``records.codes`` and no PIN master.
     """
-    return _Checker(data, complete=complete, today=today or date.today()).run()
+    book = STATIC_CODE_BOOK if codes is None else codes
+    return _Checker(data, complete=complete, today=today or date.today(), codes=book).run()
+
+
+def blocking_problems(problems: list[Problem], *, warnings_block: bool = False) -> list[Problem]:
+    """The problems that stop a record: errors, and warnings too when the institution says they block."""
+    if warnings_block:
+        return list(problems)
+    return [problem for problem in problems if problem.is_error]
 
 
 # normalise_record ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from records.validation import (
     FIELDS,
     PAN_MESSAGE,
     Problem,
+    blocking_problems,
     looks_like_aadhaar,
     normalise_record,
     validate_record,
@@ -218,8 +219,6 @@ MUTATIONS: list[tuple[str, dict[str, Any], str]] = [
     ("dob before 1900", {"dob": date(1899, 12, 31)}, "dob"),
     ("dob after declaration", {"dob": date(2026, 11, 5)}, "dob"),
     ("dob on declaration date", {"dob": date(2026, 11, 2)}, "dob"),
-    ("under 18 on a normal KYC", {"dob": date(2008, 11, 3)}, "dob"),
-    ("under 18 on an OTP e-KYC", {"dob": date(2010, 1, 1), "kyc_type": "04"}, "dob"),
     # disability
     ("flag not boolean", {"differently_abled_flag": "Y"}, "differently_abled_flag"),
     ("impairment type missing", {**DISABLED_UDID, "impairment_type": ""}, "impairment_type"),
@@ -230,35 +229,21 @@ MUTATIONS: list[tuple[str, dict[str, Any], str]] = [
     ("percentage text", {**DISABLED_UDID, "impairment_percentage": "50"}, "impairment_percentage"),
     ("percentage fraction", {**DISABLED_UDID, "impairment_percentage": 40.5}, "impairment_percentage"),
     ("percentage boolean", {**DISABLED_UDID, "impairment_percentage": True}, "impairment_percentage"),
-    ("udid missing", {**DISABLED, "udid_number": ""}, "udid_number"),
     ("udid too short", {**DISABLED, "udid_number": "KA04202319856543"}, "udid_number"),
     ("udid lower case", {**DISABLED, "udid_number": "ka0420231985654321"}, "udid_number"),
     ("udid too long", {**DISABLED, "udid_number": "KA04202319856543210123"}, "udid_number"),
-    ("type without flag", {"impairment_type": "01"}, "impairment_type"),
-    ("percentage without flag", {"impairment_percentage": 40}, "impairment_percentage"),
-    ("udid without flag", {"udid_number": "KA0420231985654321"}, "udid_number"),
     # proof of address document
     ("poa document blank", {"poa_document": ""}, "poa_document"),
     ("poa deemed document", {"poa_document": "11"}, "poa_document"),
     ("poa legal entity code", {"poa_document": "06"}, "poa_document"),
     ("poa simplified code", {"poa_document": "S01"}, "poa_document"),
     ("poa number blank", {"poa_document_number": ""}, "poa_document_number"),
-    ("passport too short", {"poa_document_number": "K123456"}, "poa_document_number"),
-    ("passport two letters", {"poa_document_number": "KL1234567"}, "poa_document_number"),
-    ("voter ID short", {"poa_document": "04", "poa_document_number": "AB1234567"}, "poa_document_number"),
-    ("voter ID lower", {"poa_document": "04", "poa_document_number": "abc1234567"}, "poa_document_number"),
-    (
-        "licence hyphen",
-        {"poa_document": "03", "poa_document_number": "MH-1220110012345"},
-        "poa_document_number",
-    ),
     (
         "licence too long",
         {"poa_document": "03", "poa_document_number": "MH" + "1" * 19},
         "poa_document_number",
     ),
     ("NREGA too long", {"poa_document": "05", "poa_document_number": "MH" + "1" * 39}, "poa_document_number"),
-    ("NREGA space", {"poa_document": "05", "poa_document_number": "MH 01/002"}, "poa_document_number"),
     ("NPR too long", {"poa_document": "08", "poa_document_number": "N" * 21}, "poa_document_number"),
     ("aadhaar 5 digits", {"poa_document": "01", "poa_document_number": "12345"}, "poa_document_number"),
     ("aadhaar letters", {"poa_document": "09", "poa_document_number": "12AB"}, "poa_document_number"),
@@ -308,9 +293,6 @@ MUTATIONS: list[tuple[str, dict[str, Any], str]] = [
     # contact
     ("isd with plus", {"mobile_isd": "+91"}, "mobile_isd"),
     ("isd too long", {"mobile_isd": "9101"}, "mobile_isd"),
-    ("isd missing with mobile", {"mobile_isd": ""}, "mobile_isd"),
-    ("mobile missing with isd", {"mobile_number": ""}, "mobile_number"),
-    ("mobile India starts with 5", {"mobile_number": "5876543210"}, "mobile_number"),
     ("mobile India 9 digits", {"mobile_number": "987654321"}, "mobile_number"),
     ("mobile India with ISD prefix", {"mobile_number": "919876543210"}, "mobile_number"),
     ("mobile India spaced", {"mobile_number": "98765 43210"}, "mobile_number"),
@@ -322,15 +304,8 @@ MUTATIONS: list[tuple[str, dict[str, Any], str]] = [
     ("declaration date text", {"kyc_declaration_date": "02-11-2026"}, "kyc_declaration_date"),
     ("place blank", {"kyc_declaration_place": ""}, "kyc_declaration_place"),
     ("place too long", {"kyc_declaration_place": LONG}, "kyc_declaration_place"),
-    ("place with digit", {"kyc_declaration_place": "Mumbai 1"}, "kyc_declaration_place"),
-    ("place with hyphen", {"kyc_declaration_place": "Navi-Mumbai"}, "kyc_declaration_place"),
     ("verification date blank", {"kyc_verification_date": None}, "kyc_verification_date"),
     ("verification date future", {"kyc_verification_date": date(2026, 11, 21)}, "kyc_verification_date"),
-    (
-        "verification before declaration",
-        {"kyc_verification_date": date(2026, 11, 1)},
-        "kyc_verification_date",
-    ),
     # KYC type, verifier, document submitted
     ("kyc type blank", {"kyc_type": ""}, "kyc_type"),
     ("kyc type small account", {"kyc_type": "02"}, "kyc_type"),
@@ -350,6 +325,42 @@ MUTATIONS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+# Rules that only a secondary source [S2] or an inference [I] gives (DOMAIN.md section 6): one warning on
+# the field, no error.
+WARNING_MUTATIONS: list[tuple[str, dict[str, Any], str]] = [
+    ("under 18 on a normal KYC", {"dob": date(2008, 11, 3)}, "dob"),
+    ("under 18 on an OTP e-KYC", {"dob": date(2010, 1, 1), "kyc_type": "04"}, "dob"),
+    ("udid missing", {**DISABLED, "udid_number": ""}, "udid_number"),
+    ("type without flag", {"impairment_type": "01"}, "impairment_type"),
+    ("percentage without flag", {"impairment_percentage": 40}, "impairment_percentage"),
+    ("udid without flag", {"udid_number": "KA0420231985654321"}, "udid_number"),
+    ("passport too short", {"poa_document_number": "K123456"}, "poa_document_number"),
+    ("passport two letters", {"poa_document_number": "KL1234567"}, "poa_document_number"),
+    ("voter ID short", {"poa_document": "04", "poa_document_number": "AB1234567"}, "poa_document_number"),
+    ("voter ID lower", {"poa_document": "04", "poa_document_number": "abc1234567"}, "poa_document_number"),
+    (
+        "licence hyphen",
+        {"poa_document": "03", "poa_document_number": "MH-1220110012345"},
+        "poa_document_number",
+    ),
+    ("NREGA space", {"poa_document": "05", "poa_document_number": "MH 01/002"}, "poa_document_number"),
+    ("isd missing with mobile", {"mobile_isd": ""}, "mobile_isd"),
+    ("mobile missing with isd", {"mobile_number": ""}, "mobile_number"),
+    ("mobile India starts with 5", {"mobile_number": "5876543210"}, "mobile_number"),
+    ("place with digit", {"kyc_declaration_place": "Mumbai 1"}, "kyc_declaration_place"),
+    ("place with hyphen", {"kyc_declaration_place": "Navi-Mumbai"}, "kyc_declaration_place"),
+    (
+        "verification before declaration",
+        {"kyc_verification_date": date(2026, 11, 1)},
+        "kyc_verification_date",
+    ),
+    ("address line symbol", {"poa_address_line_1": "12 Marine Drive @ Flat 4B"}, "poa_address_line_1"),
+    ("address line Devanagari", {"current_address_line_1": "7 एफसी रोड"}, "current_address_line_1"),
+    ("name lower case", {"applicant_middle_name": "Kumar"}, "applicant_middle_name"),
+    ("value not trimmed", {"kyc_verifier_name": "Anita Deshpande "}, "kyc_verifier_name"),
+]
+
+
 @pytest.mark.parametrize(
     ("changes", "field"), [case[1:] for case in MUTATIONS], ids=[case[0] for case in MUTATIONS]
 )
@@ -362,6 +373,21 @@ def test_breaking_one_rule_gives_one_error_on_that_field(changes: dict[str, Any]
 
 def test_every_field_is_covered_by_a_mutation() -> None:
     assert {field for _, _, field in MUTATIONS} == set(FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [case[1:] for case in WARNING_MUTATIONS],
+    ids=[case[0] for case in WARNING_MUTATIONS],
+)
+def test_secondary_source_rules_warn_on_that_field_without_blocking(
+    changes: dict[str, Any], field: str
+) -> None:
+    problems = check(valid_record() | changes)
+    assert errors(problems) == []
+    assert [problem.field for problem in warnings(problems)] == [field], problems
+    assert blocking_problems(problems) == []
+    assert blocking_problems(problems, warnings_block=True) == warnings(problems)
 
 
 def test_pan_message_says_what_is_expected() -> None:
