@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.text import capfirst
 
-from institutions.models import Branch, User
+from ckycportal.crypto import keyed_hash
+from institutions.models import Branch, Role, User
 
 from .codes import CODED_LISTS
+from .listing import DATE_FIELDS, ListQuery, SeekPage, page_of
 from .masking import PII_FIELDS, mask_value
-from .models import MAKER_ACTIONS, KycRecord, RecordEvent, Status
+from .models import DUE_SOON_DAYS, MAKER_ACTIONS, KycRecord, RecordEvent, RecordNameToken, Status
+from .services import name_tokens
 from .validation import FIELD_LABELS
 
 
@@ -32,8 +36,91 @@ def record_list(user: User, *, status: str | None = None, query: str = "") -> Qu
     if status:
         records = records.filter(status=status)
     if query:
-        records = records.filter(kyc_ref_no__icontains=query.strip())
+        records = records.filter(kyc_ref_no__istartswith=query.strip())
     return records
+
+
+# What a list row shows: the rest of a record (most of it encrypted) is neither read nor decrypted.
+LIST_COLUMNS = (
+    "kyc_ref_no",
+    "pan",
+    "applicant_first_name",
+    "applicant_middle_name",
+    "status",
+    "branch__code",
+    "created_by__username",
+    "submitted_at",
+    "created_at",
+    "updated_at",
+    "upload_due_on",
+)
+
+
+def record_search(user: User, query: ListQuery) -> QuerySet[KycRecord]:
+    """The user's records matching the list's filters and search (unordered; listing.page_of pages it)."""
+    records = record_list(user).only(*LIST_COLUMNS)
+    if query.status:
+        records = records.filter(status=query.status)
+    if query.branch is not None:
+        records = records.filter(branch_id=query.branch)
+    if query.maker is not None:
+        records = records.filter(created_by_id=query.maker)
+    if query.batch is not None:
+        records = records.filter(batch_items__batch_id=query.batch)
+    if query.date_from or query.date_to:
+        lookup = DATE_FIELDS[query.date_on]
+        if query.date_from:
+            records = records.filter(**{f"{lookup}__gte": query.date_from})
+        if query.date_to:
+            records = records.filter(**{f"{lookup}__lte": query.date_to})
+    today = timezone.localdate()
+    if query.due or query.sort in ("due", "-due"):
+        # The clock runs until KwikID accepts the record (the partial index record_due_open holds these).
+        records = records.exclude(status=Status.UPLOADED).filter(upload_due_on__isnull=False)
+    if query.due == "overdue":
+        records = records.filter(upload_due_on__lt=today)
+    elif query.due == "soon":
+        records = records.filter(
+            upload_due_on__gte=today, upload_due_on__lte=today + timedelta(days=DUE_SOON_DAYS)
+        )
+    if query.q:
+        records = _searched(records, query.q, query.search_by)
+    return records
+
+
+def _searched(records: QuerySet[KycRecord], text: str, by: str) -> QuerySet[KycRecord]:
+    if by == "pan":
+        # Exact, through the keyed hash: the PAN column itself is encrypted.
+        return records.filter(pan_hash=keyed_hash(text))
+    if by == "name":
+        tokens = name_tokens(text)
+        if not tokens:
+            return records.none()
+        for token in tokens:  # every word must match (AND), each through the (token_hash, record) index
+            records = records.filter(
+                Exists(RecordNameToken.objects.filter(token_hash=token, record_id=OuterRef("pk")))
+            )
+        return records
+    # A prefix of the reference, case-insensitively (UPPER(kyc_ref_no) LIKE 'ABC%': index record_ref_prefix).
+    return records.filter(kyc_ref_no__istartswith=text)
+
+
+def record_page(user: User, query: ListQuery) -> SeekPage:
+    """One page of the records list: a constant number of queries whatever the page or the table's size."""
+    return page_of(record_search(user, query), query)
+
+
+def maker_choices(user: User) -> list[tuple[int, str]]:
+    """Makers whose records the user may see, for the list's filter (one query)."""
+    makers = User.objects.filter(role=Role.MAKER)
+    if not user.sees_all_branches:
+        makers = makers.filter(branches__in=user.branches.all())
+    return [(pk, name) for pk, name in makers.order_by("username").values_list("pk", "username").distinct()]
+
+
+def branch_choices(user: User) -> list[tuple[int, str]]:
+    """The user's branches, for the list's filter (one query)."""
+    return [(b.pk, f"{b.code} {b.name}") for b in branch_list(user).order_by("code")]
 
 
 def review_queue(user: User) -> QuerySet[KycRecord]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from uploads import selectors as upload_selectors
 
 from . import selectors, services
 from .forms import KycRecordForm, ReturnForm, add_problems
+from .listing import RecordListForm
 from .models import KycRecord, Status
 from .validation import FIELD_LABELS, validate_record
 
@@ -35,17 +37,30 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     return render(request, "records/dashboard.html", context)
 
 
-def record_list(request: AuthedRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    status = status if status in Status.values else ""
-    query = request.GET.get("q", "").strip()[:50]
-    records = selectors.record_list(request.user, status=status or None, query=query)
-    page = Paginator(records, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "records/kycrecord_list.html",
-        {"page": page, "status": status, "q": query, "statuses": Status.choices},
+def _list_form(request: AuthedRequest, **kwargs: Any) -> RecordListForm:
+    user = request.user
+    return RecordListForm(
+        request.GET,
+        branches=selectors.branch_choices(user),
+        makers=selectors.maker_choices(user),
+        **kwargs,
     )
+
+
+def _page_links(request: AuthedRequest) -> str:
+    """The query string of the current filters, without the page cursor (for next / previous links)."""
+    params = request.GET.copy()
+    for name in ("after", "before"):
+        params.pop(name, None)
+    return params.urlencode()
+
+
+def record_list(request: AuthedRequest) -> HttpResponse:
+    form = _list_form(request)
+    query = form.list_query()
+    page = selectors.record_page(request.user, query)
+    context = {"form": form, "page": page, "query": query, "filters": _page_links(request)}
+    return render(request, "records/kycrecord_list.html", context)
 
 
 @role_required(Role.CHECKER)
