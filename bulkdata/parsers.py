@@ -159,27 +159,34 @@ def _too_many_blanks() -> FileRefused:
 # --- CSV --------------------------------------------------------------------------------------------
 
 
-def _lines(text: IO[str]) -> Iterator[str]:
-    """The text's lines, refusing one longer than MAX_LINE_CHARS before it is read into memory."""
+def _lines(binary: IO[bytes]) -> Iterator[str]:
+    """The file's lines as text, decoded one by one (so a decoding error names its line), refusing a line
+    longer than MAX_LINE_CHARS before it is read into memory."""
     number = 0
     while True:
-        line = text.readline(MAX_LINE_CHARS)
+        line = binary.readline(MAX_LINE_CHARS)
         if not line:
             return
         number += 1
-        if len(line) >= MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+        if len(line) >= MAX_LINE_CHARS and not line.endswith((b"\n", b"\r")):
             raise FileRefused(
                 f"Line {number} is longer than {MAX_LINE_CHARS:,} characters; no record is that long. "
                 "Check that the right file was chosen."
             )
-        yield line
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)  # Excel's "CSV UTF-8" starts with a byte order mark
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FileRefused(
+                f"The file is not UTF-8 text (line {number}). In Excel choose 'Save as' → "
+                "'CSV UTF-8 (Comma delimited)', or upload the workbook (.xlsx) itself."
+            ) from None
 
 
 def _csv_rows(opener: Opener) -> Iterator[RawRow]:
     with opener() as binary:
-        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which is dropped.
-        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
-        lines = _lines(text)
+        lines = _lines(binary)
         reader: Any = None
         try:
             first = next((line for line in lines if line.strip()), None)
@@ -212,12 +219,6 @@ def _csv_rows(opener: Opener) -> Iterator[RawRow]:
                 yield RawRow(number, values)
             if count == 0:
                 raise FileRefused("The file has a header row but no records.")
-        except UnicodeDecodeError:
-            line = reader.line_num + 1 if reader is not None else 1
-            raise FileRefused(
-                f"The file is not UTF-8 text (near line {line}). In Excel choose 'Save as' → "
-                "'CSV UTF-8 (Comma delimited)', or upload the workbook (.xlsx) itself."
-            ) from None
         except csv.Error as exc:
             line = reader.line_num if reader is not None else 1
             if "field larger than field limit" in str(exc):
@@ -226,8 +227,6 @@ def _csv_rows(opener: Opener) -> Iterator[RawRow]:
                     "Check that the right file was chosen."
                 ) from None
             raise FileRefused(f"The CSV cannot be read near line {line}: {exc}.") from None
-        finally:
-            text.detach()
 
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
@@ -460,6 +459,9 @@ def cell_text(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, str):
+        # The portal's exports quote text that would start a formula ('=...); the quote is not data.
+        if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@"):
+            return value[1:]
         return value
     if isinstance(value, bool):
         return value  # left for validation to refuse ("must be text")

@@ -732,3 +732,20 @@ def imports_purge_expired(*, now: datetime | None = None) -> int:
             AuditEvent(action="import_file_purged", object_type="ImportJob", object_id=str(pk)) for pk in ids
         )
     return len(ids)
+
+
+# --- exports ------------------------------------------------------------------------------------------
+
+
+def records_export_audit(
+    *, actor: User, unmasked: bool, file_format: str, filters: dict[str, str], count: int
+) -> None:
+    """Audit an export; an export with personal data unmasked needs the permission to reveal it."""
+    if unmasked and not actor.can_reveal_pii:
+        raise PermissionDenied("Your role sees personal data masked.")
+    AuditEvent.objects.create(
+        actor=actor,
+        action="records_exported_unmasked" if unmasked else "records_exported",
+        object_type="KycRecord",
+        detail={"format": file_format, "filters": filters, "records": count},
+    )

@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("batches/", include("uploads.urls")),
     path("settings/", include("institutions.urls")),
+    path("data/", include("bulkdata.urls")),
     path("", include("records.urls")),
 ]

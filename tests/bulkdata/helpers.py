@@ -25,8 +25,8 @@ def rows(n: int, prefix: str = "IMP", **overrides: Any) -> list[dict[str, Any]]:
             kyc_ref_no=f"{prefix}-{i:05d}",
             pan=f"ABCP{chr(65 + i % 26)}{i % 10_000:04d}F",
             mobile_number=f"98765{i % 100_000:05d}",
-            **overrides,
         )
+        data.update(overrides)
         result.append(data)
     return result
 

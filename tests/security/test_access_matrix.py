@@ -76,6 +76,26 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("accounts:otp_enrol", "GET", "-"): (ANON, OK, OK, OK, OK),
     # Already verified (every role logs in with its second factor here): sent on to the page asked for.
     ("accounts:otp_verify", "GET", "-"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
+    # Imports are makers' (a job is its uploader's alone); exports are for everyone, scoped and masked.
+    ("bulkdata:import_start", "GET", "-"): (ANON, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:template_csv", "GET", "-"): (ANON, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:template_xlsx", "GET", "-"): (ANON, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_detail", "GET", "own"): (ANON, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_detail", "GET", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_progress", "GET", "own"): (ANON, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_progress", "GET", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_errors", "GET", "own"): (ANON, REDIRECT, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_errors", "GET", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_confirm", "POST", "own"): (ANON, REDIRECT, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_confirm", "POST", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_retry", "POST", "own"): (ANON, REDIRECT, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_retry", "POST", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_discard", "POST", "own"): (ANON, REDIRECT, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:import_discard", "POST", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:export_records_csv", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("bulkdata:export_records_xlsx", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("bulkdata:export_batches_csv", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("bulkdata:export_batches_xlsx", "GET", "-"): (ANON, OK, OK, OK, OK),
 }
 
 
@@ -137,6 +157,10 @@ def url_for(name: str, scope: str, world: dict[str, Any]) -> str:
     if scope == "-":
         return reverse(name)
     objects = world["batches"] if name.startswith("uploads:") else world["records"]
+    if name.startswith("bulkdata:import_"):
+        from tests.bulkdata.helpers import job_for
+
+        objects = {scope: job_for(record) for scope, record in world["records"].items()}
     if name.startswith("institutions:branch_"):
         objects = {scope: record.branch for scope, record in world["records"].items()}
     elif name.startswith("institutions:user_"):

@@ -1,0 +1,24 @@
+"""Thin Celery tasks for imports that are too large for a request: each takes a job id, calls one service,
+and is safe to run twice (the job's status and lease decide whether there is anything to do)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+# Longer than the default task limit (a 200,000-row file takes a few minutes on 2 cores), but below the
+# broker's visibility timeout (3600 s), so a running import is never delivered to a second worker.
+TIME_LIMIT = 3_000
+
+
+@shared_task(ignore_result=True, time_limit=TIME_LIMIT, soft_time_limit=TIME_LIMIT - 60)
+def check_import(job_id: int) -> str:
+    """Dry run of an uploaded file: store every problem by row. Safe to run twice."""
+    return services.import_job_check(job_id=job_id).status
+
+
+@shared_task(ignore_result=True, time_limit=TIME_LIMIT, soft_time_limit=TIME_LIMIT - 60)
+def run_import(job_id: int) -> str:
+    """Import a confirmed job in one transaction. Safe to run twice."""
+    return services.import_job_run(job_id=job_id).status

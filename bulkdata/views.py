@@ -1,0 +1,242 @@
+"""Import pages (makers: upload -> preview of every problem -> confirm) and exports (every role, scoped)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from institutions.models import Role
+from institutions.permissions import AuthedRequest, role_required
+from records import selectors as record_selectors
+from records.models import Status
+
+from . import exports, selectors, services, tasks
+from .forms import ConfirmForm, ImportForm
+from .models import JOB_TRANSITIONS, ImportJob, JobStatus
+from .parsers import COLUMNS, MAX_ROWS, MAX_UPLOAD_BYTES, MAX_XLSX_BYTES, FileRefused
+
+# Files up to this size are checked and imported within the request (a few seconds at most); larger
+# ones by a Celery worker while the page shows a progress bar.
+SYNC_MAX_BYTES_DEFAULT = 256 * 1024
+
+
+def _file(response: HttpResponseBase) -> HttpResponse:
+    # A streamed CSV or a workbook: views are typed as returning HttpResponse (role_required).
+    return cast(HttpResponse, response)
+
+
+def _sync(job: ImportJob) -> bool:
+    return job.file_size <= getattr(settings, "IMPORT_SYNC_MAX_BYTES", SYNC_MAX_BYTES_DEFAULT)
+
+
+@role_required(Role.MAKER)
+def import_start(request: AuthedRequest) -> HttpResponse:
+    branches = record_selectors.branch_list(request.user)
+    form = ImportForm(request.POST or None, request.FILES or None, branches=branches)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.import_job_create(
+                actor=request.user,
+                branch=form.cleaned_data["branch"],
+                upload=form.cleaned_data["file"],
+                submit=form.cleaned_data["submit"],
+            )
+        except FileRefused as exc:
+            form.add_error("file", str(exc))
+        else:
+            services.import_job_queue_check(job=job)
+            if _sync(job):
+                services.import_job_check(job_id=job.pk)
+            else:
+                transaction.on_commit(lambda: tasks.check_import.delay(job.pk))
+            return redirect("bulkdata:import_detail", pk=job.pk)
+    return render(
+        request,
+        "bulkdata/import_start.html",
+        {
+            "form": form,
+            "jobs": selectors.job_list(request.user)[:10],
+            "limits": {
+                "upload_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+                "xlsx_mb": MAX_XLSX_BYTES // (1024 * 1024),
+                "rows": MAX_ROWS,
+            },
+        },
+    )
+
+
+@role_required(Role.MAKER)
+def import_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = selectors.job_get(request.user, pk)
+    page = Paginator(selectors.job_problems(job), 100).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "bulkdata/import_detail.html",
+        {
+            "job": job,
+            "page": page,
+            "running": job.is_running,
+            "stalled": job.is_running
+            and job.lease_expires_at is not None
+            and job.lease_expires_at < timezone.now(),
+            "can_confirm": job.status == JobStatus.CHECKED and job.rows_valid > 0,
+            "can_discard": JobStatus.DISCARDED in JOB_TRANSITIONS[job.status],
+            "has_error_file": job.rows_invalid > 0 and job.file_deleted_at is None,
+        },
+    )
+
+
+@role_required(Role.MAKER)
+def import_progress(request: AuthedRequest, pk: int) -> JsonResponse:
+    """The job's progress, polled by static/js/import_progress.js."""
+    job = selectors.job_get(request.user, pk)
+    return JsonResponse(
+        {
+            "status": job.status,
+            "label": job.get_status_display(),
+            "running": job.is_running,
+            "done": job.rows_done,
+            "total": job.rows_total if job.status == JobStatus.IMPORTING else 0,
+        }
+    )
+
+
+@require_POST
+@role_required(Role.MAKER)
+def import_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = selectors.job_get(request.user, pk)
+    form = ConfirmForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValueError("Choose whether to import all records or only the valid ones.")
+        services.import_job_confirm(actor=request.user, job=job, mode=form.cleaned_data["mode"])
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("bulkdata:import_detail", pk=job.pk)
+    if _sync(job):
+        job = services.import_job_run(job_id=job.pk)
+        if job.status == JobStatus.IMPORTED:
+            messages.success(request, f"{job.records_created} records were imported.")
+    else:
+        transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
+    return redirect("bulkdata:import_detail", pk=job.pk)
+
+
+@require_POST
+@role_required(Role.MAKER)
+def import_discard(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = selectors.job_get(request.user, pk)
+    try:
+        services.import_job_discard(actor=request.user, job=job)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("bulkdata:import_detail", pk=job.pk)
+    messages.success(request, f"The uploaded file {job.filename} was deleted.")
+    return redirect("bulkdata:import_start")
+
+
+@require_POST
+@role_required(Role.MAKER)
+def import_retry(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Ring again for a job whose worker stopped (its lease ran out); the services decide if it runs."""
+    job = selectors.job_get(request.user, pk)
+    if job.status == JobStatus.CHECKING:
+        transaction.on_commit(lambda: tasks.check_import.delay(job.pk))
+    elif job.status == JobStatus.IMPORTING:
+        transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
+    messages.info(request, "The import was queued again.")
+    return redirect("bulkdata:import_detail", pk=job.pk)
+
+
+@role_required(Role.MAKER)
+def import_errors(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The invalid rows as uploaded plus an ``errors`` column: fix them and upload this file again."""
+    job = selectors.job_get(request.user, pk)
+    if job.file_deleted_at is not None or not job.rows_invalid:
+        messages.error(
+            request,
+            "The uploaded file was deleted (imports keep it for a day)."
+            if job.file_deleted_at
+            else "This import has no invalid rows.",
+        )
+        return redirect("bulkdata:import_detail", pk=job.pk)
+    stem = job.filename.rsplit(".", 1)[0][:80] or "import"
+    rows = selectors.job_error_rows(job)
+    if job.file_format == "xlsx":
+        return _file(
+            exports.xlsx_response(f"{stem}-errors.xlsx", selectors.ERROR_HEADER, rows, title="Errors")
+        )
+    return _file(exports.csv_response(f"{stem}-errors.csv", selectors.ERROR_HEADER, rows))
+
+
+@role_required(Role.MAKER)
+def template_csv(request: AuthedRequest) -> HttpResponse:
+    return _file(exports.csv_response("kyc-records-template.csv", COLUMNS, []))
+
+
+@role_required(Role.MAKER)
+def template_xlsx(request: AuthedRequest) -> HttpResponse:
+    return _file(exports.xlsx_response("kyc-records-template.xlsx", COLUMNS, [], title="Records"))
+
+
+# --- exports --------------------------------------------------------------------------------------------
+
+
+def _records_export(request: AuthedRequest, file_format: str) -> HttpResponse:
+    status = request.GET.get("status", "")
+    status = status if status in Status.values else ""
+    query = request.GET.get("q", "").strip()[:50]
+    unmasked = request.GET.get("unmasked") == "1"
+    if unmasked and not request.user.can_reveal_pii:
+        raise PermissionDenied("Your role sees personal data masked.")
+    records = record_selectors.record_list(request.user, status=status or None, query=query)
+    services.records_export_audit(
+        actor=request.user,
+        unmasked=unmasked,
+        file_format=file_format,
+        filters={"status": status, "q": query},
+        count=records.count(),
+    )
+    rows = exports.record_rows(records, unmasked=unmasked)
+    stamp = f"{timezone.localdate():%Y%m%d}"
+    if file_format == "xlsx":
+        return _file(
+            exports.xlsx_response(f"kyc-records-{stamp}.xlsx", exports.RECORD_HEADER, rows, title="Records")
+        )
+    return _file(exports.csv_response(f"kyc-records-{stamp}.csv", exports.RECORD_HEADER, rows))
+
+
+def export_records_csv(request: AuthedRequest) -> HttpResponse:
+    return _records_export(request, "csv")
+
+
+def export_records_xlsx(request: AuthedRequest) -> HttpResponse:
+    return _records_export(request, "xlsx")
+
+
+def _batches_export(request: AuthedRequest, file_format: str) -> HttpResponse:
+    rows: Any = exports.batch_rows(request.user)
+    stamp = f"{timezone.localdate():%Y%m%d}"
+    if file_format == "xlsx":
+        return _file(
+            exports.xlsx_response(f"upload-batches-{stamp}.xlsx", exports.BATCH_HEADER, rows, title="Batches")
+        )
+    return _file(exports.csv_response(f"upload-batches-{stamp}.csv", exports.BATCH_HEADER, rows))
+
+
+def export_batches_csv(request: AuthedRequest) -> HttpResponse:
+    return _batches_export(request, "csv")
+
+
+def export_batches_xlsx(request: AuthedRequest) -> HttpResponse:
+    return _batches_export(request, "xlsx")
