@@ -30,14 +30,14 @@ services:
 test: $(VENV) services
 	mkdir -p .local/test
 	$(BIN)/ruff check .
-	DJANGO_DEBUG=true $(BIN)/mypy ckycportal accounts institutions records uploads kwikid_standin codelists bulkdata
+	DJANGO_DEBUG=true $(BIN)/mypy ckycportal accounts institutions records uploads reports kwikid_standin codelists bulkdata
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DJANGO_DEBUG=true $(BIN)/mypy ckycportal accounts institutions records uploads kwikid_standin codelists bulkdata
+	DJANGO_DEBUG=true $(BIN)/mypy ckycportal accounts institutions records uploads reports kwikid_standin codelists bulkdata
 
 format: $(VENV)
 	$(BIN)/ruff format .

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "institutions",
     "records",
     "uploads",
+    "reports",
     "bulkdata",
     "codelists",
 ]
@@ -136,6 +137,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "institutions.context_processors.portal",
+                "reports.context_processors.notifications",
             ],
         },
     },
@@ -307,7 +309,26 @@ KWIKID_READ_TIMEOUT = float(os.environ.get("KWIKID_READ_TIMEOUT", "60"))
 UPLOAD_LEASE_SECONDS = env_int("UPLOAD_LEASE_SECONDS", 180)
 UPLOAD_MAX_ATTEMPTS = env_int("UPLOAD_MAX_ATTEMPTS", 6)
 
-EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Mail (notifications): printed to the console unless EMAIL_HOST is set (then SMTP), or a backend is named.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "CKYC Portal <ckyc-portal@localhost>")
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+# The portal's address as people reach it, for links in emails.
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# From this hour (local time) each checker's daily summary is made, once a day.
+NOTIFY_DIGEST_HOUR = env_int("NOTIFY_DIGEST_HOUR", 8)
+# How often beat turns new returns and rejections into notifications and sends pending emails.
+NOTIFY_EVERY_SECONDS = env_int("NOTIFY_EVERY_SECONDS", 60)
 
 # One handler, on the root logger, through which every record passes: its filter masks PAN-, Aadhaar- and
 # mobile-like strings and bearer tokens. Django's own loggers are re-declared without handlers so that
@@ -333,5 +354,9 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-uploads": {
         "task": "uploads.tasks.sweep_uploads",
         "schedule": float(UPLOAD_ASSEMBLE_EVERY_SECONDS),
+    },
+    "derive-notifications": {
+        "task": "reports.tasks.derive_notifications",
+        "schedule": float(NOTIFY_EVERY_SECONDS),
     },
 }

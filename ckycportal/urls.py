@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("batches/", include("uploads.urls")),
     path("settings/", include("institutions.urls")),
+    path("reports/", include("reports.urls")),
     path("data/", include("bulkdata.urls")),
     path("", include("records.urls")),
 ]

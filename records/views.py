@@ -25,18 +25,6 @@ from .models import KycRecord, Status
 from .validation import FIELD_LABELS, validate_record
 
 
-def dashboard(request: AuthedRequest) -> HttpResponse:
-    user = request.user
-    context = {
-        "counts": selectors.status_counts(user),
-        "statuses": Status.choices,
-        "queue_count": selectors.review_queue(user).count() if user.is_checker else None,
-        "recent_batches": upload_selectors.batch_list(user)[:5],
-        "branches": selectors.branch_list(user),
-    }
-    return render(request, "records/dashboard.html", context)
-
-
 def _list_form(request: AuthedRequest, **kwargs: Any) -> RecordListForm:
     user = request.user
     return RecordListForm(

@@ -73,6 +73,12 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("institutions:user_set_active", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("institutions:user_password", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("institutions:user_two_factor", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    # Reports: the audit log is for admins and auditors; everyone has their own notifications.
+    ("reports:audit_log", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),
+    ("reports:audit_export", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),
+    ("reports:notifications", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("reports:notifications_read_all", "POST", "-"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
+    ("reports:notification_read", "POST", "own"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
     ("accounts:otp_enrol", "GET", "-"): (ANON, OK, OK, OK, OK),
     # Already verified (every role logs in with its second factor here): sent on to the page asked for.
     ("accounts:otp_verify", "GET", "-"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),

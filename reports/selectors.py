@@ -1,0 +1,421 @@
+"""Reads of the reports pages: the audit log (keyset-paged over two tables), the dashboard's figures
+(aggregated in SQL, a constant number of queries), and a user's notifications."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import CharField, Count, Q, QuerySet
+from django.db.models.functions import Cast, TruncDate
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ckycportal.logging import redact
+from institutions.models import AuditEvent, Branch, User
+from institutions.selectors import institution_for
+from records import selectors as record_selectors
+from records.masking import mask_value
+from records.models import KycRecord, RecordEvent, Status
+from uploads.models import BatchItem, BatchStatus, UploadBatch
+
+from .models import Notification
+
+# --- Audit log ----------------------------------------------------------------------------------------
+
+RECORD, CONFIG = "r", "c"  # the two sources; "r" sorts after "c", which breaks ties of equal times
+RECORD_ACTIONS = dict(RecordEvent.Action.choices)
+CONFIG_ACTIONS = {
+    "institution_configured": "Institution settings changed",
+    "branch_created": "Branch created",
+    "branch_updated": "Branch changed",
+    "branch_deactivated": "Branch deactivated",
+    "branch_reactivated": "Branch reactivated",
+    "user_created": "User created",
+    "user_updated": "User changed",
+    "user_deactivated": "User deactivated",
+    "user_reactivated": "User reactivated",
+    "user_password_reset": "Password reset",
+    "user_two_factor_reset": "Two-factor reset",
+    "batch_retry_now": "Batch retried now",
+    "batch_cancelled": "Batch cancelled",
+    "batch_unknown_resolved": "Lost answer resolved",
+}
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    date_from: date | None = None
+    date_to: date | None = None
+    actor: str = ""
+    action: str = ""
+    branch: Branch | None = None
+    ref: str = ""
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as URL parameters (for paging and export links)."""
+        values = {
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
+            "actor": self.actor,
+            "action": self.action,
+            "branch": str(self.branch.pk) if self.branch else "",
+            "ref": self.ref,
+        }
+        return {k: v for k, v in values.items() if v}
+
+
+@dataclass
+class AuditRow:
+    source: str
+    pk: int
+    created_at: datetime
+    actor: str
+    action: str
+    action_label: str
+    object_label: str
+    record_id: int | None = None
+    branch: str = ""
+    from_status: str = ""
+    to_status: str = ""
+    changes: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def key(self) -> tuple[datetime, str, int]:
+        return (self.created_at, self.source, self.pk)
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.created_at.isoformat()}~{self.source}~{self.pk}"
+
+
+def parse_cursor(value: str) -> tuple[datetime, str, int] | None:
+    """The position after which a page starts, from its URL form; None for anything malformed."""
+    try:
+        stamp, source, pk = value.split("~")
+        when = parse_datetime(stamp)
+        if when is None or source not in (RECORD, CONFIG):
+            return None
+        return (when, source, int(pk))
+    except ValueError:
+        return None
+
+
+def _before(cursor: tuple[datetime, str, int] | None, source: str) -> Q:
+    """Rows of ``source`` that come after the cursor in (created_at, source, id) descending order."""
+    if cursor is None:
+        return Q()
+    when, cursor_source, pk = cursor
+    if source == cursor_source:
+        return Q(created_at__lt=when) | Q(created_at=when, pk__lt=pk)
+    if source < cursor_source:  # at the same instant this source comes after the cursor's
+        return Q(created_at__lte=when)
+    return Q(created_at__lt=when)
+
+
+def _time_bounds(filters: AuditFilters) -> Q:
+    q = Q()
+    tz = timezone.get_current_timezone()
+    if filters.date_from:
+        q &= Q(created_at__gte=datetime.combine(filters.date_from, time.min, tzinfo=tz))
+    if filters.date_to:
+        q &= Q(created_at__lt=datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=tz))
+    return q
+
+
+def _record_events(user: User, filters: AuditFilters, actor_id: int | None) -> QuerySet[RecordEvent] | None:
+    if filters.action and filters.action not in RECORD_ACTIONS:
+        return None
+    events = RecordEvent.objects.filter(_time_bounds(filters))
+    if not user.is_auditor:  # admins: their institution's branches; auditors: every branch
+        events = events.filter(record__branch__institution=institution_for(user))
+    if filters.action:
+        events = events.filter(action=filters.action)
+    if actor_id is not None:
+        events = events.filter(actor_id=actor_id)
+    if filters.branch:
+        events = events.filter(record__branch=filters.branch)
+    if filters.ref:
+        ids = list(KycRecord.objects.filter(kyc_ref_no__iexact=filters.ref).values_list("pk", flat=True)[:10])
+        events = events.filter(record_id__in=ids)
+    return events.select_related("actor", "record__branch")
+
+
+def _config_events(filters: AuditFilters, actor_id: int | None) -> QuerySet[AuditEvent] | None:
+    if filters.ref or (filters.action and filters.action in RECORD_ACTIONS):
+        return None  # configuration events are about no record
+    events = AuditEvent.objects.filter(_time_bounds(filters))
+    if filters.action:
+        events = events.filter(action=filters.action)
+    if actor_id is not None:
+        events = events.filter(actor_id=actor_id)
+    if filters.branch:
+        batches = UploadBatch.objects.filter(branch=filters.branch).annotate(
+            key=Cast("pk", output_field=CharField())
+        )
+        events = events.filter(
+            Q(object_type="Branch", object_id=str(filters.branch.pk))
+            | Q(object_type="UploadBatch", object_id__in=batches.values("key"))
+        )
+    return events.select_related("actor")
+
+
+def _show(value: Any, name: str = "") -> str:
+    value = mask_value(name, value) if name else value
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value) or "—"
+    return redact(str(value)) if value not in ("", None) else "—"
+
+
+def _record_row(event: RecordEvent) -> AuditRow:
+    changes: list[str] = []
+    for entry in event.changed_fields or []:
+        if isinstance(entry, dict):  # {"field", "old", "new"}, PII masked when stored; masked again here
+            name = str(entry.get("field", ""))
+            changes.append(f"{name}: {_show(entry.get('old'), name)} → {_show(entry.get('new'), name)}")
+        else:
+            changes.append(str(entry))
+    return AuditRow(
+        source=RECORD,
+        pk=event.pk,
+        created_at=event.created_at,
+        actor=event.actor.username if event.actor else "system",
+        action=event.action,
+        action_label=RECORD_ACTIONS.get(event.action, event.action),
+        object_label=f"Record {event.record.kyc_ref_no}",
+        record_id=event.record_id,
+        branch=event.record.branch.code,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        changes=changes,
+        reason=redact(event.reason),
+    )
+
+
+def _config_row(event: AuditEvent) -> AuditRow:
+    detail = event.detail if isinstance(event.detail, dict) else {}
+    name = detail.get("username") or detail.get("code") or event.object_id
+    changes = [
+        f"{key}: {_show(old)} → {_show(new)}"
+        for key, (old, new) in (detail.get("changes") or {}).items()
+        if isinstance(detail.get("changes"), dict)
+    ]
+    changes += [
+        f"{key}: {_show(value)}"
+        for key, value in detail.items()
+        if key not in ("changes", "reason", "username", "code")
+    ]
+    return AuditRow(
+        source=CONFIG,
+        pk=event.pk,
+        created_at=event.created_at,
+        actor=event.actor.username if event.actor else "system",
+        action=event.action,
+        action_label=CONFIG_ACTIONS.get(event.action, event.action.replace("_", " ").capitalize()),
+        object_label=f"{event.object_type} {name}".strip(),
+        changes=changes,
+        reason=redact(str(detail.get("reason", ""))),
+    )
+
+
+def _actor_id(filters: AuditFilters) -> int | None:
+    if not filters.actor:
+        return None
+    found = User.objects.filter(username=filters.actor).values_list("pk", flat=True).first()
+    return found if found is not None else -1  # an unknown name matches nothing
+
+
+def audit_page(
+    user: User,
+    filters: AuditFilters,
+    *,
+    after: tuple[datetime, str, int] | None = None,
+    size: int = PAGE_SIZE,
+) -> tuple[list[AuditRow], AuditRow | None]:
+    """One page of the merged log, newest first, starting after ``after``; and the row to continue after
+    (None on the last page). At most two queries of ``size + 1`` rows each: no COUNT, no OFFSET."""
+    actor_id = _actor_id(filters)
+    streams: list[list[AuditRow]] = []
+    records = _record_events(user, filters, actor_id)
+    if records is not None:
+        rows = records.filter(_before(after, RECORD)).order_by("-created_at", "-pk")[: size + 1]
+        streams.append([_record_row(e) for e in rows])
+    config = _config_events(filters, actor_id)
+    if config is not None:
+        rows_c = config.filter(_before(after, CONFIG)).order_by("-created_at", "-pk")[: size + 1]
+        streams.append([_config_row(e) for e in rows_c])
+    merged = list(heapq.merge(*streams, key=lambda row: row.key, reverse=True))
+    page = merged[:size]
+    return page, (page[-1] if len(merged) > size else None)
+
+
+def audit_rows(user: User, filters: AuditFilters, *, chunk: int = 1000) -> Iterator[AuditRow]:
+    """Every row of the filtered log, newest first, read a chunk at a time (for the CSV export)."""
+    after = None
+    while True:
+        page, last = audit_page(user, filters, after=after, size=chunk)
+        yield from page
+        if last is None:
+            return
+        after = last.key
+
+
+def audit_actions() -> list[tuple[str, str]]:
+    return sorted({**RECORD_ACTIONS, **CONFIG_ACTIONS}.items(), key=lambda kv: kv[1])
+
+
+# --- Dashboard ----------------------------------------------------------------------------------------
+
+
+def _has_due_clock() -> bool:
+    """The deadline clock (records' upload_due_on) exists; the dashboard shows it only then."""
+    return any(f.name == "upload_due_on" for f in KycRecord._meta.get_fields())
+
+
+def _due_soon_days() -> int:
+    from records import models as record_models
+
+    return int(getattr(record_models, "DUE_SOON_DAYS", 3))
+
+
+@dataclass
+class Dashboard:
+    branches: list[Branch]
+    branch: Branch | None
+    counts: dict[str, int]
+    per_branch: list[dict[str, Any]]
+    oldest_waiting: KycRecord | None
+    uploaded_today: int
+    rejected_30d: int
+    accepted_30d: int
+    overdue: int | None
+    due_soon: int | None
+    due_soon_days: int
+    last_batch: UploadBatch | None
+    daily: list[dict[str, Any]]
+
+    @property
+    def rejection_rate(self) -> float | None:
+        settled = self.accepted_30d + self.rejected_30d
+        return round(100 * self.rejected_30d / settled, 1) if settled else None
+
+
+def dashboard_get(user: User, *, branch_id: int | None = None, days: int = 14) -> Dashboard:
+    """The dashboard's figures for the user's branches (or one of them): 7 queries whatever the volume."""
+    branches = list(record_selectors.branch_list(user).order_by("code"))  # 1 (+1 for a branch-less user)
+    branch = next((b for b in branches if b.pk == branch_id), None)
+    scope = [branch] if branch else branches
+    records = KycRecord.objects.filter(branch__in=scope)
+    today = timezone.localdate()
+    midnight = timezone.make_aware(datetime.combine(today, time.min))
+
+    # Counts by branch and status, and today's uploads, in one GROUP BY.                          # 2
+    rows = (
+        records.order_by()
+        .values("branch_id", "status")
+        .annotate(n=Count("pk"), today=Count("pk", filter=Q(uploaded_at__gte=midnight)))
+    )
+    counts = dict.fromkeys(Status.values, 0)
+    by_branch: dict[int, dict[str, int]] = {b.pk: dict.fromkeys(Status.values, 0) for b in scope}
+    uploaded_today = 0
+    for row in rows:
+        counts[row["status"]] += row["n"]
+        by_branch.setdefault(row["branch_id"], dict.fromkeys(Status.values, 0))[row["status"]] = row["n"]
+        uploaded_today += row["today"]
+    per_branch = [
+        {"branch": b, "counts": by_branch[b.pk], "total": sum(by_branch[b.pk].values())} for b in scope
+    ]
+
+    oldest_waiting = (  # 3
+        records.filter(status=Status.SUBMITTED)
+        .select_related("branch")
+        .order_by("submitted_at", "pk")
+        .first()
+    )
+
+    overdue = due_soon = None
+    soon = _due_soon_days()
+    if _has_due_clock():  # 4
+        due = records.exclude(status=Status.UPLOADED).aggregate(
+            overdue=Count("pk", filter=Q(upload_due_on__lt=today)),
+            due_soon=Count(
+                "pk", filter=Q(upload_due_on__gte=today, upload_due_on__lte=today + timedelta(days=soon))
+            ),
+        )
+        overdue, due_soon = due["overdue"], due["due_soon"]
+
+    # KwikID's answers per day (batch creation day), for the rejection rate and the trend chart.    # 5
+    since = midnight - timedelta(days=max(days, 30) - 1)
+    items = (
+        BatchItem.objects.filter(batch__branch__in=scope, batch__created_at__gte=since)
+        .filter(outcome__in=(BatchItem.Outcome.ACCEPTED, BatchItem.Outcome.REJECTED))
+        .annotate(day=TruncDate("batch__created_at", tzinfo=timezone.get_current_timezone()))
+        .order_by()
+        .values("day", "outcome")
+        .annotate(n=Count("pk"))
+    )
+    per_day: dict[date, dict[str, int]] = {}
+    accepted_30d = rejected_30d = 0
+    for item in items:
+        per_day.setdefault(item["day"], {})[item["outcome"]] = item["n"]
+        if item["outcome"] == BatchItem.Outcome.ACCEPTED:
+            accepted_30d += item["n"]
+        else:
+            rejected_30d += item["n"]
+    daily = [
+        {
+            "day": day,
+            "accepted": per_day.get(day, {}).get(BatchItem.Outcome.ACCEPTED, 0),
+            "rejected": per_day.get(day, {}).get(BatchItem.Outcome.REJECTED, 0),
+        }
+        for day in (today - timedelta(days=n) for n in range(days - 1, -1, -1))
+    ]
+
+    last_batch = (  # 6
+        UploadBatch.objects.filter(branch__in=scope, finished_at__isnull=False)
+        .select_related("branch")
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    return Dashboard(
+        branches=branches,
+        branch=branch,
+        counts=counts,
+        per_branch=per_branch,
+        oldest_waiting=oldest_waiting,
+        uploaded_today=uploaded_today,
+        accepted_30d=accepted_30d,
+        rejected_30d=rejected_30d,
+        overdue=overdue,
+        due_soon=due_soon,
+        due_soon_days=soon,
+        last_batch=last_batch,
+        daily=daily,
+    )
+
+
+def sending_batches(user: User, branch: Branch | None) -> QuerySet[UploadBatch]:
+    """Batches being sent now (for the live progress bars)."""
+    batches = UploadBatch.objects.filter(status=BatchStatus.SENDING).select_related("branch")
+    if branch is not None:
+        return batches.filter(branch=branch)
+    if not user.sees_all_branches:
+        batches = batches.filter(branch__in=user.branches.all())
+    return batches
+
+
+# --- Notifications ------------------------------------------------------------------------------------
+
+
+def notification_list(user: User) -> QuerySet[Notification]:
+    """The user's notifications, newest first."""
+    return Notification.objects.filter(recipient=user).order_by("-created_at", "-pk")
+
+
+def unread_count(user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

@@ -1,0 +1,21 @@
+"""Thin periodic tasks over reports.services; each is safe to run twice, also at the same time."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="reports.tasks.derive_notifications", ignore_result=True)
+def derive_notifications() -> None:
+    """New returns and rejections -> notifications; then today's checker digests once it is time."""
+    services.notifications_derive()
+    services.digests_create()
+    services.notification_emails_send()
+
+
+@shared_task(name="reports.tasks.send_notification_emails", ignore_result=True)
+def send_notification_emails() -> None:
+    """Send pending notification emails (rung after commit; the periodic task catches any missed ring)."""
+    services.notification_emails_send()

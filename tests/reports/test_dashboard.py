@@ -1,0 +1,120 @@
+"""The dashboard: figures per branch and institution, aggregated in SQL with a constant number of queries,
+scoped to the user's branches, with server-drawn charts (no script, no CDN)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from institutions.models import Branch, Institution, Role, User
+from records import services as record_services
+from records.models import KycRecord, Status
+from reports import selectors
+from tests.conftest import approved_record, make_user, new_record, otp_login
+from uploads.models import BatchItem, BatchStatus, UploadBatch
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    otp_login(client, user)
+    return client
+
+
+def batch_with(
+    institution: Institution, branch: Branch, records: list[KycRecord], outcomes: list[str]
+) -> UploadBatch:
+    batch = UploadBatch.objects.create(
+        institution=institution,
+        branch=branch,
+        status=BatchStatus.REJECTED if "rejected" in outcomes else BatchStatus.ACCEPTED,
+        record_count=len(records),
+        finished_at=timezone.now(),
+        response_message="2 of 3 accepted",
+    )
+    for n, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
+        BatchItem.objects.create(batch=batch, record=record, position=n, outcome=outcome)
+    return batch
+
+
+def test_figures(
+    institution: Institution, alice: User, bob: User, branch_a: Branch, branch_b: Branch
+) -> None:
+    waiting_old = record_services.record_submit(actor=alice, record=new_record(alice, branch_a, 1))
+    record_services.record_submit(actor=alice, record=new_record(alice, branch_a, 2))
+    new_record(alice, branch_a, 3)
+    KycRecord.objects.filter(pk=waiting_old.pk).update(submitted_at=timezone.now() - timedelta(days=3))
+    done = [approved_record(alice, bob, branch_a, n) for n in (4, 5, 6)]
+    KycRecord.objects.filter(pk__in=[done[0].pk, done[1].pk]).update(
+        status=Status.UPLOADED, uploaded_at=timezone.now()
+    )
+    KycRecord.objects.filter(pk=done[2].pk).update(status=Status.REJECTED)
+    batch = batch_with(institution, branch_a, done, ["accepted", "accepted", "rejected"])
+    KycRecord.objects.filter(pk=new_record(alice, branch_a, 7).pk).update(
+        upload_due_on=timezone.localdate() - timedelta(days=2)
+    )
+    KycRecord.objects.filter(pk=new_record(alice, branch_a, 8).pk).update(
+        upload_due_on=timezone.localdate() + timedelta(days=1)
+    )
+
+    data = selectors.dashboard_get(bob)
+    assert data.counts[Status.SUBMITTED] == 2 and data.counts[Status.UPLOADED] == 2
+    assert data.oldest_waiting == waiting_old
+    assert data.uploaded_today == 2
+    assert (data.accepted_30d, data.rejected_30d, data.rejection_rate) == (2, 1, 33.3)
+    assert data.last_batch == batch
+    assert data.overdue is not None and data.overdue >= 1
+    assert data.due_soon is not None and data.due_soon >= 1
+    assert data.daily[-1] == {"day": timezone.localdate(), "accepted": 2, "rejected": 1}
+
+
+def test_scoped_to_the_users_branches(
+    alice: User, bob: User, mallory: User, branch_a: Branch, branch_b: Branch
+) -> None:
+    new_record(alice, branch_a, 1)
+    new_record(mallory, branch_b, 2)
+    new_record(mallory, branch_b, 3)
+    assert sum(selectors.dashboard_get(bob).counts.values()) == 1
+    # Asking for another branch by id shows one's own, not the other's.
+    assert sum(selectors.dashboard_get(bob, branch_id=branch_b.pk).counts.values()) == 1
+    auditor = make_user("audrey", Role.AUDITOR)
+    assert sum(selectors.dashboard_get(auditor).counts.values()) == 3
+    assert sum(selectors.dashboard_get(auditor, branch_id=branch_b.pk).counts.values()) == 2
+
+
+def test_query_count_does_not_grow_with_records_or_branches(
+    institution: Institution, alice: User, branch_a: Branch, django_assert_max_num_queries: Any
+) -> None:
+    auditor = make_user("audrey", Role.AUDITOR)
+    client = client_for(auditor)
+    new_record(alice, branch_a, 1)
+    with django_assert_max_num_queries(40) as few:
+        assert client.get(reverse("records:dashboard")).status_code == 200
+    for n in range(5):
+        branch = Branch.objects.create(institution=institution, code=f"X{n}", name=f"Extra {n}")
+        maker = make_user(f"m{n}", Role.MAKER, branch)
+        for k in range(4):
+            new_record(maker, branch, 100 * n + k)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("records:dashboard"))
+    assert len(response.context["data"].per_branch) == 6
+
+
+def test_page_shows_charts_as_images_without_scripts(alice: User, bob: User, branch_a: Branch) -> None:
+    record_services.record_submit(actor=alice, record=new_record(alice, branch_a, 1))
+    response = client_for(bob).get(reverse("records:dashboard"))
+    body = response.content.decode()
+    assert 'src="data:image/svg+xml;base64,' in body
+    assert "Bar chart of records by status" in body  # the text alternative
+    chart = base64.b64decode(response.context["status_chart"].split(",", 1)[1]).decode()
+    assert "<script" not in chart
+    assert "Waiting for review" in chart
+    assert 'id="upload-progress"' in body  # the live progress bar (progress.js)
+    assert "/static/js/progress." in body
