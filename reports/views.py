@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from bulkdata.exports import csv_response
 from institutions.models import Branch, Role
 from institutions.permissions import AuthedRequest, role_required
 from records import selectors as record_selectors
@@ -18,7 +19,6 @@ from records.models import Status
 from uploads import selectors as upload_selectors
 
 from . import charts, selectors, services
-from .csv_export import csv_response
 from .forms import AuditFilterForm
 
 

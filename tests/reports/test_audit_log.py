@@ -18,7 +18,6 @@ from institutions.models import AuditEvent, Branch, Role, User
 from records import services as record_services
 from records.models import RecordEvent
 from reports import selectors
-from reports.csv_export import safe_cell
 from tests.conftest import make_user, new_record, otp_login
 
 pytestmark = pytest.mark.django_db
@@ -158,22 +157,6 @@ def test_csv_export_keeps_the_filters(history: Any, auditor: User) -> None:
     response = client_for(auditor).get(reverse("reports:audit_export"), {"action": "returned"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert [row[2] for row in rows[1:]] == ["Returned"]
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("=1+1", "'=1+1"),
-        ("+91", "'+91"),
-        ("-2", "'-2"),
-        ("@SUM(A1)", "'@SUM(A1)"),
-        ("\tx", "'\tx"),
-        ("ok", "ok"),
-        (None, ""),
-    ],
-)
-def test_formula_cells_are_defused(value: Any, expected: str) -> None:
-    assert safe_cell(value) == expected
 
 
 def test_edit_diffs_show_masked_values(auditor: User, alice: User, branch_a: Branch) -> None:
