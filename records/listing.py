@@ -48,6 +48,9 @@ SORTS: dict[str, Sort] = {
     "-ref": Sort("KYC reference number, Z to A", "ref", ascending=False),
 }
 DEFAULT_SORT = "-updated"
+# The checker's queue: submitted records, waiting longest first (every one has a submitted_at).
+QUEUE_SORTS: dict[str, Sort] = {"submitted": Sort("Waiting longest first", "submitted_at", ascending=True)}
+ALL_SORTS = SORTS | QUEUE_SORTS
 
 SEARCH_BY = (("auto", "Anything"), ("ref", "KYC ref. no. (start)"), ("pan", "PAN (exact)"), ("name", "Name"))
 DATE_FIELDS = {"created": "created_at__date", "verified": "kyc_verification_date", "due": "upload_due_on"}
@@ -111,8 +114,11 @@ class RecordListForm(forms.Form):
         branches: list[tuple[int, str]],
         makers: list[tuple[int, str]],
         statuses: list[tuple[str, str]] | None = None,
+        sorts: dict[str, Sort] | None = None,
     ) -> None:
         super().__init__(data)
+        self.sorts = sorts or SORTS
+        self.fields["sort"].choices = [(k, s.label) for k, s in self.sorts.items()]  # type: ignore[attr-defined]
         self.fields["status"].choices = [("", "All statuses"), *(statuses or Status.choices)]  # type: ignore[attr-defined]
         self.fields["branch"].choices = [("", "All my branches"), *branches]  # type: ignore[attr-defined]
         self.fields["maker"].choices = [("", "Anyone"), *makers]  # type: ignore[attr-defined]
@@ -138,12 +144,12 @@ class RecordListForm(forms.Form):
             due=values.get("due") or "",
             q=(values.get("q") or "").strip(),
             by=values.get("by") or "auto",
-            sort=values.get("sort") or DEFAULT_SORT,
+            sort=values.get("sort") or next(iter(self.sorts)),
         )
         for name in ("after", "before"):
             raw = self.data.get(name)
             if raw:
-                cursor = decode_cursor(raw, SORTS[query.sort])
+                cursor = decode_cursor(raw, self.sorts[query.sort])
                 if cursor is None:
                     self.cursor_error = True
                 setattr(query, name, cursor)
@@ -174,7 +180,7 @@ def decode_cursor(text: str, sort: Sort) -> tuple[Any, int] | None:
         value, pk = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         if not isinstance(pk, int) or not isinstance(value, str):
             return None
-        if sort.column in ("updated_at", "created_at"):
+        if sort.column in ("updated_at", "created_at", "submitted_at"):
             return datetime.fromisoformat(value), pk
         if sort.column == "upload_due_on":
             return date.fromisoformat(value), pk
@@ -243,7 +249,7 @@ def page_of(
 ) -> SeekPage:
     """The page the query asks for: two queries at most (the rows, plus a capped count)."""
     per_page = per_page or PER_PAGE
-    sort = SORTS[query.sort]
+    sort = ALL_SORTS[query.sort]
     # Counting stops at COUNT_CAP + 1 rows: "1,000+" costs the same at a thousand records or a million.
     count = records.order_by()[: COUNT_CAP + 1].count() if counted else 0
     if query.before is not None:

@@ -159,6 +159,10 @@ class KycRecord(models.Model):
             models.Index(fields=["status", "updated_at", "id"], name="record_status_updated"),
             models.Index(fields=["created_at", "id"], name="record_created"),
             models.Index(fields=["created_by", "updated_at", "id"], name="record_maker_updated"),
+            # The checker's queue: submitted records, waiting longest first.
+            models.Index(
+                fields=["submitted_at", "id"], condition=Q(status="submitted"), name="record_review_queue"
+            ),
             # Overdue and due-soon: only records not yet accepted by KwikID have a running clock.
             models.Index(
                 fields=["upload_due_on", "id"], condition=~Q(status="uploaded"), name="record_due_open"

@@ -135,6 +135,15 @@ def review_queue(user: User) -> QuerySet[KycRecord]:
     )
 
 
+def review_queue_page(user: User, query: ListQuery) -> SeekPage:
+    """One page of the checker's queue, filtered like the records list (status and sort fixed)."""
+    query.status, query.sort = Status.SUBMITTED, "submitted"
+    records = record_search(user, query)
+    own = RecordEvent.objects.filter(actor=user, action__in=MAKER_ACTIONS).values("record_id")
+    records = records.exclude(created_by=user).exclude(submitted_by=user).exclude(pk__in=own)
+    return page_of(records, query)
+
+
 def record_get(user: User, pk: int) -> KycRecord:
     """One record, or 404 when it does not exist or belongs to another branch."""
     return get_object_or_404(record_list(user), pk=pk)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("records/", views.record_list, name="list"),
     path("records/new/", views.record_create, name="create"),
     path("records/review/", views.review_queue, name="review_queue"),
+    path("records/review/decide/", views.review_bulk, name="review_bulk"),
     path("records/<int:pk>/", views.record_detail, name="detail"),
     path("records/<int:pk>/edit/", views.record_edit, name="edit"),
     path("records/<int:pk>/reveal/", views.record_reveal, name="reveal"),

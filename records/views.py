@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -20,7 +21,7 @@ from uploads import selectors as upload_selectors
 
 from . import selectors, services
 from .forms import KycRecordForm, ReturnForm, add_problems
-from .listing import RecordListForm
+from .listing import QUEUE_SORTS, RecordListForm
 from .models import KycRecord, Status
 from .validation import FIELD_LABELS, validate_record
 
@@ -53,8 +54,40 @@ def record_list(request: AuthedRequest) -> HttpResponse:
 
 @role_required(Role.CHECKER)
 def review_queue(request: AuthedRequest) -> HttpResponse:
-    page = Paginator(selectors.review_queue(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "records/review_queue.html", {"page": page})
+    form = _list_form(request, sorts=QUEUE_SORTS)
+    query = form.list_query()
+    context = {
+        "form": form,
+        "page": selectors.review_queue_page(request.user, query),
+        "query": query,
+        "filters": _page_links(request),
+        # The summary of the last bulk decision, shown once (post / redirect / get).
+        "results": request.session.pop("review_results", None),
+        "outcomes": services.REVIEW_OUTCOMES,
+    }
+    return render(request, "records/review_queue.html", context)
+
+
+@require_POST
+@role_required(Role.CHECKER)
+def review_bulk(request: AuthedRequest) -> HttpResponse:
+    ids = [int(v) for v in request.POST.getlist("record") if v.isdigit()]
+    decision = request.POST.get("decision", "")
+    if not ids:
+        messages.error(request, "Tick the records to decide first.")
+        return redirect("records:review_queue")
+    try:
+        results = services.records_review(
+            actor=request.user, record_ids=ids, decision=decision, reason=request.POST.get("reason", "")
+        )
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("records:review_queue")
+    request.session["review_results"] = [asdict(r) for r in results]
+    done = sum(r.outcome in ("approved", "returned") for r in results)
+    verb = "approved" if decision == "approve" else "returned"
+    messages.success(request, f"{done} of {len(results)} record{pluralize(len(results))} {verb}.")
+    return redirect("records:review_queue")
 
 
 def _save(

@@ -34,6 +34,7 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("records:list", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("records:create", "GET", "-"): (ANON, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     ("records:review_queue", "GET", "-"): (ANON, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN),
+    ("records:review_bulk", "POST", "-"): (ANON, FORBIDDEN, REDIRECT, FORBIDDEN, FORBIDDEN),
     ("records:detail", "GET", "own"): (ANON, OK, OK, OK, OK),
     ("records:detail", "GET", "other"): (ANON, NOT_FOUND, NOT_FOUND, OK, OK),
     # The world's records are submitted, so the maker is sent to the record (it is not editable).
