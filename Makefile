@@ -12,7 +12,7 @@ TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALL
 	PII_HASH_KEY=test-only-pii-hash-key \
 	PORTAL_LOCAL_DIR=$(CURDIR)/.local/test DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: run test lint format bench services clean totp
+.PHONY: run test lint format bench bench-import services clean totp
 
 $(VENV): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -45,6 +45,11 @@ format: $(VENV)
 
 bench: $(VENV) services
 	$(TEST_ENV) $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The bulk import against a plain CSV -> regex -> COPY script; BENCH_ARGS="--memory-rows 1000000" adds the
+# peak memory of a million-row import.
+bench-import: $(VENV) services
+	$(TEST_ENV) $(BIN)/python bench/import_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .local staticfiles

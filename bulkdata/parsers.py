@@ -212,11 +212,10 @@ def _csv_rows(opener: Opener) -> Iterator[RawRow]:
                         f"Row {number} has {len(cells)} cells but the header names {width} columns. "
                         "Check for a comma inside a value that is not in quotes."
                     )
-                values: dict[str, Any] = {}
-                for name, cell in zip(names, cells, strict=False):
-                    _check_cell(number, name, cell)
-                    values[name] = cell
-                yield RawRow(number, values)
+                if sum(map(len, cells)) > MAX_CELL_CHARS:  # only then can one cell be too long
+                    for name, cell in zip(names, cells, strict=False):
+                        _check_cell(number, name, cell)
+                yield RawRow(number, dict(zip(names, cells, strict=False)))
             if count == 0:
                 raise FileRefused("The file has a header row but no records.")
         except csv.Error as exc:

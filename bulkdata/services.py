@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from ckycportal import crypto
-from ckycportal.fields import EncryptedTextField
+from ckycportal.fields import EncryptedDateField, EncryptedTextField
 from institutions.models import AuditEvent, Branch, Role, User
 from records.models import KycRecord, RecordEvent, RecordNameToken, Status
 from records.services import due_on, name_tokens
@@ -94,6 +95,51 @@ def _require_maker(actor: User, branch: Branch) -> None:
         raise PermissionDenied("You do not work at this branch.")
 
 
+class _FirstRows:
+    """The first row of each key (a 63-bit hash), in flat arrays: 12 bytes a slot instead of ~110 bytes of
+    Python objects a dict entry, so a million-row file's references and PANs take ~50 MB, not ~220 MB.
+
+    Open addressing with linear probing, kept at most half full. Two different values share a 63-bit hash
+    with a probability of about 1 in 10^7 for a million rows; the duplicate reported would name the row.
+    """
+
+    _MASK63 = (1 << 63) - 1
+
+    def __init__(self, capacity: int = 1 << 14) -> None:
+        self._size = 0
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        self._keys = array("q", bytes(8 * capacity))
+        self._rows = array("L", bytes(array("L").itemsize * capacity))
+        self._mask = capacity - 1
+
+    def first(self, key: int, row: int) -> int:
+        """The row first seen with ``key``; remembers ``row`` (and returns it) when the key is new."""
+        key = (key & self._MASK63) or 1  # 0 marks an empty slot
+        keys, mask = self._keys, self._mask
+        i = key & mask
+        while True:
+            found = keys[i]
+            if found == 0:
+                keys[i] = key
+                self._rows[i] = row
+                self._size += 1
+                if self._size * 2 > mask:
+                    self._grow()
+                return row
+            if found == key:
+                return self._rows[i]
+            i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        old = [(k, r) for k, r in zip(self._keys, self._rows, strict=True) if k]
+        self._allocate((self._mask + 1) * 2)
+        self._size = 0
+        for key, row in old:
+            self.first(key, row)
+
+
 @dataclass
 class _Scan:
     """What one pass over a file remembers: rows seen (for duplicates) and the actor's branches."""
@@ -103,9 +149,9 @@ class _Scan:
     branches: dict[str, int]
     visible_branches: set[int]
     warnings_block: bool
-    # Upper-cased kyc_ref_no -> first row; a 64-bit prefix of the PAN's keyed hash -> first row.
-    refs: dict[str, int] = field(default_factory=dict)
-    pans: dict[int, int] = field(default_factory=dict)
+    # Upper-cased kyc_ref_no's hash -> first row; a 64-bit prefix of the PAN's keyed hash -> first row.
+    refs: _FirstRows = field(default_factory=_FirstRows)
+    pans: _FirstRows = field(default_factory=_FirstRows)
 
     def finish(self, chunk: list[PreparedRow]) -> list[PreparedRow]:
         """Branch codes, then duplicates in the file, then in the database (two indexed queries)."""
@@ -123,7 +169,7 @@ class _Scan:
                 )
             ref = row.ref_key
             if ref and "kyc_ref_no" not in failed:
-                first = self.refs.setdefault(ref, row.number)
+                first = self.refs.first(hash(ref), row.number)
                 if first != row.number:
                     row.problems.append(
                         Problem("kyc_ref_no", f"KYC reference number repeats row {first} of this file")
@@ -134,7 +180,7 @@ class _Scan:
             row.values["pan_hash"] = crypto.keyed_hash(pan) if pan else ""
             if pan and "pan" not in failed:
                 key = int(row.values["pan_hash"][:16], 16)
-                first = self.pans.setdefault(key, row.number)
+                first = self.pans.first(key, row.number)
                 if first != row.number:
                     row.problems.append(
                         Problem(
@@ -356,6 +402,13 @@ class _Writer:
         return len(ids)
 
 
+def _encrypt_text(value: Any) -> Any:
+    """EncryptedTextField.get_prep_value for the text the import produces (str), without its detours."""
+    if isinstance(value, str):
+        return crypto.encrypt(value) if value else value
+    return value if value is None else crypto.encrypt(str(value))
+
+
 def _attname(model: type[Any], name: str) -> str:
     return str(model._meta.get_field(name).attname)
 
@@ -378,8 +431,10 @@ class _Columns:
                 self.defaults[f.name] = None  # filled in by the caller
         self.prep: list[tuple[str, Callable[[Any], Any] | None]] = []
         for f in fields:
-            if isinstance(f, EncryptedTextField):
+            if isinstance(f, EncryptedDateField):
                 self.prep.append((f.name, f.get_prep_value))  # the field's own encryption
+            elif isinstance(f, EncryptedTextField):
+                self.prep.append((f.name, _encrypt_text))
             elif f.get_internal_type() == "JSONField":
                 self.prep.append((f.name, json.dumps))
             else:

@@ -217,3 +217,11 @@ def test_full_aadhaar_anywhere_in_a_row_is_refused(alice: User, branch_a: Branch
     assert outcome.invalid == 1
     assert found[0][0] == "poa_address_line_1"
     assert "full Aadhaar number must never be stored" in found[0][1]
+
+
+def test_first_rows_table_remembers_every_key_through_growth() -> None:
+    table = services._FirstRows(capacity=4)
+    for n in range(1, 5001):
+        assert table.first(n * 7919, n + 1) == n + 1
+    assert [table.first(n * 7919, 99) for n in (1, 2500, 5000)] == [2, 2501, 5001]
+    assert table.first(0, 7) == 7  # 0 is a key like any other (stored as 1)

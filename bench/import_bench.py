@@ -1,0 +1,197 @@
+"""Import benchmark (`make bench-import`): the portal's bulk import against a plain CSV -> regex -> COPY.
+
+1. A CSV of N valid records (default 100,000; bench/seed.py's record generator, the template's columns)
+   is imported by the portal (bench/import_child.py: bulkdata.services.records_import, as
+   ``manage.py import_records`` runs it: validation, PII encryption, PAN hashes, duplicate checks against
+   the file and the table, records, name tokens and audit events, one transaction) into an empty table.
+   In the same run, bench/import_plain.py streams the same file, applies the same regular expressions and
+   COPYs the rows into a table of text columns. Goal: portal throughput >= 0.2x the plain script's.
+2. The import process's peak RSS (VmHWM, Django included) for the same file; ``--memory-rows 1000000``
+   measures it for a million rows (about 4 minutes more). Goal: < 300 MB for 1,000,000 rows.
+
+Uses its own database, ``ckycportal_bench_import`` (dropped, created and migrated here) on the server of
+DATABASE_URL (the Makefile's TEST_ENV), or BENCH_IMPORT_DATABASE_URL. Prints a table and writes it to
+bench/results/import-latest.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / ".local" / "bench"
+DEFAULT_DB_NAME = "ckycportal_bench_import"
+GOAL_RATIO = 0.2
+GOAL_PEAK_MB = 300
+
+
+def _with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def bench_environment() -> dict[str, str]:
+    db_url = os.environ.get("BENCH_IMPORT_DATABASE_URL")
+    if not db_url:
+        if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+            sys.exit("Run `make bench-import` (needs DATABASE_URL of a PostgreSQL server).")
+        db_url = _with_path(os.environ["DATABASE_URL"], "/" + DEFAULT_DB_NAME)
+    name = urlsplit(db_url).path.lstrip("/")
+    if "bench" not in name:
+        sys.exit(f"Refusing to drop and recreate database {name!r}: its name must contain 'bench'.")
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=db_url,
+        PORTAL_LOCAL_DIR=str(WORK),
+        DJANGO_SETTINGS_MODULE="ckycportal.settings",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def recreate_database(db_url: str) -> None:
+    import psycopg
+
+    name = urlsplit(db_url).path.lstrip("/")
+    with psycopg.connect(_with_path(db_url, "/postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def run_json(command: list[str], env: dict[str, str]) -> dict[str, float]:
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+        raise SystemExit(f"{Path(command[1]).name} failed with status {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def write_csv(path: Path, count: int, prefix: str) -> float:
+    """N distinct valid records as a maker's spreadsheet would hold them (dates ISO, flags Y/N)."""
+    from bench.seed import plain_record
+    from records.validation import FIELDS
+
+    started = time.perf_counter()
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(FIELDS)
+        for i in range(count):
+            record = plain_record(i, prefix)
+            writer.writerow(
+                [
+                    ("Y" if value else "N")
+                    if isinstance(value, bool)
+                    else (value.isoformat() if isinstance(value, date) else ("" if value is None else value))
+                    for value in (record[name] for name in FIELDS)
+                ]
+            )
+    return time.perf_counter() - started
+
+
+def prepare_portal(env: dict[str, str]) -> None:
+    """Migrate the bench database and create an institution, a branch and a maker (in a child process)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    script = (
+        "import django; django.setup()\n"
+        "from institutions.models import Institution, Branch, User, Role\n"
+        "i = Institution.objects.create(name='Bench', fi_code='BENCH1', region_code='MH',"
+        " cersai_username='B', api_base_url='http://127.0.0.1:9')\n"
+        "b = Branch.objects.create(institution=i, code='BR1', name='Bench branch')\n"
+        "u = User.objects.create_user(username='bench-maker', password=None, role=Role.MAKER)\n"
+        "u.branches.add(b)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
+
+
+def truncate_records(env: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("TRUNCATE records_kycrecord CASCADE")
+        conn.execute("VACUUM ANALYZE records_kycrecord")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=100_000, help="rows for the throughput comparison")
+    parser.add_argument(
+        "--memory-rows", type=int, default=0, help="also import this many rows for peak memory (e.g. 1000000)"
+    )
+    args = parser.parse_args()
+    env = bench_environment()
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)  # bench.seed and records.validation import Django settings
+
+    print(f"Preparing database {urlsplit(env['DATABASE_URL']).path.lstrip('/')} ...", flush=True)
+    recreate_database(env["DATABASE_URL"])
+    prepare_portal(env)
+
+    import django
+
+    django.setup()
+    path = WORK / f"import-{args.rows}.csv"
+    made = write_csv(path, args.rows, "BI")
+    size_mb = path.stat().st_size / 1024 / 1024
+    print(f"Wrote {args.rows:,} rows ({size_mb:.1f} MB) in {made:.1f} s; importing ...", flush=True)
+
+    plain = run_json([sys.executable, "bench/import_plain.py", str(path), env["DATABASE_URL"]], env)
+    portal = run_json([sys.executable, "bench/import_child.py", str(path), "BR1", "bench-maker"], env)
+    assert portal["created"] == args.rows, portal
+    plain_rate = plain["rows"] / plain["seconds"]
+    portal_rate = portal["rows"] / portal["seconds"]
+    ratio = portal_rate / plain_rate
+    lines = [
+        f"Import benchmark, {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
+        f"({os.cpu_count()} CPUs, Python {platform.python_version()})",
+        f"file: {args.rows:,} rows, {size_mb:.1f} MB CSV",
+        f"plain CSV -> regex -> COPY : {plain['seconds']:7.1f} s  {plain_rate:9,.0f} rows/s",
+        f"portal import              : {portal['seconds']:7.1f} s  {portal_rate:9,.0f} rows/s "
+        "(validation, encryption, duplicates, records, name tokens, audit events)",
+        f"ratio portal / plain       : {ratio:.2f}x   "
+        f"(goal >= {GOAL_RATIO}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'})",
+        f"import process peak RSS    : {portal['peak_kb'] / 1024:.0f} MB for {args.rows:,} rows "
+        f"(Django loaded: {portal['peak_kb_before'] / 1024:.0f} MB)",
+    ]
+    if args.memory_rows:
+        print(f"Memory run: {args.memory_rows:,} rows ...", flush=True)
+        truncate_records(env)
+        big = WORK / f"import-{args.memory_rows}.csv"
+        write_csv(big, args.memory_rows, "BM")
+        memory = run_json([sys.executable, "bench/import_child.py", str(big), "BR1", "bench-maker"], env)
+        peak_mb = memory["peak_kb"] / 1024
+        lines.append(
+            f"import process peak RSS    : {peak_mb:.0f} MB for {args.memory_rows:,} rows in "
+            f"{memory['seconds']:.0f} s "
+            f"(goal < {GOAL_PEAK_MB} MB: {'met' if peak_mb < GOAL_PEAK_MB else 'NOT met'})"
+        )
+        big.unlink()
+    path.unlink()
+    report = "\n".join(lines)
+    print(report)
+    (RESULTS / "import-latest.txt").write_text(report + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The portal's import of one file, in a process of its own: prints one JSON line with its figures.
+
+    python bench/import_child.py FILE BRANCH_CODE USERNAME
+
+Runs ``bulkdata.services.records_import`` exactly as ``manage.py import_records`` does (all or nothing,
+validation, encryption, duplicate checks, records, name tokens and audit events) and reports the seconds
+it took, the rows and this process's peak resident memory (VmHWM, which includes Django itself).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ckycportal.settings")
+
+
+def peak_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main() -> int:
+    import django
+
+    django.setup()
+    from bulkdata.services import records_import
+    from institutions.models import User
+
+    path, code, username = sys.argv[1], sys.argv[2], sys.argv[3]
+    actor = User.objects.get(username=username)
+    branch = actor.branches.select_related("institution").get(code=code)
+    started_kb = peak_kb()
+    started = time.perf_counter()
+    outcome = records_import(
+        actor=actor, branch=branch, opener=lambda: Path(path).open("rb"), filename=path, save=True
+    )
+    seconds = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": outcome.rows,
+                "created": outcome.created,
+                "invalid": outcome.invalid,
+                "peak_kb": peak_kb(),
+                "peak_kb_before": started_kb,
+            }
+        )
+    )
+    return 0 if outcome.saved else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
