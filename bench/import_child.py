@@ -41,7 +41,11 @@ def main() -> int:
     started_kb = peak_kb()
     started = time.perf_counter()
     outcome = records_import(
-        actor=actor, branch=branch, opener=lambda: Path(path).open("rb"), filename=path, save=True
+        actor=actor,
+        branch=branch,
+        opener=lambda: Path(path).open("rb"),  # noqa: SIM115 - the importer closes what it opens
+        filename=path,
+        save=True,
     )
     seconds = time.perf_counter() - started
     print(
