@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.text import capfirst
@@ -146,7 +147,14 @@ def review_queue_page(user: User, query: ListQuery) -> SeekPage:
 
 def record_get(user: User, pk: int) -> KycRecord:
     """One record, or 404 when it does not exist or belongs to another branch."""
-    return get_object_or_404(record_list(user), pk=pk)
+    return get_object_or_404(record_list(user).select_related("reviewed_by"), pk=pk)
+
+
+def _model_label(name: str) -> str:
+    try:
+        return capfirst(str(KycRecord._meta.get_field(name).verbose_name))
+    except FieldDoesNotExist:
+        return name
 
 
 def event_changes(event: RecordEvent) -> list[dict[str, Any]]:
@@ -162,7 +170,7 @@ def event_changes(event: RecordEvent) -> list[dict[str, Any]]:
         lines.append(
             {
                 "field": name,
-                "label": FIELD_LABELS.get(name, name),
+                "label": FIELD_LABELS.get(name) or _model_label(name),
                 "old": entry.get("old"),
                 "new": entry.get("new"),
                 "has_values": "old" in entry,
@@ -178,6 +186,25 @@ def record_events(record: KycRecord) -> list[RecordEvent]:
     for event in events:
         event.changes = event_changes(event)  # type: ignore[attr-defined]
     return events
+
+
+def record_uploads(record: KycRecord) -> list[Any]:
+    """Every batch the record was in, newest first, with KwikID's word on it and the batch's last attempt.
+
+    The attempt's response body is left out: it may name other customers' records.
+    """
+    from uploads.models import UploadAttempt
+
+    items = list(
+        record.batch_items.select_related("batch")
+        .prefetch_related(Prefetch("batch__attempts", queryset=UploadAttempt.objects.order_by("-number")))
+        .order_by("-batch__created_at", "-pk")
+    )
+    for item in items:
+        attempts = list(item.batch.attempts.all())
+        item.last_attempt = attempts[0] if attempts else None  # type: ignore[attr-defined]
+        item.attempt_count = len(attempts)  # type: ignore[attr-defined]
+    return items
 
 
 def records_sharing_pan(record: KycRecord) -> QuerySet[KycRecord]:
@@ -239,6 +266,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Contact details", ("mobile_isd", "mobile_number")),
+    # Portal-only: never sent to KwikID; it makes the record an update with the shorter deadline.
+    ("Existing CKYC record", ("existing_ckyc_no",)),
     (
         "KYC verification details",
         (

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_POST
 
 from institutions.models import Role
 from institutions.permissions import AuthedRequest, role_required
-from uploads import selectors as upload_selectors
 
 from . import selectors, services
 from .forms import KycRecordForm, ReturnForm, add_problems
@@ -186,7 +185,8 @@ def record_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "revealed": revealed,
         "problems": problems,
         "events": selectors.record_events(record),
-        "batch_items": upload_selectors.record_batch_items(record),
+        "uploads": selectors.record_uploads(record),
+        "problem_count": sum(1 for p in problems if p.is_error),
         "return_form": ReturnForm() if can_review else None,
         "can_review": can_review,
         "is_own": is_own,

@@ -1,0 +1,92 @@
+"""The record page: problems pointing at their fields, the deadline, uploads with KwikID's answer, history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from institutions.models import Branch, Institution, User
+from records import services
+from records.models import KycRecord
+from tests.conftest import new_record
+from uploads.models import BatchItem, UploadAttempt, UploadBatch
+
+pytestmark = pytest.mark.django_db
+
+
+def page(client: Client, record: KycRecord) -> str:
+    return client.get(reverse("records:detail", args=[record.pk])).content.decode()
+
+
+def test_problems_link_to_their_highlighted_field(client: Client, alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a, gender="")
+    client.force_login(alice)
+
+    html = page(client, record)
+
+    assert 'href="#f-gender"' in html
+    assert 'id="f-gender"' in html
+    row = html[html.index('id="f-gender"') :]
+    assert "field-problem" in row[: row.index("</dd>")]
+
+
+def test_overdue_record_says_so(client: Client, alice: User, branch_a: Branch) -> None:
+    verified = timezone.localdate() - timedelta(days=15)
+    record = new_record(alice, branch_a, kyc_verification_date=verified)
+    client.force_login(alice)
+
+    assert "Overdue since" in page(client, record)
+
+
+def test_existing_kin_is_shown_masked_with_the_update_deadline(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a, existing_ckyc_no="10012345678901")
+    client.force_login(alice)
+
+    html = page(client, record)
+
+    assert "XXXXXXXXXX8901" in html and "10012345678901" not in html
+    assert "update of an existing CKYC record" in html
+
+
+def test_uploads_show_kwikids_word_and_the_last_attempt_but_not_the_response_body(
+    client: Client, alice: User, bob: User, branch_a: Branch, institution: Institution
+) -> None:
+    record = services.record_submit(actor=alice, record=new_record(alice, branch_a))
+    services.record_approve(actor=bob, record=record)
+    batch = UploadBatch.objects.create(institution=institution, branch=branch_a, status="rejected")
+    BatchItem.objects.create(
+        batch=batch, record=record, position=0, outcome="rejected", message="records[0].pan: invalid"
+    )
+    UploadAttempt.objects.create(
+        batch=batch,
+        number=1,
+        started_at=timezone.now(),
+        status_code=400,
+        response_body='{"detail": {"records[1].pan": "OTHER CUSTOMER"}}',
+    )
+    client.force_login(alice)
+
+    html = page(client, record)
+
+    assert f"Batch {batch.pk}" in html
+    assert "KwikID: records[0].pan: invalid" in html
+    assert "HTTP 400" in html
+    assert "OTHER CUSTOMER" not in html
+
+
+def test_history_names_portal_fields_by_their_labels(client: Client, alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a)
+    data = services.record_data(record) | {"existing_ckyc_no": "10012345678901"}
+    services.record_update(actor=alice, record=record, data=data)
+    client.force_login(alice)
+
+    html = page(client, record)
+
+    assert "Existing CKYC number (KIN)" in html
+    assert "Upload due on" in html
