@@ -126,7 +126,8 @@ def import_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
     if _sync(job):
         job = services.import_job_run(job_id=job.pk)
         if job.status == JobStatus.IMPORTED:
-            messages.success(request, f"{job.records_created} records were imported.")
+            created = job.records_created
+            messages.success(request, f"{created} record{'s' if created != 1 else ''} imported.")
     else:
         transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
     return redirect("bulkdata:import_detail", pk=job.pk)

@@ -100,6 +100,18 @@ def test_error_file_has_the_invalid_rows_and_an_errors_column(maker: Client) -> 
     assert lines[1][-1].startswith("gender: Gender must be")
     assert lines[2][-1] == "dob: Date of birth is required"
 
+    # Fixed, the error file goes back in as it is (its errors column is ignored).
+    fixed = io.StringIO()
+    writer = csv.writer(fixed)
+    writer.writerow(lines[0])
+    for line in lines[1:]:
+        line[lines[0].index("gender")] = "M"
+        line[lines[0].index("dob")] = "1980-01-31"
+        writer.writerow(line)
+    upload(maker, fixed.getvalue().encode())
+    again = ImportJob.objects.latest("pk")
+    assert (again.rows_total, again.rows_invalid) == (2, 0)
+
 
 def test_error_file_of_a_workbook_is_a_workbook(maker: Client) -> None:
     upload(maker, xlsx_bytes(rows(2, gender="Q")), "records.xlsx")
