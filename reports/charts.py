@@ -10,8 +10,10 @@ Chart.js would need a JavaScript file copied into static/ or a package that ship
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import Sequence
+from copy import copy
 
 import pygal
 from pygal.style import Style
@@ -41,22 +43,37 @@ def _data_uri(svg: str | bytes) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(raw).decode("ascii")
 
 
+def _ticks(highest: int) -> list[int]:
+    """Whole-number axis marks (records come in whole numbers), about five of them."""
+    step = max(1, math.ceil(highest / 5))
+    return list(range(0, max(highest, 1) + step, step))
+
+
 def status_chart(labels: Sequence[str], values: Sequence[int]) -> str:
-    """Records by status, as horizontal bars with their numbers."""
+    """Records by status, as horizontal bars with their numbers, first status at the top."""
     chart = pygal.HorizontalBar(
         **COMMON, width=640, height=60 + 34 * len(labels), show_legend=False, print_values=True
     )
-    chart.x_labels = list(labels)
-    chart.add("Records", list(values))
+    # pygal draws the first label at the bottom: reversed, the chart reads top-down like the table.
+    chart.x_labels = list(reversed(labels))
+    chart.y_labels = _ticks(max(values, default=0))
+    chart.add("Records", list(reversed(values)))
     return _data_uri(chart.render())
 
 
 def daily_chart(days: Sequence[str], accepted: Sequence[int], rejected: Sequence[int]) -> str:
-    """Records KwikID accepted and rejected per day, stacked."""
+    """Records KwikID accepted (green) and rejected (red) per day, stacked."""
+    style = copy(STYLE)
+    style.colors = ("#146c43", "#b02a37")
     chart = pygal.StackedBar(
-        **COMMON, width=640, height=320, legend_at_bottom=True, x_label_rotation=-45, show_minor_x_labels=True
+        **{**COMMON, "style": style},
+        width=640,
+        height=320,
+        legend_at_bottom=True,
+        x_label_rotation=-45,
     )
     chart.x_labels = list(days)
-    chart.add("Accepted", list(accepted), color="#146c43")
-    chart.add("Rejected", list(rejected), color="#b02a37")
+    chart.y_labels = _ticks(max((a + r for a, r in zip(accepted, rejected, strict=True)), default=0))
+    chart.add("Accepted", list(accepted))
+    chart.add("Rejected", list(rejected))
     return _data_uri(chart.render())
