@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from institutions.models import Role
 from institutions.permissions import AuthedRequest, role_required
 from records import selectors as record_selectors
-from records.models import Status
+from records.listing import RecordListForm
 
 from . import exports, selectors, services, tasks
 from .forms import ConfirmForm, ImportForm
@@ -194,19 +194,20 @@ def template_xlsx(request: AuthedRequest) -> HttpResponse:
 
 
 def _records_export(request: AuthedRequest, file_format: str) -> HttpResponse:
-    status = request.GET.get("status", "")
-    status = status if status in Status.values else ""
-    query = request.GET.get("q", "").strip()[:50]
+    user = request.user
     unmasked = request.GET.get("unmasked") == "1"
-    if unmasked and not request.user.can_reveal_pii:
+    if unmasked and not user.can_reveal_pii:
         raise PermissionDenied("Your role sees personal data masked.")
-    records = record_selectors.record_list(request.user, status=status or None, query=query)
+    # The records list's own filters and search, from the same query string (an invalid one is ignored).
+    form = RecordListForm(
+        request.GET, branches=record_selectors.branch_choices(user), makers=record_selectors.maker_choices(user)
+    )
+    query = form.list_query()
+    # The list reads a few columns only; an export needs every field.
+    records = record_selectors.record_search(user, query).defer(None)
+    filters = {name: str(value) for name, value in form.cleaned_data.items() if value not in (None, "")}
     services.records_export_audit(
-        actor=request.user,
-        unmasked=unmasked,
-        file_format=file_format,
-        filters={"status": status, "q": query},
-        count=records.count(),
+        actor=user, unmasked=unmasked, file_format=file_format, filters=filters, count=records.count()
     )
     rows = exports.record_rows(records, unmasked=unmasked)
     stamp = f"{timezone.localdate():%Y%m%d}"

@@ -290,3 +290,10 @@ def test_batches_export_is_scoped(
     lines = exported(maker, "/data/exports/batches.csv")
     assert [(line[0], line[11]) for line in lines[1:]] == [(str(own.pk), "REF-BRA-000001")]
     assert lines[1][8] == "ok"
+
+
+def test_records_list_links_exports_with_its_filters_and_the_import(maker: Client) -> None:
+    html = maker.get("/records/?status=draft").content.decode()
+    assert 'href="/data/exports/records.csv?status=draft"' in html
+    assert 'href="/data/exports/records.xlsx?status=draft&amp;unmasked=1"' in html
+    assert 'href="/data/imports/"' in html
