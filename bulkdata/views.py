@@ -200,7 +200,9 @@ def _records_export(request: AuthedRequest, file_format: str) -> HttpResponse:
         raise PermissionDenied("Your role sees personal data masked.")
     # The records list's own filters and search, from the same query string (an invalid one is ignored).
     form = RecordListForm(
-        request.GET, branches=record_selectors.branch_choices(user), makers=record_selectors.maker_choices(user)
+        request.GET,
+        branches=record_selectors.branch_choices(user),
+        makers=record_selectors.maker_choices(user),
     )
     query = form.list_query()
     # The list reads a few columns only; an export needs every field.
