@@ -208,14 +208,15 @@ _CHOICE_LEADS = {
 
 # Pipe separates CERSAI's bulk-file columns; control characters (tabs, line breaks) corrupt rows.
 _FORBIDDEN = re.compile(r"[|\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# A 4-4-4 digit group not glued to more digits: a candidate full Aadhaar number inside any text.
-_AADHAAR_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d{4}([ -]?)\d{4}\1\d{4}(?![ -]?\d)")
-_AADHAAR_FULL = re.compile(r"[2-9]\d{3}([ -]?)\d{4}\1\d{4}")
-_TWELVE_DIGITS = re.compile(r"\d{4}([ -]?)\d{4}\1\d{4}")
-_AADHAAR_LAST4 = re.compile(r"\d{4}")
+# A 4-4-4 digit group not glued to more digits: a candidate full Aadhaar number inside any text. Digit
+# patterns are ASCII-only: other scripts' digits are converted first (Aadhaar) or refused (stored formats).
+_AADHAAR_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d{4}([ -]?)\d{4}\1\d{4}(?![ -]?\d)", re.ASCII)
+_AADHAAR_FULL = re.compile(r"[2-9]\d{3}([ -]?)\d{4}\1\d{4}", re.ASCII)
+_TWELVE_DIGITS = re.compile(r"\d{4}([ -]?)\d{4}\1\d{4}", re.ASCII)
+_AADHAAR_LAST4 = re.compile(r"\d{4}", re.ASCII)
 
 _REF_NO = re.compile(r"[A-Za-z0-9_/-]+")
-_PAN = re.compile(r"[A-Z]{3}P[A-Z]\d{4}[A-Z]")
+_PAN = re.compile(r"[A-Z]{3}P[A-Z]\d{4}[A-Z]", re.ASCII)
 _NAME = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
 # CERSAI allows the apostrophe only in the father's or spouse's name (D'SOUZA), between letters.
 _REL_NAME = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*(?: [A-Za-z]+(?:'[A-Za-z]+)*)*")
@@ -230,17 +231,17 @@ _NAME_FIELDS_UPPER = (
     "applicant_rel_first_name",
     "applicant_rel_middle_name",
 )
-_DIGITS_10 = re.compile(r"\d{10}")
-_UDID = re.compile(r"[A-Z]{2}\d{16}")
-_PASSPORT = re.compile(r"[A-Z]\d{7}")
-_VOTER_ID = re.compile(r"[A-Z]{3}\d{7}")
+_DIGITS_10 = re.compile(r"\d{10}", re.ASCII)
+_UDID = re.compile(r"[A-Z]{2}\d{16}", re.ASCII)
+_PASSPORT = re.compile(r"[A-Z]\d{7}", re.ASCII)
+_VOTER_ID = re.compile(r"[A-Z]{3}\d{7}", re.ASCII)
 _DRIVING_LICENCE = re.compile(r"[A-Z0-9]{1,20}")
 _NREGA_OR_NPR = re.compile(r"[A-Z0-9/-]+")
-_PIN_INDIA = re.compile(r"[1-9]\d{5}")
+_PIN_INDIA = re.compile(r"[1-9]\d{5}", re.ASCII)
 _POSTAL_CODE = re.compile(r"[A-Za-z0-9 -]{1,10}")
-_ISD = re.compile(r"\d{1,3}")
-_MOBILE_INDIA = re.compile(r"[6-9]\d{9}")
-_MOBILE_OTHER = re.compile(r"\d{1,20}")
+_ISD = re.compile(r"\d{1,3}", re.ASCII)
+_MOBILE_INDIA = re.compile(r"[6-9]\d{9}", re.ASCII)
+_MOBILE_OTHER = re.compile(r"\d{1,20}", re.ASCII)
 
 _MAX_LENGTHS = {
     "applicant_first_name": 50,
@@ -293,16 +294,24 @@ def _verhoeff_valid(digits: str) -> bool:
     return check == 0
 
 
+def _ascii_digits(text: str) -> str:
+    """Digits of any script (Devanagari, Arabic-Indic, ...) as ASCII: Aadhaar in any script counts."""
+    if text.isascii():
+        return text
+    return "".join(str(int(ch)) if ch.isdecimal() else ch for ch in text)
+
+
 def looks_like_aadhaar(text: str) -> bool:
     """True for 12 digits (optionally grouped 4-4-4 by spaces or hyphens), first digit 2-9, Verhoeff-valid."""
-    candidate = text.strip()
+    candidate = _ascii_digits(text.strip())
     if not _AADHAAR_FULL.fullmatch(candidate):
         return False
     return _verhoeff_valid(candidate.replace(" ", "").replace("-", ""))
 
 
 def contains_aadhaar(text: str) -> bool:
-    """True when the text holds a full Aadhaar number anywhere (4-4-4 digits, Verhoeff-valid)."""
+    """True when the text holds a full Aadhaar number anywhere (4-4-4 digits, Verhoeff-valid, any script)."""
+    text = _ascii_digits(text)
     return any(looks_like_aadhaar(match.group()) for match in _AADHAAR_RUN.finditer(text))
 
 
@@ -570,7 +579,7 @@ class _Checker:
             return
         number, document = self.text[field], self.text["poa_document"]
         if document in AADHAAR_POA_CODES:
-            if _TWELVE_DIGITS.fullmatch(number.strip()):
+            if _TWELVE_DIGITS.fullmatch(_ascii_digits(number.strip())):
                 # Checksum-invalid or not, a 12-digit number here is someone's Aadhaar (or a typo of it).
                 self.error(field, AADHAAR_MESSAGE)
             elif not _AADHAAR_LAST4.fullmatch(number):

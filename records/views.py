@@ -175,7 +175,11 @@ def record_reveal(request: AuthedRequest, pk: int) -> HttpResponse:
 def record_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
     revealed = _revealed(request, record)
-    problems = validate_record(services.record_data(record), complete=True, today=timezone.localdate())
+    from codelists.selectors import code_book  # the admin-edited lists and the PIN master
+
+    problems = validate_record(
+        services.record_data(record), complete=True, today=timezone.localdate(), codes=code_book()
+    )
     user = request.user
     is_own = user.pk in services.record_makers(record)
     can_review = user.is_checker and record.status == Status.SUBMITTED and not is_own

