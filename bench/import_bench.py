@@ -156,10 +156,13 @@ def main() -> int:
     print(f"Wrote {args.rows:,} rows ({size_mb:.1f} MB) in {made:.1f} s; importing ...", flush=True)
 
     plain = run_json([sys.executable, "bench/import_plain.py", str(path), env["DATABASE_URL"]], env)
-    portal = run_json([sys.executable, "bench/import_child.py", str(path), "BR1", "bench-maker"], env)
+    child = [sys.executable, "bench/import_child.py", str(path), "BR1", "bench-maker"]
+    check = run_json([*child, "--check-only"], env)
+    portal = run_json(child, env)
     assert portal["created"] == args.rows, portal
     plain_rate = plain["rows"] / plain["seconds"]
     portal_rate = portal["rows"] / portal["seconds"]
+    check_rate = check["rows"] / check["seconds"]
     ratio = portal_rate / plain_rate
     lines = [
         f"Import benchmark, {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
@@ -168,6 +171,8 @@ def main() -> int:
         f"plain CSV -> regex -> COPY : {plain['seconds']:7.1f} s  {plain_rate:9,.0f} rows/s",
         f"portal import              : {portal['seconds']:7.1f} s  {portal_rate:9,.0f} rows/s "
         "(validation, encryption, duplicates, records, name tokens, audit events)",
+        f"portal check only          : {check['seconds']:7.1f} s  {check_rate:9,.0f} rows/s "
+        "(the dry run: reading, cleaning, validation, duplicate checks; no writes)",
         f"ratio portal / plain       : {ratio:.2f}x   "
         f"(goal >= {GOAL_RATIO}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'})",
         f"import process peak RSS    : {portal['peak_kb'] / 1024:.0f} MB for {args.rows:,} rows "

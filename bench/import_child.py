@@ -1,6 +1,6 @@
 """The portal's import of one file, in a process of its own: prints one JSON line with its figures.
 
-    python bench/import_child.py FILE BRANCH_CODE USERNAME
+    python bench/import_child.py FILE BRANCH_CODE USERNAME [--check-only]
 
 Runs ``bulkdata.services.records_import`` exactly as ``manage.py import_records`` does (all or nothing,
 validation, encryption, duplicate checks, records, name tokens and audit events) and reports the seconds
@@ -45,7 +45,7 @@ def main() -> int:
         branch=branch,
         opener=lambda: Path(path).open("rb"),  # noqa: SIM115 - the importer closes what it opens
         filename=path,
-        save=True,
+        save="--check-only" not in sys.argv,
     )
     seconds = time.perf_counter() - started
     print(
@@ -60,7 +60,7 @@ def main() -> int:
             }
         )
     )
-    return 0 if outcome.saved else 1
+    return 0 if outcome.saved or "--check-only" in sys.argv else 1
 
 
 if __name__ == "__main__":

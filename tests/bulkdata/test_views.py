@@ -297,3 +297,22 @@ def test_records_list_links_exports_with_its_filters_and_the_import(maker: Clien
     assert 'href="/data/exports/records.csv?status=draft"' in html
     assert 'href="/data/exports/records.xlsx?status=draft&amp;unmasked=1"' in html
     assert 'href="/data/imports/"' in html
+
+
+def test_stored_files_are_purged_a_day_after_upload(maker: Client, alice: User, branch_a: Branch) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    records = rows(2)
+    records[0]["gender"] = "Q"
+    upload(maker, csv_bytes(records))
+    job = ImportJob.objects.get()
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert services.imports_purge_expired() == 1
+    job.refresh_from_db()
+    assert job.file_deleted_at is not None
+    assert not ImportFileChunk.objects.exists()
+    assert AuditEvent.objects.filter(action="import_file_purged", object_id=str(job.pk)).exists()
+    response = maker.get(f"/data/imports/{job.pk}/errors/")
+    assert response.status_code == 302  # back to the job page, which says the file is gone
