@@ -12,7 +12,7 @@ TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALL
 	PII_HASH_KEY=test-only-pii-hash-key \
 	PORTAL_LOCAL_DIR=$(CURDIR)/.local/test DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: run test lint format bench bench-import services clean totp
+.PHONY: run test lint format bench bench-import bench-list services clean totp
 
 $(VENV): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -50,6 +50,11 @@ bench: $(VENV) services
 # peak memory of a million-row import.
 bench-import: $(VENV) services
 	$(TEST_ENV) $(BIN)/python bench/import_bench.py $(BENCH_ARGS)
+
+# The records list, queue and searches over 1,000,000 records (seeded once into ckycportal_bench_list);
+# BENCH_ARGS="--records 100000" for a quicker run, "--explain" for PostgreSQL's plans.
+bench-list: $(VENV) services
+	$(TEST_ENV) $(BIN)/python bench/list_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .local staticfiles
