@@ -287,3 +287,15 @@ def test_searches_and_filters_can_use_their_index(
         plan = records[:51].explain()
 
     assert index in plan
+
+
+def test_date_filter_on_the_entry_date_uses_local_days(client: Client, alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a)
+    today, yesterday = timezone.localdate(), timezone.localdate() - timedelta(days=1)
+    client.force_login(alice)
+
+    assert refs(client.get(URL, {"date_on": "created", "date_from": today.isoformat()})) == [
+        record.kyc_ref_no
+    ]
+    assert refs(client.get(URL, {"date_on": "created", "date_to": yesterday.isoformat()})) == []
+    assert refs(client.get(URL, {"date_on": "created", "date_to": today.isoformat()})) == [record.kyc_ref_no]
