@@ -31,7 +31,7 @@ def _int(value: str | None) -> int | None:
 
 def dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
-    data = selectors.dashboard_get(user, branch_id=_int(request.GET.get("branch")))
+    data = selectors.dashboard_cached(user, branch_id=_int(request.GET.get("branch")))
     labels = dict(Status.choices)
     context: dict[str, Any] = {
         "data": data,

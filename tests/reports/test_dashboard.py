@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +21,11 @@ from tests.conftest import approved_record, make_user, new_record, otp_login
 from uploads.models import BatchItem, BatchStatus, UploadBatch
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    cache.clear()  # the dashboard keeps its figures a few seconds; each test starts without them
 
 
 def client_for(user: User) -> Client:
@@ -52,10 +58,9 @@ def test_figures(
     new_record(alice, branch_a, 3)
     KycRecord.objects.filter(pk=waiting_old.pk).update(submitted_at=timezone.now() - timedelta(days=3))
     done = [approved_record(alice, bob, branch_a, n) for n in (4, 5, 6)]
-    KycRecord.objects.filter(pk__in=[done[0].pk, done[1].pk]).update(
-        status=Status.UPLOADED, uploaded_at=timezone.now()
-    )
-    KycRecord.objects.filter(pk=done[2].pk).update(status=Status.REJECTED)
+    record_services.records_mark_batched(record_ids=[r.pk for r in done])
+    record_services.records_mark_uploaded(record_ids=[done[0].pk, done[1].pk], message="OK")
+    record_services.records_mark_rejected(reasons={done[2].pk: "records[2].pan: invalid"})
     batch = batch_with(institution, branch_a, done, ["accepted", "accepted", "rejected"])
     KycRecord.objects.filter(pk=new_record(alice, branch_a, 7).pk).update(
         upload_due_on=timezone.localdate() - timedelta(days=2)
@@ -118,3 +123,19 @@ def test_page_shows_charts_as_images_without_scripts(alice: User, bob: User, bra
     assert "Waiting for review" in chart
     assert 'id="upload-progress"' in body  # the live progress bar (progress.js)
     assert "/static/js/progress." in body
+
+
+def test_figures_are_kept_a_few_seconds_and_say_when_they_were_taken(
+    alice: User, bob: User, branch_a: Branch, settings: Any, django_assert_max_num_queries: Any
+) -> None:
+    settings.DASHBOARD_CACHE_SECONDS = 30
+    client = client_for(bob)
+    new_record(alice, branch_a, 1)
+    with django_assert_max_num_queries(40) as first:
+        client.get(reverse("records:dashboard"))
+    new_record(alice, branch_a, 2)
+    with django_assert_max_num_queries(len(first.captured_queries) - 5) as second:
+        response = client.get(reverse("records:dashboard"))
+    assert sum(response.context["data"].counts.values()) == 1  # the kept figures
+    assert "Figures as of" in response.content.decode()
+    assert len(second.captured_queries) < len(first.captured_queries)
