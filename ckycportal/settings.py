@@ -329,6 +329,9 @@ PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 NOTIFY_DIGEST_HOUR = env_int("NOTIFY_DIGEST_HOUR", 8)
 # How often beat turns new returns and rejections into notifications and sends pending emails.
 NOTIFY_EVERY_SECONDS = env_int("NOTIFY_EVERY_SECONDS", 60)
+# The dashboard keeps its figures this long per set of branches (exact counts over a million records take
+# about a second); 0 computes them on every view. Django's default cache: per process, in memory.
+DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 30)
 
 # One handler, on the root logger, through which every record passes: its filter masks PAN-, Aadhaar- and
 # mobile-like strings and bearer tokens. Django's own loggers are re-declared without handlers so that
