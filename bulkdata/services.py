@@ -111,7 +111,7 @@ class _FirstRows:
 
     def _allocate(self, capacity: int) -> None:
         self._keys = array("q", bytes(8 * capacity))
-        self._rows = array("L", bytes(array("L").itemsize * capacity))
+        self._rows = array("I", bytes(4 * capacity))  # row numbers stay below 2**32
         self._mask = capacity - 1
 
     def first(self, key: int, row: int) -> int:
@@ -133,11 +133,12 @@ class _FirstRows:
             i = (i + 1) & mask
 
     def _grow(self) -> None:
-        old = [(k, r) for k, r in zip(self._keys, self._rows, strict=True) if k]
+        keys, rows = self._keys, self._rows  # reinserted straight from the old arrays, no list of pairs
         self._allocate((self._mask + 1) * 2)
         self._size = 0
-        for key, row in old:
-            self.first(key, row)
+        for key, row in zip(keys, rows, strict=True):
+            if key:
+                self.first(key, row)
 
 
 @dataclass
