@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from records.codes import CodeBook
 from records.validation import FIELD_LABELS, FIELDS, Problem, normalise_record, validate_record
 
 from .parsers import (
@@ -33,12 +34,10 @@ _CURRENT_ADDRESS = (
 )
 
 
-def check_record(data: Mapping[str, Any], *, today: date) -> list[Problem]:
-    """CKYC validation of one import row, as complete (import is followed by submission).
-
-    The one call imports make: when codelists lands, pass ``codes=code_book()`` here.
-    """
-    return validate_record(data, complete=True, today=today)
+def check_record(data: Mapping[str, Any], *, today: date, codes: CodeBook | None) -> list[Problem]:
+    """CKYC validation of one import row, as complete (import is followed by submission), against the
+    code lists and PIN master the services use (``codelists.selectors.code_book()``, fetched once a file)."""
+    return validate_record(data, complete=True, today=today, codes=codes)
 
 
 @dataclass(slots=True)
@@ -96,13 +95,13 @@ def clean(data: Mapping[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def prepare(row: RawRow, *, today: date, warnings_block: bool) -> PreparedRow:
+def prepare(row: RawRow, *, today: date, warnings_block: bool, codes: CodeBook | None = None) -> PreparedRow:
     """Convert, clean and validate one row (duplicates and branches are the service's, with the database)."""
     data, problems = convert(row.values)
     problems += [Problem(field, message, severity) for field, message, severity in row.notes]
     cleaned = clean(data)
     failed = {p.field for p in problems if p.is_error}
-    problems += [p for p in check_record(cleaned, today=today) if p.field not in failed]
+    problems += [p for p in check_record(cleaned, today=today, codes=codes) if p.field not in failed]
     values = {name: cleaned.get(name, "") for name in FIELDS}
     branch_code = row.values.get(BRANCH_COLUMN)
     prepared = PreparedRow(

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from ckycportal import crypto
 from ckycportal.fields import EncryptedDateField, EncryptedTextField
+from codelists.selectors import code_book
 from institutions.models import AuditEvent, Branch, Role, User
 from records.models import KycRecord, RecordEvent, RecordNameToken, Status
 from records.services import due_on, name_tokens
@@ -225,9 +226,10 @@ class _Scan:
 
 def _chunks(rows: Iterable[RawRow], scan: _Scan) -> Iterator[list[PreparedRow]]:
     today = timezone.localdate()
+    codes = code_book()  # the admin-edited code lists and PIN master, once for the whole file
     chunk: list[PreparedRow] = []
     for raw in rows:
-        chunk.append(prepare(raw, today=today, warnings_block=scan.warnings_block))
+        chunk.append(prepare(raw, today=today, warnings_block=scan.warnings_block, codes=codes))
         if len(chunk) >= CHUNK_ROWS:
             yield scan.finish(chunk)
             chunk = []
