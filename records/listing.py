@@ -146,6 +146,11 @@ class RecordListForm(forms.Form):
             by=values.get("by") or "auto",
             sort=values.get("sort") or next(iter(self.sorts)),
         )
+        if query.due and not values.get("sort") and "due" in self.sorts:
+            # Overdue or due soon: most urgent first unless asked otherwise (and the due index serves it).
+            query.sort = "due"
+            self.data = self.data.copy()  # the sort select shows the order used
+            self.data["sort"] = "due"
         for name in ("after", "before"):
             raw = self.data.get(name)
             if raw:

@@ -299,3 +299,15 @@ def test_date_filter_on_the_entry_date_uses_local_days(client: Client, alice: Us
     ]
     assert refs(client.get(URL, {"date_on": "created", "date_to": yesterday.isoformat()})) == []
     assert refs(client.get(URL, {"date_on": "created", "date_to": today.isoformat()})) == [record.kyc_ref_no]
+
+
+def test_deadline_filters_list_the_most_urgent_first(client: Client, alice: User, branch_a: Branch) -> None:
+    today = timezone.localdate()
+    later = new_record(alice, branch_a, 1, kyc_verification_date=today - timedelta(days=11))
+    sooner = new_record(alice, branch_a, 2, kyc_verification_date=today - timedelta(days=13))
+    client.force_login(alice)
+
+    response = client.get(URL, {"due": "overdue"})
+
+    assert refs(response) == [sooner.kyc_ref_no, later.kyc_ref_no]
+    assert response.context["page"].sort.column == "upload_due_on"
