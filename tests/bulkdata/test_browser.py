@@ -56,3 +56,10 @@ def test_maker_uploads_previews_and_imports_the_valid_rows(
     expect(page.locator("#records-created")).to_have_text("1")
     shoot(page, "bulk-03-imported")
     assert list(KycRecord.objects.values_list("kyc_ref_no", flat=True)) == ["WEB-00001"]
+
+    # The records list offers the export, with the list's filters, and the import.
+    page.goto(f"{live_server.url}/records/")
+    page.get_by_role("button", name="Export").click()
+    expect(page.get_by_role("link", name="CSV, personal data masked")).to_be_visible()
+    expect(page.get_by_role("link", name="Import from a file")).to_be_visible()
+    shoot(page, "bulk-04-records-export-menu")
