@@ -149,8 +149,9 @@ class RecordListForm(forms.Form):
         if query.due and not values.get("sort") and "due" in self.sorts:
             # Overdue or due soon: most urgent first unless asked otherwise (and the due index serves it).
             query.sort = "due"
-            self.data = self.data.copy()  # the sort select shows the order used
-            self.data["sort"] = "due"
+            data = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict: the select shows the order used
+            data["sort"] = "due"
+            self.data = data
         for name in ("after", "before"):
             raw = self.data.get(name)
             if raw:
