@@ -346,9 +346,10 @@ def _json_rows(opener: Opener) -> Iterator[RawRow]:
         head = binary.read(8192)
     start = head.removeprefix(codecs.BOM_UTF8).lstrip()[:1]
     prefix = "item" if start == b"[" else "records.item"
-    with opener() as binary:
-        if binary.read(3) != codecs.BOM_UTF8:
-            binary.seek(0)
+    with opener() as stream:
+        first = stream.read(3)
+        # A byte order mark is dropped; otherwise the three bytes go back in front (streams need not seek).
+        binary: Any = stream if first == codecs.BOM_UTF8 else _Rejoined(first, stream)
         count = 0
         default_branch: str | None = None
         saw_records = prefix == "item"
@@ -395,6 +396,23 @@ def _json_rows(opener: Opener) -> Iterator[RawRow]:
         raise FileRefused("The JSON object has no records array (KwikID's request body keeps them there).")
     if count == 0:
         raise FileRefused("The file holds no records.")
+
+
+class _Rejoined:
+    """``head`` followed by the rest of ``stream``, as a readable object (what ijson reads from)."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self.head = head
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(size)
+        if size < 0:
+            data, self.head = self.head + self.stream.read(), b""
+            return data
+        data, self.head = self.head[:size], self.head[size:]
+        return data
 
 
 # --- values -----------------------------------------------------------------------------------------

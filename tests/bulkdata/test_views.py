@@ -316,3 +316,19 @@ def test_stored_files_are_purged_a_day_after_upload(maker: Client, alice: User, 
     assert AuditEvent.objects.filter(action="import_file_purged", object_id=str(job.pk)).exists()
     response = maker.get(f"/data/imports/{job.pk}/errors/")
     assert response.status_code == 302  # back to the job page, which says the file is gone
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "bom"])
+def test_json_request_body_is_imported_from_the_stored_file(maker: Client, bom: bytes) -> None:
+    from tests.bulkdata.helpers import json_body
+
+    upload(maker, bom + json_body(rows(2)), "body.json")
+    job = ImportJob.objects.get()
+    assert (job.file_format, job.status, job.rows_total, job.rows_invalid) == (
+        "json",
+        JobStatus.CHECKED,
+        2,
+        0,
+    )
+    maker.post(f"/data/imports/{job.pk}/confirm/", {"mode": "all"})
+    assert KycRecord.objects.count() == 2
