@@ -79,17 +79,54 @@ def run_json(command: list[str], env: dict[str, str]) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def valid_pins() -> dict[str, list[str]]:
+    """PINs of the PIN master that validation accepts in each state bench/seed.py's addresses use."""
+    from django.utils import timezone
+
+    from bench.seed import _CITIES, plain_record
+    from codelists.models import PinCode
+    from codelists.selectors import code_book
+    from records.validation import validate_record
+
+    codes, today = code_book(), timezone.localdate()
+    record = plain_record(0, "PIN")
+    pins = sorted(set(PinCode.objects.values_list("pin", flat=True)))
+    found: dict[str, list[str]] = {}
+    for state in {state for _city, state, _pin in _CITIES}:
+        found[state] = [
+            pin
+            for pin in pins
+            if not any(
+                p.field == "poa_pin_code"
+                for p in validate_record(
+                    {**record, "poa_state": state, "poa_pin_code": pin},
+                    complete=True,
+                    today=today,
+                    codes=codes,
+                )
+            )
+        ][:200]
+        assert found[state], f"no PIN of the PIN master validates in {state}"
+    return found
+
+
 def write_csv(path: Path, count: int, prefix: str) -> float:
-    """N distinct valid records as a maker's spreadsheet would hold them (dates ISO, flags Y/N)."""
+    """N distinct valid records as a maker's spreadsheet would hold them (dates ISO, flags Y/N), with PINs
+    from the PIN master."""
     from bench.seed import plain_record
     from records.validation import FIELDS
 
+    pins = valid_pins()
     started = time.perf_counter()
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(FIELDS)
         for i in range(count):
             record = plain_record(i, prefix)
+            for state, pin in (("poa_state", "poa_pin_code"), ("current_state", "current_pin_code")):
+                if record[pin]:
+                    choices = pins[record[state]]
+                    record[pin] = choices[i % len(choices)]
             writer.writerow(
                 [
                     ("Y" if value else "N")
