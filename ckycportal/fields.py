@@ -1,7 +1,8 @@
 """Model fields whose values are encrypted at rest (see ckycportal/crypto.py).
 
-The database holds Fernet ciphertext in a text column; Python sees plain values. Such a column cannot be
-searched, compared or ordered in SQL: search by a keyed hash column instead (e.g. ``pan_hash``).
+The database holds ciphertext (crypto.py's v2 tokens; older rows Fernet) in a text column; Python sees
+plain values. Such a column cannot be searched, compared or ordered in SQL: search by a keyed hash column
+instead (e.g. ``pan_hash``).
 """
 
 from __future__ import annotations
