@@ -421,10 +421,6 @@ def _review_one(actor: User, record: KycRecord, decision: str, reason: str) -> R
 _TRANSITION_CHUNK = 5000
 
 
-# Ids per statement: well below PostgreSQL's 65,535 and SQLite's 32,766 bound parameters.
-_TRANSITION_CHUNK = 5000
-
-
 def _transition_many(
     record_ids: Iterable[int],
     from_status: str,
