@@ -673,7 +673,12 @@ def report(bench: Bench, args: argparse.Namespace, total: float) -> str:
                 f"{one['rate']:,.0f} rec/s",
                 f"{one['records']:,} records, {one['batches']} requests",
             ),
-            (f"{args.workers} workers, same", f"{many['seconds']:.2f} s", f"{many['rate']:,.0f} rec/s", ""),
+            (
+                f"{args.workers} workers, same",
+                f"{many['seconds']:.2f} s",
+                f"{many['rate']:,.0f} rec/s",
+                f"assembled after {many['assembled_after']:.2f} s (1 worker: {one['assembled_after']:.2f} s)",
+            ),
             (f"speed-up {args.workers} vs 1", f"{speedup:.2f}x", "goal >= 3.5x", verdict(speedup >= 3.5)),
         ]
     if "memory" in r:

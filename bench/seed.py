@@ -111,6 +111,7 @@ def _columns() -> list[tuple[str, str, bool]]:
 
 def _rows(start: int, stop: int, prefix: str, owners: Owners, base: datetime) -> Iterator[list[Any]]:
     columns = _columns()
+    defaults = {f.name: f.get_default() for f in KycRecord._meta.concrete_fields}
     encrypt = crypto.encrypt
     for i in range(start, stop):
         data = plain_record(i, prefix)
@@ -133,7 +134,8 @@ def _rows(start: int, stop: int, prefix: str, owners: Owners, base: datetime) ->
         )
         row = []
         for name, _column, encrypted in columns:
-            value = data[name]
+            # A column the upload path does not read (added since) gets its model default.
+            value = data[name] if name in data else defaults[name]
             if encrypted and value not in (None, ""):
                 value = encrypt(value.isoformat() if isinstance(value, date) else value)
             row.append(value)

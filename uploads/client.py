@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -135,6 +137,48 @@ class KwikIDUnknownOutcomeError(KwikIDError):
     """The body was sent but no answer came back: KwikID may have accepted it, so never resend blindly."""
 
 
+# A pooled connection idle longer than this is not reused. Servers close idle keep-alive connections after a
+# few seconds (Apache's default is 5); one closed just as a batch is written would leave that batch UNKNOWN.
+KEEPALIVE_REUSE_SECONDS = 2.0
+
+
+def _new_session(session_class: type[requests.Session] = requests.Session) -> requests.Session:
+    session = session_class()
+    # See the module docstring: no urllib3-level retries, ever.
+    adapter = HTTPAdapter(max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class _ProcessSession(requests.Session):
+    """A keep-alive session that drops its pooled connections once they have sat idle too long."""
+
+    idle_since = 0.0
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if time.monotonic() - self.idle_since > KEEPALIVE_REUSE_SECONDS:
+            self.close()  # the adapters stay mounted; the next request opens a fresh connection
+        try:
+            return super().request(*args, **kwargs)
+        finally:
+            self.idle_since = time.monotonic()
+
+
+_local = threading.local()
+
+
+def process_session() -> requests.Session:
+    """This worker process's (and thread's) session, so batch after batch reuses one connection.
+
+    Made anew after a fork: a child never writes to its parent's sockets.
+    """
+    owner = (os.getpid(), threading.get_ident())
+    if getattr(_local, "owner", None) != owner:
+        _local.owner, _local.session = owner, _new_session(_ProcessSession)
+    return _local.session  # type: ignore[no-any-return]
+
+
 class KwikIDClient:
     """Posts CKYC batches to KwikID over one keep-alive session; use one client per thread."""
 
@@ -159,26 +203,26 @@ class KwikIDClient:
         self._token = token
         self._timeout = (connect_timeout, read_timeout)
         self._owns_session = session is None
-        if session is None:
-            session = requests.Session()
-            # See the module docstring: no urllib3-level retries, ever.
-            adapter = HTTPAdapter(max_retries=0)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-        self._session = session
+        self._session = _new_session() if session is None else session
 
     def __repr__(self) -> str:
         return f"<KwikIDClient {self._url}>"
 
-    def upload(self, payload: Mapping[str, Any]) -> UploadResult:
-        """POST one batch; returns on 2xx, else raises a KwikIDError subclass (see the module docstring)."""
+    def upload(self, payload: Mapping[str, Any] | bytes) -> UploadResult:
+        """POST one batch; returns on 2xx, else raises a KwikIDError subclass (see the module docstring).
+
+        ``payload`` is the body as a mapping, or already serialised as UTF-8 JSON bytes (sent as they are).
+        """
         token = self._token.strip() if isinstance(self._token, str) else ""
         if not token:
             raise KwikIDAuthError("KwikID token is empty; nothing was sent")
         if not _TOKEN_RE.fullmatch(token):
             raise KwikIDAuthError("KwikID token has characters not allowed in a header; nothing was sent")
         # Serialised once, as bytes: what is sent is exactly what was built (and a NaN is an error, not JSON).
-        data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        if isinstance(payload, bytes):
+            data = payload
+        else:
+            data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
         headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",

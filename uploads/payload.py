@@ -6,7 +6,8 @@ when they hold a value, so KwikID never sees an empty string where it expects a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -18,6 +19,50 @@ _CURRENT_FROM_POA = {
     "current_country": "poa_country",
     "current_pin_code": "poa_pin_code",
 }
+
+
+# Every field record_to_payload reads: what the sender loads of a record, and nothing more.
+PAYLOAD_FIELDS: tuple[str, ...] = (
+    "kyc_ref_no",
+    "pan",
+    "applicant_name_title",
+    "applicant_first_name",
+    "applicant_middle_name",
+    "applicant_rel_details_flag",
+    "applicant_rel_name_title",
+    "applicant_rel_first_name",
+    "applicant_rel_middle_name",
+    "gender",
+    "dob",
+    "differently_abled_flag",
+    "impairment_type",
+    "impairment_percentage",
+    "udid_number",
+    "poa_document",
+    "poa_document_number",
+    "poa_address_line_1",
+    "poa_vtc",
+    "poa_state",
+    "poa_country",
+    "poa_pin_code",
+    "current_address_same_as_poa_address",
+    "current_address_line_1",
+    "current_vtc",
+    "current_state",
+    "current_country",
+    "current_pin_code",
+    "mobile_isd",
+    "mobile_number",
+    "kyc_declaration_date",
+    "kyc_declaration_place",
+    "kyc_verification_date",
+    "kyc_type",
+    "kyc_verifier_name",
+    "kyc_verifier_designation",
+    "kyc_verifier_branch",
+    "kyc_verifier_employee_code",
+    "kyc_type_of_document_submitted",
+)
 
 
 class RecordLike(Protocol):
@@ -120,3 +165,19 @@ def build_request(header: Header, records: Iterable[Any]) -> dict[str, Any]:
         "branch_code": header.branch_code,
         "records": [record_to_payload(record) for record in records],
     }
+
+
+def _dumps(value: Any) -> bytes:
+    # The client's serialisation: compact, UTF-8, and a NaN is an error rather than invalid JSON.
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def encode_records(records: Iterable[Mapping[str, Any]]) -> list[bytes]:
+    """Each record object serialised once, as it will appear in the body (for sizing, then joining)."""
+    return [_dumps(record) for record in records]
+
+
+def encode_request(header: Header, encoded_records: Sequence[bytes]) -> bytes:
+    """The request body from encoded records: byte for byte ``json.dumps(build_request(...))`` compacted."""
+    empty = _dumps(build_request(header, []))  # ends with "records":[]} since records is the last member
+    return empty[:-2] + b",".join(encoded_records) + b"]}"

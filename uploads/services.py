@@ -8,7 +8,6 @@ but never send a record twice. The HTTP call happens outside any transaction and
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import random
 import re
@@ -16,10 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -37,6 +36,7 @@ from .client import (
     KwikIDTransientError,
     KwikIDUnknownOutcomeError,
     UploadResult,
+    process_session,
 )
 from .models import (
     BATCH_TRANSITIONS,
@@ -47,7 +47,7 @@ from .models import (
     UploadAttempt,
     UploadBatch,
 )
-from .payload import Header, build_request
+from .payload import PAYLOAD_FIELDS, Header, encode_records, encode_request, record_to_payload
 from .schema import record_problem
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,13 @@ RETRY_BASE_SECONDS = 5
 RETRY_CAP_SECONDS = 300
 
 Enqueue = Callable[[int, float], None]
+
+
+class Sent(NamedTuple):
+    """A record in the body being sent: its id and its kyc_ref_no (what KwikID's detail may name)."""
+
+    pk: int
+    kyc_ref_no: str
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ def batch_assemble(*, institution_id: int | None = None, actor: User | None = No
     for institution in institutions:
         branch_ids = (
             KycRecord.objects.filter(branch__institution=institution, status=Status.APPROVED)
+            .order_by()  # without it the model's ordering makes DISTINCT one row per record
             .values_list("branch_id", flat=True)
             .distinct()
         )
@@ -95,19 +103,18 @@ def batch_assemble(*, institution_id: int | None = None, actor: User | None = No
 
 def _assemble_one(institution: Institution, branch: Branch, actor: User | None) -> int | None:
     with transaction.atomic():
-        ids = list(
+        claimed = list(
             KycRecord.objects.select_for_update(skip_locked=True)
             .filter(branch=branch, status=Status.APPROVED)
             .order_by("reviewed_at", "pk")
-            .values_list("pk", flat=True)[: institution.max_records_per_request]
+            .values_list("pk", "kyc_ref_no")[: institution.max_records_per_request]
         )
-        if not ids:
+        if not claimed:
             return None
-        moved = set(record_services.records_mark_batched(record_ids=ids))
-        ordered = [pk for pk in ids if pk in moved]
+        moved = set(record_services.records_mark_batched(record_ids=[pk for pk, _ in claimed]))
+        ordered = [(pk, ref) for pk, ref in claimed if pk in moved]
         if not ordered:
             return None
-        refs = dict(KycRecord.objects.filter(pk__in=ordered).values_list("pk", "kyc_ref_no"))
         batch = UploadBatch.objects.create(
             institution=institution,
             branch=branch,
@@ -120,15 +127,43 @@ def _assemble_one(institution: Institution, branch: Branch, actor: User | None) 
                 "username": institution.cersai_username,
                 "branch_code": branch.code,
                 "record_count": len(ordered),
-                "kyc_ref_nos": [refs[pk] for pk in ordered],
+                "kyc_ref_nos": [ref for _, ref in ordered],
             },
         )
-        BatchItem.objects.bulk_create(
-            BatchItem(batch=batch, record_id=pk, position=i) for i, pk in enumerate(ordered)
-        )
+        _insert_items(batch.pk, [pk for pk, _ in ordered])
         batch_id = batch.pk
         transaction.on_commit(lambda: _enqueue_send(batch_id, 0))
     return batch_id
+
+
+# Rows per INSERT where there are no arrays: 5 parameters each, well under SQLite's 32,766.
+_ITEM_ROWS_PER_INSERT = 1000
+
+
+def _insert_items(batch_id: int, record_ids: list[int]) -> None:
+    """The batch's items in request order in one statement, without a model instance per record."""
+    meta = BatchItem._meta
+    quote = connection.ops.quote_name
+    column = {field.name: str(field.column) for field in meta.concrete_fields}
+    columns = ", ".join(quote(column[name]) for name in ("batch", "record", "position", "outcome", "message"))
+    pending = BatchItem.Outcome.PENDING.value
+    # Identifiers come from the model's meta and every value is a bound parameter (hence the noqa).
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array parameter: the statement's text is the same for every batch (parsed once).
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+                "SELECT %s, t.id, t.n - 1, %s, '' FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(id, n)",
+                [batch_id, pending, record_ids],
+            )
+            return
+        for start in range(0, len(record_ids), _ITEM_ROWS_PER_INSERT):
+            chunk = record_ids[start : start + _ITEM_ROWS_PER_INSERT]
+            params: list[Any] = []
+            for position, pk in enumerate(chunk, start):
+                params += [batch_id, pk, position, pending, ""]
+            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values}", params)  # noqa: S608
 
 
 def _enqueue_send(batch_id: int, countdown: float) -> None:
@@ -188,10 +223,15 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         _set_batch(batch, BatchStatus.PAUSED, attempt_count=F("attempt_count") - 1, error=reason)
         return SendOutcome(batch_id, BatchStatus.PAUSED)
 
-    items = (
-        batch.items.filter(outcome=BatchItem.Outcome.PENDING).select_related("record").order_by("position")
+    # Only the fields the body needs, as dicts: no model instance per record, nothing decrypted needlessly.
+    rows = list(
+        KycRecord.objects.filter(batch_items__batch=batch, batch_items__outcome=BatchItem.Outcome.PENDING)
+        .order_by("batch_items__position")
+        .values("pk", *PAYLOAD_FIELDS)
     )
-    records = [item.record for item in items]
+    records = [Sent(row["pk"], row["kyc_ref_no"]) for row in rows]
+    payloads = [record_to_payload(row) for row in rows]
+    del rows
     header = Header(
         fi_code=institution.fi_code,
         version=institution.api_version,
@@ -199,11 +239,10 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         username=institution.cersai_username,
         branch_code=batch.branch.code,
     )
-    body = build_request(header, records)
     # A record KwikID's schema would refuse never leaves: it goes back to its maker, the rest are sent.
     refused = {
         r.pk: f"KwikID would refuse it: {p}"
-        for r, rec in zip(records, body["records"], strict=True)
+        for r, rec in zip(records, payloads, strict=True)
         if (p := record_problem(rec))
     }
     if refused:
@@ -213,7 +252,7 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
             record_services.records_mark_rejected(reasons=refused)
             keep = [i for i, r in enumerate(records) if r.pk not in refused]
             records = [records[i] for i in keep]
-            body["records"] = [body["records"][i] for i in keep]
+            payloads = [payloads[i] for i in keep]
             if not records:
                 _set_batch(
                     batch,
@@ -222,20 +261,27 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
                     response_message="No record passed KwikID's schema; nothing was sent.",
                 )
                 return SendOutcome(batch_id, BatchStatus.REJECTED)
+    # Each record is serialised once: to size the body, then joined into the bytes that are sent.
+    encoded = encode_records(payloads)
+    del payloads
     # Above the institution's byte limit: send what fits, move the rest to a new batch of their own.
-    cut = _records_that_fit(body, institution.max_request_bytes)
+    cut = max(_records_that_fit(header, encoded, institution.max_request_bytes), 1)
     if cut < len(records):
         with transaction.atomic():
-            _split_off(batch, [r.pk for r in records[max(cut, 1) :]])
-        records, body["records"] = records[: max(cut, 1)], body["records"][: max(cut, 1)]
+            _split_off(batch, [r.pk for r in records[cut:]])
+        records, encoded = records[:cut], encoded[:cut]
+    body = encode_request(header, encoded)
+    del encoded
     attempt = UploadAttempt.objects.create(
         batch=batch, number=batch.attempt_count, started_at=timezone.now()
     )  # committed before the call: if this worker dies mid-call, the reclaim sees it (see above)
+    # This process's keep-alive session: one connection for batch after batch.
     client = KwikIDClient(
         base_url=institution.api_base_url,
         token=institution.api_token,
         connect_timeout=settings.KWIKID_CONNECT_TIMEOUT,
         read_timeout=settings.KWIKID_READ_TIMEOUT,
+        session=process_session(),
     )
     started = time.monotonic()
     try:
@@ -243,8 +289,6 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         error: KwikIDError | None = None
     except KwikIDError as exc:
         result, error = None, exc
-    finally:
-        client.close()
     elapsed_ms = int((time.monotonic() - started) * 1000)
 
     try:
@@ -261,7 +305,7 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
 def _record_outcome(
     batch: UploadBatch,
     attempt: UploadAttempt,
-    records: list[KycRecord],
+    records: list[Sent],
     result: UploadResult | None,
     error: KwikIDError | None,
     elapsed_ms: int,
@@ -283,12 +327,11 @@ def _record_outcome(
     raise error
 
 
-def _records_that_fit(body: dict[str, Any], limit: int) -> int:
-    """How many leading records fit in ``limit`` bytes of request body, as the client serialises it."""
-    overhead = len(json.dumps({**body, "records": []}, separators=(",", ":")).encode())
-    total, count = overhead, 0
-    for record in body["records"]:
-        total += len(json.dumps(record, separators=(",", ":")).encode()) + 1
+def _records_that_fit(header: Header, encoded: list[bytes], limit: int) -> int:
+    """How many leading records fit in ``limit`` bytes of request body (each also counted with a comma)."""
+    total, count = len(encode_request(header, [])), 0
+    for record in encoded:
+        total += len(record) + 1
         if total > limit:
             break
         count += 1
@@ -310,9 +353,7 @@ def _split_off(batch: UploadBatch, record_ids: list[int]) -> UploadBatch:
         },
     )
     BatchItem.objects.filter(batch=batch, record_id__in=record_ids).delete()
-    BatchItem.objects.bulk_create(
-        BatchItem(batch=new, record_id=pk, position=i) for i, pk in enumerate(record_ids)
-    )
+    _insert_items(new.pk, record_ids)
     kept = [ref for ref in batch.request_summary.get("kyc_ref_nos", []) if ref not in set(refs.values())]
     UploadBatch.objects.filter(pk=batch.pk).update(
         record_count=len(kept),
@@ -428,7 +469,7 @@ def map_rejection(detail: Any, refs: list[str]) -> dict[int, list[str]]:
     return named
 
 
-def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[KycRecord]) -> SendOutcome:
+def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[Sent]) -> SendOutcome:
     message = error.message or "KwikID rejected the batch"
     _set_batch(
         batch,

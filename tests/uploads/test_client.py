@@ -26,6 +26,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from kwikid_standin import UPLOAD_PATH, StandIn, sample_payload
+from uploads import client as client_module
 from uploads.client import (
     BODY_LIMIT,
     KwikIDAuthError,
@@ -38,6 +39,7 @@ from uploads.client import (
     KwikIDTransientError,
     KwikIDUnknownOutcomeError,
     UploadResult,
+    process_session,
 )
 
 TOKEN = "tok-Secret-9f8e7d6c5b4a3921"
@@ -535,3 +537,43 @@ def test_payload_that_is_not_valid_json_is_refused_before_sending(
         client.upload(payload)
 
     assert standin.stats()["requests"] == 0
+
+
+def test_bytes_are_sent_exactly_as_given(client: KwikIDClient, standin: StandIn) -> None:
+    body = json.dumps(sample_payload(2), indent=1).encode()  # not the client's own compact form
+    client.upload(body)
+    assert standin.stats()["last_request"]["body"] == json.loads(body)
+    headers = {k.lower(): v for k, v in standin.stats()["last_request"]["headers"].items()}
+    assert headers["content-length"] == str(len(body))
+
+
+def test_process_session_is_one_per_thread_and_reuses_its_connection(standin: StandIn) -> None:
+    import threading
+
+    session = process_session()
+    assert process_session() is session
+    other: list[Any] = []
+    thread = threading.Thread(target=lambda: other.append(process_session()))
+    thread.start()
+    thread.join()
+    assert other[0] is not session
+
+    def upload(prefix: str) -> str:
+        kwikid = KwikIDClient(base_url=standin.url, token=TOKEN, session=process_session())
+        kwikid.upload(sample_payload(1, prefix=prefix))
+        kwikid.close()  # a shared session outlives the client
+        return str(standin.stats()["last_request"]["client"])
+
+    assert upload("A-") == upload("B-")
+
+
+def test_process_session_opens_a_new_connection_after_sitting_idle(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kwikid = KwikIDClient(base_url=standin.url, token=TOKEN, session=process_session())
+    kwikid.upload(sample_payload(1, prefix="A-"))
+    first = standin.stats()["last_request"]["client"]
+    monkeypatch.setattr(client_module, "KEEPALIVE_REUSE_SECONDS", 0.0)
+    time.sleep(0.01)
+    kwikid.upload(sample_payload(1, prefix="B-"))
+    assert standin.stats()["last_request"]["client"] != first

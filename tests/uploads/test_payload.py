@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from tests.records.factories import differently_abled_record, minimal_record, valid_record
-from uploads.payload import Header, build_request, record_to_payload
+from uploads.payload import (
+    PAYLOAD_FIELDS,
+    Header,
+    build_request,
+    encode_records,
+    encode_request,
+    record_to_payload,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "uploads" / "kwikid_openapi.yaml").read_text())
@@ -92,3 +99,25 @@ def test_records_keep_their_order_and_header_fields_open_the_body() -> None:
     body = build_request(HEADER, [first, second])
     assert [r["kyc_ref_no"] for r in body["records"]] == [first["kyc_ref_no"], "SECOND"]
     assert list(body)[:6] == ["fi_code", "version", "region_code", "username", "branch_code", "records"]
+
+
+def test_encoded_request_is_byte_for_byte_the_compact_json_of_the_body() -> None:
+    records = [
+        record_to_payload(r) for r in (valid_record(), minimal_record(), differently_abled_record())
+    ]
+    records[1]["kyc_ref_no"] = "Ünïcode-REF"  # non-ASCII travels as \\u escapes either way
+    for some in (records, records[:1], []):
+        expected = json.dumps(
+            {**build_request(HEADER, []), "records": some}, separators=(",", ":"), allow_nan=False
+        ).encode()
+        assert encode_request(HEADER, encode_records(some)) == expected
+
+
+def test_payload_fields_are_all_the_body_reads() -> None:
+    # The sender loads only PAYLOAD_FIELDS: a record reduced to them gives the same body as the whole one.
+    for make in (valid_record, minimal_record, differently_abled_record):
+        full = make()
+        reduced = {name: full[name] for name in PAYLOAD_FIELDS}
+        assert record_to_payload(reduced) == record_to_payload(full)
+    with pytest.raises(KeyError):
+        record_to_payload({name: valid_record()[name] for name in PAYLOAD_FIELDS if name != "pan"})

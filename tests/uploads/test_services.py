@@ -465,3 +465,34 @@ def test_progress_counts_todays_records_by_outcome(
     otp_login(client, alice)
     data = client.get("/batches/progress.json").json()
     assert data == {"total": 5, "settled": 3, "pending": 2, "unknown": 0, "sending_batches": 0}
+
+
+def test_assembled_items_follow_the_approval_order_with_their_references(
+    approved: list[KycRecord],
+) -> None:
+    batch_ids = services.batch_assemble()
+    items = list(
+        BatchItem.objects.filter(batch_id__in=batch_ids)
+        .order_by("batch_id", "position")
+        .values_list("batch_id", "position", "record_id", "outcome")
+    )
+    assert [record_id for _, _, record_id, _ in items] == [r.pk for r in approved]
+    assert [(b, p) for b, p, _, _ in items] == [
+        (batch_ids[0], 0), (batch_ids[0], 1), (batch_ids[0], 2), (batch_ids[1], 0), (batch_ids[1], 1)
+    ]  # fmt: skip
+    assert {outcome for *_, outcome in items} == {BatchItem.Outcome.PENDING}
+    first = UploadBatch.objects.get(pk=batch_ids[0])
+    assert first.request_summary["kyc_ref_nos"] == [r.kyc_ref_no for r in approved[:3]]
+    assert first.record_count == 3
+
+
+def test_listing_the_branches_to_assemble_is_one_row_per_branch(approved: list[KycRecord]) -> None:
+    # The model's default ordering would make DISTINCT return one row per approved record (a million
+    # branch ids in the worker's memory at a million records).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        services.batch_assemble()
+    distinct = [q["sql"] for q in queries if "SELECT DISTINCT" in q["sql"]]
+    assert distinct and all("ORDER BY" not in sql for sql in distinct)
