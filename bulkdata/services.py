@@ -278,9 +278,10 @@ def records_import(
         with transaction.atomic():
             for chunk in chunks:
                 _count(chunk, outcome, on_problems)
-                if outcome.invalid and not only_valid:
-                    continue  # nothing will be kept: read on only to report every problem
-                outcome.created += writer.write([row for row in chunk if not row.blocked])
+                # Once a row is invalid in all-or-nothing mode nothing will be kept: the rest of the file
+                # is only read to report every problem.
+                if only_valid or not outcome.invalid:
+                    outcome.created += writer.write([row for row in chunk if not row.blocked])
                 if progress:
                     progress(outcome.rows)
             if outcome.invalid and not only_valid:
