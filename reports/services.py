@@ -219,6 +219,11 @@ def notification_emails_send(*, now: datetime | None = None) -> int:
         recipients = {u.pk: u for u in User.objects.filter(pk__in={n.recipient_id for n in batch})}
         for notification in batch:
             user = recipients[notification.recipient_id]
+            if not user.email:  # the address was removed since: the portal notification is all there is
+                Notification.objects.filter(pk=notification.pk).update(
+                    email_status=Notification.Email.NONE, email_claimed_until=None
+                )
+                continue
             subject, body = _email_text(notification)
             try:
                 send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], fail_silently=False)

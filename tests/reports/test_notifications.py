@@ -198,3 +198,14 @@ def test_nobody_marks_another_users_notification(returned: Any, bob: User) -> No
     note.refresh_from_db()
     assert note.read_at is None
     assert note.title not in client.get(reverse("reports:notifications")).content.decode()
+
+
+def test_address_removed_before_sending_leaves_the_portal_notification(
+    returned: Any, alice: User, settings: Any
+) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    services.notifications_derive()
+    User.objects.filter(pk=alice.pk).update(email="")
+    assert services.notification_emails_send() == 0
+    assert mail.outbox == []
+    assert Notification.objects.get(recipient=alice).email_status == Notification.Email.NONE
