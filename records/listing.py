@@ -238,6 +238,11 @@ class SeekPage:
     count: int  # capped at COUNT_CAP + 1
 
     @property
+    def object_list(self) -> list[KycRecord]:
+        """The rows, under the name Django's paginator pages use (templates and tests that expect it)."""
+        return self.rows
+
+    @property
     def count_label(self) -> str:
         return f"{COUNT_CAP:,}+" if self.count > COUNT_CAP else f"{self.count:,}"
 
