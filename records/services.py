@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import DateField, ExpressionWrapper, F
 from django.utils import timezone
 
 from ckycportal.crypto import keyed_hash
@@ -112,6 +113,28 @@ def due_on(*, institution: Institution, verified_on: date | None, updates_existi
         return None
     days = institution.update_due_days if updates_existing else institution.upload_due_days
     return verified_on + timedelta(days=days)
+
+
+@transaction.atomic
+def records_recompute_due_dates(*, institution: Institution) -> int:
+    """Re-date the deadlines of the institution's records not yet accepted by KwikID, after its
+    upload_due_days or update_due_days changed (the setting's change is the audited event); returns how
+    many records were looked at. Call from the service that saves those settings."""
+    open_records = KycRecord.objects.filter(
+        branch__institution=institution, kyc_verification_date__isnull=False
+    ).exclude(status=Status.UPLOADED)
+    looked_at = 0
+    # An empty KIN is stored as "" (never encrypted), so the two groups split without decrypting.
+    for group, days in (
+        (open_records.filter(existing_ckyc_no=""), institution.upload_due_days),
+        (open_records.exclude(existing_ckyc_no=""), institution.update_due_days),
+    ):
+        looked_at += group.update(
+            upload_due_on=ExpressionWrapper(
+                F("kyc_verification_date") + timedelta(days=days), output_field=DateField()
+            )
+        )
+    return looked_at
 
 
 # The applicant's name, searchable by whole words through keyed hashes (RecordNameToken).

@@ -144,3 +144,23 @@ def test_migration_backfills_due_dates_and_name_tokens(alice: User, branch_a: Br
     assert KycRecord.objects.get(pk=record.pk).upload_due_on == VERIFIED + timedelta(days=10)
     tokens = set(RecordNameToken.objects.filter(record=record).values_list("token_hash", flat=True))
     assert tokens == services.name_tokens("RAVI KUMAR")
+
+
+def test_changed_institution_days_re_date_open_records_only(
+    alice: User, bob: User, branch_a: Branch, institution: Institution
+) -> None:
+    new_customer = new_record(alice, branch_a, 1)
+    update = new_record(alice, branch_a, 2, existing_ckyc_no=KIN)
+    done = new_record(alice, branch_a, 3)
+    KycRecord.objects.filter(pk=done.pk).update(status=Status.UPLOADED)
+    before = KycRecord.objects.get(pk=new_customer.pk).updated_at
+    Institution.objects.filter(pk=institution.pk).update(upload_due_days=5, update_due_days=3)
+    institution.refresh_from_db()
+
+    assert services.records_recompute_due_dates(institution=institution) == 2
+
+    due = dict(KycRecord.objects.values_list("pk", "upload_due_on"))
+    assert due[new_customer.pk] == VERIFIED + timedelta(days=5)
+    assert due[update.pk] == VERIFIED + timedelta(days=3)
+    assert due[done.pk] == VERIFIED + timedelta(days=10)
+    assert KycRecord.objects.get(pk=new_customer.pk).updated_at == before  # the list's order is kept
