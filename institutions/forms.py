@@ -36,6 +36,9 @@ class InstitutionForm(forms.ModelForm):
             "max_records_per_request",
             "max_request_bytes",
             "kwikid_ignores_repeated_ref_no",
+            "upload_due_days",
+            "update_due_days",
+            "warnings_block",
         )
 
     def clean_api_base_url(self) -> str:
@@ -62,6 +65,7 @@ class InstitutionForm(forms.ModelForm):
                 "kwikid_ignores_repeated_ref_no",
                 "new_token",
             ),
+            Fieldset("Compliance", "upload_due_days", "update_due_days", "warnings_block"),
             Submit("save", "Save settings"),
         )
 

@@ -22,6 +22,7 @@ def institution_configure(
     Replacing the token lifts a pause caused by a refused token, so sending resumes by itself.
     """
     institution = institution or Institution()
+    old_days = (institution.upload_due_days, institution.update_due_days) if institution.pk else None
     for name, value in data.items():
         setattr(institution, name, value)
     if token.strip():
@@ -40,6 +41,10 @@ def institution_configure(
         object_id=str(institution.pk),
         detail={"fields": changed, "token_replaced": bool(token.strip())},  # never the token itself
     )
+    if old_days is not None and old_days != (institution.upload_due_days, institution.update_due_days):
+        from records.services import records_recompute_due_dates
+
+        records_recompute_due_dates(institution=institution)
     if token.strip():
         from uploads.services import batches_resume, request_assembly
 

@@ -63,7 +63,7 @@ class KycRecordForm(forms.ModelForm):
 
     class Meta:
         model = KycRecord
-        fields = ("branch", *RECORD_FIELDS)
+        fields = ("branch", *RECORD_FIELDS, "existing_ckyc_no")
         widgets = {
             "dob": DATE_WIDGET,
             "kyc_declaration_date": DATE_WIDGET,
@@ -75,6 +75,10 @@ class KycRecordForm(forms.ModelForm):
             "poa_document_number": "For Aadhaar: the last 4 digits only. Never enter a full Aadhaar number.",
             "mobile_isd": "Digits only, without +, e.g. 91.",
             "udid_number": "Unique Disability ID: 2 letters and 16 digits.",
+            "existing_ckyc_no": (
+                "Only when the customer already has a CKYC number: the record then updates it, and the "
+                "shorter deadline for updates applies. Kept in the portal, not sent to KwikID."
+            ),
         }
 
     def __init__(self, *args: Any, branches: Any, codes: CodeBook | None = None, **kwargs: Any) -> None:
@@ -104,7 +108,11 @@ class KycRecordForm(forms.ModelForm):
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = Layout(
-            Fieldset("Record", Row(Column("branch"), Column("kyc_ref_no"), Column("pan"))),
+            Fieldset(
+                "Record",
+                Row(Column("branch"), Column("kyc_ref_no"), Column("pan")),
+                Row(Column("existing_ckyc_no", css_class="col-md-4")),
+            ),
             Fieldset(
                 "Basic details",
                 Row(
@@ -236,6 +244,7 @@ class ReturnForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=1000,
         help_text="The maker sees this and fixes the record.",
+        error_messages={"required": "Say why the record is returned, so the maker can fix it."},
     )
 
     def clean_reason(self) -> str:

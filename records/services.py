@@ -26,7 +26,7 @@ from .models import (
     RecordNameToken,
     Status,
 )
-from .validation import FIELDS, Problem, normalise_record, validate_record
+from .validation import FIELDS, Problem, contains_aadhaar, normalise_record, validate_record
 
 # The model fields a maker enters: the API's own names, in the API's order (one list, validation's).
 RECORD_FIELDS: tuple[str, ...] = FIELDS
@@ -54,8 +54,17 @@ def record_data(record: KycRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in RECORD_FIELDS}
 
 
-def _errors(problems: Iterable[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity == "error"]
+def record_blocking_problems(record: KycRecord) -> list[Problem]:
+    """What stops the record being submitted, approved or batched: the full rules, with the admin-edited code
+    lists and the PIN master, and warnings too where the institution makes them block."""
+    from codelists.selectors import code_book
+
+    from .validation import blocking_problems
+
+    problems = validate_record(
+        record_data(record), complete=True, today=timezone.localdate(), codes=code_book()
+    )
+    return blocking_problems(problems, warnings_block=record.branch.institution.warnings_block)
 
 
 def _require_branch(actor: User, branch: Branch) -> None:
@@ -277,7 +286,7 @@ def record_submit(*, actor: User, record: KycRecord) -> KycRecord:
         raise PermissionDenied("Only compliance staff (makers) submit KYC records.")
     _require_branch(actor, record.branch)
     record.refresh_from_db()
-    errors = _errors(validate_record(record_data(record), complete=True, today=timezone.localdate()))
+    errors = record_blocking_problems(record)
     if errors:
         raise RecordInvalid(errors)
     return _transition(
@@ -341,7 +350,7 @@ def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
     """Approve a submitted record for upload. Never by its maker; exactly one of two racing checkers wins."""
     _require_waiting(record)
     _check_reviewer(actor, record)
-    errors = _errors(validate_record(record_data(record), complete=True, today=timezone.localdate()))
+    errors = record_blocking_problems(record)
     if errors:
         raise RecordInvalid(errors)
     return _transition(
@@ -360,6 +369,9 @@ def record_return(*, actor: User, record: KycRecord, reason: str) -> KycRecord:
     reason = reason.strip()
     if not reason:
         raise ValueError("Say why the record is returned, so the maker can fix it.")
+    if contains_aadhaar(reason):
+        # Reasons stay in the record's history for years: never a full Aadhaar number in one.
+        raise ValueError("The reason contains a full Aadhaar number: write at most its last 4 digits.")
     _require_waiting(record)
     _check_reviewer(actor, record)
     return _transition(

@@ -251,7 +251,8 @@ def record_return(request: AuthedRequest, pk: int) -> HttpResponse:
 
     def send_back(record: KycRecord) -> str:
         if not form.is_valid():
-            raise ValueError("Say why the record is returned, so the maker can fix it.")
+            # The form's own message (an empty reason, or a full Aadhaar number in it).
+            raise ValueError(" ".join(form.errors.get("reason", ["Say why the record is returned."])))
         services.record_return(actor=request.user, record=record, reason=form.cleaned_data["reason"])
         return f"Record {record.kyc_ref_no} was returned to its maker."
 

@@ -199,3 +199,69 @@ def test_a_return_reason_with_a_full_aadhaar_number_is_refused() -> None:
     ]
     assert AADHAAR not in str(form.data)
     assert ReturnForm({"reason": f"Aadhaar ending {AADHAAR[-4:]} does not match"}).is_valid()
+
+
+# -- submission and approval use the same rules as the form ---------------------------------------------
+
+
+def test_submission_is_refused_when_warnings_block_and_the_record_has_one(
+    institution: Institution, alice: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a, mobile_number="5876543210")  # a warning: saved as a draft
+    institution.warnings_block = True
+    institution.save()
+    with pytest.raises(services.RecordInvalid) as caught:
+        services.record_submit(actor=alice, record=record)
+    assert [p.field for p in caught.value.problems] == ["mobile_number"]
+    record.refresh_from_db()
+    assert record.status == "draft"
+
+
+def test_approval_checks_the_code_book_of_the_day(
+    alice: User, bob: User, branch_a: Branch, erin: User
+) -> None:
+    record = services.record_submit(
+        actor=alice, record=new_record(alice, branch_a, applicant_name_title="MR")
+    )
+    mr = NameTitle.objects.get(code="MR")
+    mr.is_active = False
+    codelist_services.code_entry_save(actor=erin, entry=mr)
+    with pytest.raises(services.RecordInvalid) as caught:
+        services.record_approve(actor=bob, record=record)
+    # The applicant's and the relative's titles were both MR.
+    assert [p.field for p in caught.value.problems] == ["applicant_name_title", "applicant_rel_name_title"]
+    record.refresh_from_db()
+    assert record.status == "submitted"
+
+
+def test_the_service_refuses_a_return_reason_with_a_full_aadhaar_number(
+    alice: User, bob: User, branch_a: Branch
+) -> None:
+    record = services.record_submit(actor=alice, record=new_record(alice, branch_a))
+    with pytest.raises(ValueError, match="full Aadhaar number"):
+        services.record_return(actor=bob, record=record, reason=f"Aadhaar {AADHAAR} does not match")
+    record.refresh_from_db()
+    assert record.status == "submitted"
+    assert not record.events.filter(reason__contains=AADHAAR).exists()
+
+
+def test_the_checker_is_told_why_a_return_reason_was_refused(
+    client: Client, alice: User, bob: User, branch_a: Branch
+) -> None:
+    from tests.conftest import otp_login
+
+    record = services.record_submit(actor=alice, record=new_record(alice, branch_a))
+    otp_login(client, bob)
+    response = client.post(
+        reverse("records:return", args=[record.pk]), {"reason": f"Aadhaar {AADHAAR} wrong"}, follow=True
+    )
+    assert "The reason contains a full Aadhaar number" in response.content.decode()
+    assert AADHAAR not in response.content.decode()
+    empty = client.post(reverse("records:return", args=[record.pk]), {"reason": ""}, follow=True)
+    assert "Say why the record is returned" in empty.content.decode()
+
+
+def test_the_form_takes_the_customers_existing_ckyc_number(alice: User, branch_a: Branch) -> None:
+    form = post_form(branch_a, existing_ckyc_no="12345678901234")
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["existing_ckyc_no"] == "12345678901234"

@@ -1,0 +1,42 @@
+"""Changing the institution's deadline days re-dates the deadlines of records not yet accepted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from institutions.models import Branch, Institution, User
+from institutions.services import institution_configure
+from tests.conftest import new_record
+
+pytestmark = pytest.mark.django_db
+
+
+def test_new_deadline_days_re_date_open_records(
+    institution: Institution, alice: User, erin: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a)
+    update = new_record(alice, branch_a, 2, existing_ckyc_no="12345678901234")
+    assert record.upload_due_on == record.kyc_verification_date + timedelta(days=10)
+    assert update.upload_due_on == update.kyc_verification_date + timedelta(days=7)
+
+    institution_configure(
+        actor=erin, institution=institution, data={"upload_due_days": 5, "update_due_days": 3}
+    )
+
+    record.refresh_from_db()
+    update.refresh_from_db()
+    assert record.upload_due_on == record.kyc_verification_date + timedelta(days=5)
+    assert update.upload_due_on == update.kyc_verification_date + timedelta(days=3)
+
+
+def test_other_settings_leave_deadlines_alone(
+    institution: Institution, alice: User, erin: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a)
+    record.upload_due_on = record.kyc_verification_date  # as if set by hand: a recompute would move it
+    record.save(update_fields=["upload_due_on"])
+    institution_configure(actor=erin, institution=institution, data={"max_records_per_request": 50})
+    record.refresh_from_db()
+    assert record.upload_due_on == record.kyc_verification_date
