@@ -111,6 +111,16 @@ def migrate(env: dict[str, str]) -> None:
 # --- processes ----------------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class StandInProcess:
     """``python -m kwikid_standin`` on a free port, in its own process (and so its own GIL)."""
 
@@ -287,6 +297,7 @@ class Bench:
     institution: Any = None
     branch: Any = None
     owners: Any = None
+    standin: Any = None
     results: dict[str, Any] = field(default_factory=dict)
 
     def setup(self) -> None:
@@ -310,6 +321,7 @@ class Bench:
         self.owners = Owners(branch_id=self.branch.pk, maker_id=maker.pk, checker_id=checker.pk)
 
     def use_standin(self, standin: StandInProcess) -> None:
+        self.standin = standin
         self.institution.api_base_url = standin.url
         self.institution.save(update_fields=["api_base_url"])
 
@@ -392,6 +404,10 @@ class Bench:
             for proc in procs:
                 proc.wait_ready()
             idle_kb = [proc.memory_kb()["VmRSS"] for proc in procs]
+            # CPU time used during the run, to show what the cores allow. PostgreSQL's share is left out:
+            # Celery closes the database connection after every task, so its server processes come and go.
+            cpu_before = {p.pid: cpu_seconds(p.pid) for p in procs}
+            standin_cpu_before = cpu_seconds(self.standin.process.pid)
             if profile == "py-spy":
                 spy = subprocess.Popen(
                     [
@@ -464,6 +480,8 @@ class Bench:
             peak_kb = [
                 max(peak, proc.memory_kb()["VmHWM"]) for peak, proc in zip(peak_kb, procs, strict=True)
             ]
+            cpu_workers = sum(cpu_seconds(p.pid) - cpu_before.get(p.pid, 0) for p in procs)
+            cpu_standin = cpu_seconds(self.standin.process.pid) - standin_cpu_before
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT extract(epoch FROM max(b.created_at)), extract(epoch FROM min(a.started_at)), "
@@ -490,6 +508,8 @@ class Bench:
             "peak_mb": max(peak_kb) / 1024,
             "idle_mb": max(idle_kb) / 1024,
             "rerung": rerung,
+            "cpu_workers": cpu_workers,
+            "cpu_standin": cpu_standin,
             "autovacuum": len(autovacuum.runs),
         }
 
@@ -681,6 +701,29 @@ def report(bench: Bench, args: argparse.Namespace, total: float) -> str:
             ),
             (f"speed-up {args.workers} vs 1", f"{speedup:.2f}x", "goal >= 3.5x", verdict(speedup >= 3.5)),
         ]
+        cores = os.cpu_count() or 1
+        for run, label in ((one, "1 worker"), (many, f"{args.workers} workers")):
+            rows.append(
+                (
+                    f"  CPU used, {label}",
+                    f"{run['cpu_workers'] + run['cpu_standin']:.1f} s",
+                    f"workers {run['cpu_workers']:.1f}, stand-in {run['cpu_standin']:.1f}",
+                    "PostgreSQL's not counted",
+                )
+            )
+        # However the work is shared, N workers on C cores cannot finish before (CPU used) / C, nor
+        # before the 1-worker time / N: the best speed-up this machine allows for this much work (an
+        # optimistic bound: PostgreSQL's CPU and everything else running on the machine lower it).
+        many_cpu = many["cpu_workers"] + many["cpu_standin"]
+        bound = one["seconds"] / max(many_cpu / cores, one["seconds"] / args.workers)
+        rows.append(
+            (
+                f"  at most, on {cores} cores",
+                f"{bound:.2f}x",
+                f"1-worker time / max(CPU used / {cores}, 1-worker time / {args.workers})",
+                "without PostgreSQL's CPU and other load",
+            )
+        )
     if "memory" in r:
         mem = r["memory"]
         rows += [
