@@ -342,20 +342,20 @@ def flatten_record(record: Any) -> tuple[dict[str, Any], list[tuple[str, str, st
 
 
 def _json_rows(opener: Opener) -> Iterator[RawRow]:
-    with opener() as binary:
-        head = binary.read(8192)
+    with opener() as probe:
+        head = probe.read(8192)
     start = head.removeprefix(codecs.BOM_UTF8).lstrip()[:1]
     prefix = "item" if start == b"[" else "records.item"
     with opener() as stream:
         first = stream.read(3)
         # A byte order mark is dropped; otherwise the three bytes go back in front (streams need not seek).
-        binary: Any = stream if first == codecs.BOM_UTF8 else _Rejoined(first, stream)
+        source: Any = stream if first == codecs.BOM_UTF8 else _Rejoined(first, stream)
         count = 0
         default_branch: str | None = None
         saw_records = prefix == "item"
         builder: Any = None
         try:
-            for path, event, value in ijson.parse(binary, use_float=True):
+            for path, event, value in ijson.parse(source, use_float=True):
                 if builder is not None:
                     builder.event(event, value)
                     if path == prefix and event == "end_map":
