@@ -451,7 +451,8 @@ class _Columns:
         )
 
     def copy(self, rows: list[dict[str, Any]]) -> list[int]:
-        with connection.cursor() as cursor:
+        # Django's error classes (IntegrityError, ...) for psycopg's, as for any query through the ORM.
+        with connection.wrap_database_errors, connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
                 [self.table, self.pk_column, len(rows)],

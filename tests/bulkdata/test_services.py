@@ -225,3 +225,21 @@ def test_first_rows_table_remembers_every_key_through_growth() -> None:
         assert table.first(n * 7919, n + 1) == n + 1
     assert [table.first(n * 7919, 99) for n in (1, 2500, 5000)] == [2, 2501, 5001]
     assert table.first(0, 7) == 7  # 0 is a key like any other (stored as 1)
+
+
+def test_a_record_saved_between_the_check_and_the_copy_fails_the_import_cleanly(
+    alice: User, branch_a: Branch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finish = services._Scan.finish
+
+    def finish_then_someone_saves(self: Any, chunk: Any) -> Any:
+        checked = finish(self, chunk)
+        data = valid_record()
+        data["kyc_ref_no"] = "imp-00002"  # slips in after the duplicate check
+        record_services.record_create(actor=alice, branch=branch_a, data=data)
+        return checked
+
+    monkeypatch.setattr(services._Scan, "finish", finish_then_someone_saves)
+    with pytest.raises(services.ImportConflict, match="nothing was imported"):
+        records_import(actor=alice, branch=branch_a, opener=opener(csv_bytes(rows(3))), save=True)
+    assert not KycRecord.objects.filter(kyc_ref_no__startswith="IMP").exists()
