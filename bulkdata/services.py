@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import Field
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -735,8 +735,13 @@ def import_job_run(*, job_id: int) -> ImportJob:
             progress=reporter,
             after_save=finish,
         )
-    except (FileRefused, ImportRejected, ImportConflict, PermissionDenied) as exc:
+    except (FileRefused, ImportRejected, ImportConflict, PermissionDenied, DatabaseError) as exc:
         reporter.close()
+        if isinstance(exc, DatabaseError):
+            # Never the database's own text: it may quote a value of the file.
+            exc = ImportConflict(
+                f"The database refused the rows ({type(exc).__name__}); nothing was imported."
+            )
         job.refresh_from_db()  # the transaction was rolled back: the job is still importing
         with transaction.atomic():
             ImportProblem.objects.filter(job=job).delete()
