@@ -102,9 +102,7 @@ def test_records_keep_their_order_and_header_fields_open_the_body() -> None:
 
 
 def test_encoded_request_is_byte_for_byte_the_compact_json_of_the_body() -> None:
-    records = [
-        record_to_payload(r) for r in (valid_record(), minimal_record(), differently_abled_record())
-    ]
+    records = [record_to_payload(r) for r in (valid_record(), minimal_record(), differently_abled_record())]
     records[1]["kyc_ref_no"] = "Ünïcode-REF"  # non-ASCII travels as \\u escapes either way
     for some in (records, records[:1], []):
         expected = json.dumps(
