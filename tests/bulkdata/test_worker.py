@@ -32,7 +32,8 @@ def test_large_file_is_checked_and_imported_by_the_worker(
     job = ImportJob.objects.get()
     checked = wait_for(lambda: ImportJob.objects.filter(pk=job.pk, status=JobStatus.CHECKED).first(), 60)
     assert (checked.rows_total, checked.rows_invalid, checked.rows_done) == (600, 1, 600)
-    assert checked.problems.get().row == 12
+    # Warnings may come too: after a transactional test the PIN master is empty.
+    assert checked.problems.filter(severity="error").get().row == 12
     assert not KycRecord.objects.exists()
 
     client.post(f"/data/imports/{job.pk}/confirm/", {"mode": "valid"})
