@@ -22,3 +22,9 @@ def check_import(job_id: int) -> str:
 def run_import(job_id: int) -> str:
     """Import a confirmed job in one transaction. Safe to run twice."""
     return services.import_job_run(job_id=job_id).status
+
+
+@shared_task(ignore_result=True)
+def purge_import_files() -> int:
+    """Periodic: delete uploaded files older than a day (they hold PII). Safe to run twice."""
+    return services.imports_purge_expired()

@@ -362,4 +362,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.derive_notifications",
         "schedule": float(NOTIFY_EVERY_SECONDS),
     },
+    # Uploaded import files hold PII: deleted a day after upload (bulkdata.services.imports_purge_expired).
+    "purge-import-files": {"task": "bulkdata.tasks.purge_import_files", "schedule": 3600.0},
 }

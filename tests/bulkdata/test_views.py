@@ -332,3 +332,8 @@ def test_json_request_body_is_imported_from_the_stored_file(maker: Client, bom: 
     )
     maker.post(f"/data/imports/{job.pk}/confirm/", {"mode": "all"})
     assert KycRecord.objects.count() == 2
+
+
+def test_purge_runs_periodically(settings: Any) -> None:
+    assert settings.CELERY_BEAT_SCHEDULE["purge-import-files"]["task"] == tasks.purge_import_files.name
+    assert tasks.purge_import_files() == 0
