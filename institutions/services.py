@@ -13,6 +13,10 @@ from django_otp import devices_for_user
 from .models import AuditEvent, Branch, Institution, Role, User
 
 
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (str, int, bool, type(None))) else str(value)
+
+
 @transaction.atomic
 def institution_configure(
     *, actor: User | None, institution: Institution | None, data: dict[str, Any], token: str = ""
@@ -23,6 +27,7 @@ def institution_configure(
     """
     institution = institution or Institution()
     old_days = (institution.upload_due_days, institution.update_due_days) if institution.pk else None
+    before = {name: getattr(institution, name, None) for name in data if name != "api_token"}
     for name, value in data.items():
         setattr(institution, name, value)
     if token.strip():
@@ -33,14 +38,20 @@ def institution_configure(
         institution.sending_paused_reason = ""
     institution.full_clean()
     institution.save()
-    changed = sorted(name for name in data if name != "api_token")
-    AuditEvent.objects.create(
-        actor=actor,
-        action="institution_configured",
-        object_type="Institution",
-        object_id=str(institution.pk),
-        detail={"fields": changed, "token_replaced": bool(token.strip())},  # never the token itself
-    )
+    # Only what really changed, old -> new (settings hold no customer data); never the token itself.
+    changes = {
+        name: [_plain(old), _plain(getattr(institution, name))]
+        for name, old in before.items()
+        if old != getattr(institution, name)
+    }
+    if changes or token.strip():
+        AuditEvent.objects.create(
+            actor=actor,
+            action="institution_configured",
+            object_type="Institution",
+            object_id=str(institution.pk),
+            detail={"fields": sorted(changes), "changes": changes, "token_replaced": bool(token.strip())},
+        )
     if old_days is not None and old_days != (institution.upload_due_days, institution.update_due_days):
         from records.services import records_recompute_due_dates
 
@@ -149,6 +160,12 @@ def _check_branches(role: str, branches: list[Branch]) -> None:
         raise ValidationError({"branches": f"Branch {', '.join(inactive)} is deactivated."})
 
 
+def _admin_site_access(user: User) -> None:
+    # Administrators edit the code lists in the administration site (two-factor verified); everything
+    # else there is read-only. Nobody else may enter it. Same rule as `manage.py create_portal_user`.
+    user.is_staff = user.is_superuser = user.role == Role.ADMIN
+
+
 @transaction.atomic
 def user_create(
     *,
@@ -170,6 +187,7 @@ def user_create(
         first_name=first_name.strip(),
         last_name=last_name.strip(),
     )
+    _admin_site_access(user)
     validate_password(password, user)
     user.set_password(password)
     user.full_clean()
@@ -208,6 +226,7 @@ def user_update(
     if user.pk == actor.pk and role != user.role:
         raise AdminActionRefused("You cannot change your own role: ask another administrator.")
     user.role = role
+    _admin_site_access(user)
     user.email, user.first_name, user.last_name = email.strip(), first_name.strip(), last_name.strip()
     user.full_clean()
     after = {**_user_state(user), "branches": sorted(b.code for b in branches)}

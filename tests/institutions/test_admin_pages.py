@@ -255,3 +255,19 @@ def test_django_admin_shows_users_read_only(admin_client: Client, erin: User, al
     assert "user_permissions" not in body and "is_superuser" not in body
     response = admin_client.post(f"/admin/institutions/user/{alice.pk}/change/", {"role": "admin"})
     assert response.status_code == 403
+
+
+def test_only_administrators_may_enter_the_administration_site(
+    erin: User, alice: User, branch_a: Branch
+) -> None:
+    # Code lists are edited there: an administrator made on these pages must get in, nobody else.
+    admin = services.user_create(
+        actor=erin, username="newadmin", role=Role.ADMIN, branches=[], password="a-long-pass-phrase-2026"
+    )
+    assert admin.is_staff and admin.is_superuser
+    services.user_update(actor=erin, user=admin, role=Role.AUDITOR, branches=[], reason="Moved to audit")
+    admin.refresh_from_db()
+    assert not admin.is_staff and not admin.is_superuser
+    services.user_update(actor=erin, user=alice, role=Role.ADMIN, branches=[], reason="Promoted")
+    alice.refresh_from_db()
+    assert alice.is_staff and alice.is_superuser

@@ -222,6 +222,8 @@ def settings_form(institution: Institution, **overrides: Any) -> dict[str, Any]:
     numbers = {
         "max_records_per_request": institution.max_records_per_request,
         "max_request_bytes": institution.max_request_bytes,
+        "upload_due_days": institution.upload_due_days,
+        "update_due_days": institution.update_due_days,
     }
     return data | numbers | {"new_token": ""} | overrides
 

@@ -1,4 +1,4 @@
-"""Changing the institution's deadline days re-dates the deadlines of records not yet accepted."""
+"""Institution settings: the audit event says what really changed; new deadline days re-date open records."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from institutions.models import Branch, Institution, User
+from institutions.models import AuditEvent, Branch, Institution, User
 from institutions.services import institution_configure
 from tests.conftest import new_record
 
@@ -40,3 +40,17 @@ def test_other_settings_leave_deadlines_alone(
     institution_configure(actor=erin, institution=institution, data={"max_records_per_request": 50})
     record.refresh_from_db()
     assert record.upload_due_on == record.kyc_verification_date
+
+
+def test_the_audit_event_names_only_what_changed_old_and_new(institution: Institution, erin: User) -> None:
+    data = {"name": institution.name, "fi_code": institution.fi_code, "max_records_per_request": 50}
+    institution_configure(actor=erin, institution=institution, data=data, token="a-new-token-1234")
+    event = AuditEvent.objects.get(action="institution_configured")
+    assert event.detail["changes"] == {"max_records_per_request": [3, 50]}
+    assert event.detail["token_replaced"] is True
+    assert "a-new-token" not in str(event.detail)
+
+
+def test_saving_unchanged_settings_writes_no_event(institution: Institution, erin: User) -> None:
+    institution_configure(actor=erin, institution=institution, data={"name": institution.name})
+    assert not AuditEvent.objects.filter(action="institution_configured").exists()
