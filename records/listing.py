@@ -53,6 +53,12 @@ QUEUE_SORTS: dict[str, Sort] = {"submitted": Sort("Waiting longest first", "subm
 ALL_SORTS = SORTS | QUEUE_SORTS
 
 SEARCH_BY = (("auto", "Anything"), ("ref", "KYC ref. no. (start)"), ("pan", "PAN (exact)"), ("name", "Name"))
+SEARCH_LABELS = {
+    "ref": "KYC ref. no. beginning so",
+    "pan": "PAN, exactly",
+    "name": "name, whole words",
+    "ref_or_name": "KYC ref. no. or name",
+}
 DATE_FIELDS = {"created": "created_at__date", "verified": "kyc_verification_date", "due": "upload_due_on"}
 DUE_CHOICES = (("", "Any deadline"), ("overdue", "Overdue"), ("soon", "Due within 2 days"))
 
@@ -74,16 +80,28 @@ class ListQuery:
     sort: str = DEFAULT_SORT
     after: tuple[Any, int] | None = None
     before: tuple[Any, int] | None = None
+    # Set by the selector when "auto" had to ask the database (letters only: a reference or a name?).
+    resolved_by: str = ""
 
     @property
     def search_by(self) -> str:
-        """The search actually run: "auto" picks PAN for a PAN's shape, the reference for anything with a
-        digit, and the name otherwise."""
+        """The search to run: "auto" picks PAN for a PAN's shape, the reference for anything with a digit,
+        the name for several words, and "ref_or_name" for one word of letters only (MUMQA is the start of a
+        reference, RAVI a name: the selector decides by whether a reference begins so)."""
+        if self.resolved_by:
+            return self.resolved_by
         if self.by != "auto":
             return self.by
         if PAN_PATTERN.match(self.q):
             return "pan"
-        return "ref" if any(ch.isdigit() for ch in self.q) else "name"
+        if any(ch.isdigit() for ch in self.q):
+            return "ref"
+        return "name" if len(self.q.split()) > 1 else "ref_or_name"
+
+    @property
+    def search_label(self) -> str:
+        """How the search was read, in words, for the line above the results."""
+        return SEARCH_LABELS.get(self.search_by, self.search_by)
 
 
 class RecordListForm(forms.Form):
@@ -128,6 +146,19 @@ class RecordListForm(forms.Form):
             bound.widget.attrs["class"] = (
                 "form-select form-select-sm" if is_select else "form-control form-control-sm"
             )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            # Both are left out: a range that ends before it starts matches nothing, silently.
+            cleaned.pop("date_from")
+            self.add_error(
+                "date_to",
+                f"{end:%d %b %Y} is before From ({start:%d %b %Y}), so the date range was left out: "
+                "swap the dates",
+            )
+        return cleaned
 
     def list_query(self) -> ListQuery:
         """The valid part of the request (call after is_valid(); invalid fields are left out)."""

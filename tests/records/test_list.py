@@ -311,3 +311,57 @@ def test_deadline_filters_list_the_most_urgent_first(client: Client, alice: User
 
     assert refs(response) == [sooner.kyc_ref_no, later.kyc_ref_no]
     assert response.context["page"].sort.column == "upload_due_on"
+
+
+# QA tryout ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["MUMQA", "mumqa", "MUM", "Mum"])
+def test_anything_finds_a_reference_by_its_letters_only_beginning(
+    client: Client, alice: User, branch_a: Branch, text: str
+) -> None:
+    hit = with_ref(alice, branch_a, "MUMQA0002", applicant_first_name="RAVI")
+    with_ref(alice, branch_a, "DELQA0001", applicant_first_name="MUMTAZ")
+    client.force_login(alice)
+
+    response = client.get(URL, {"q": text})
+
+    assert refs(response) == [hit.kyc_ref_no]
+    assert "searched as KYC ref. no. beginning so" in response.content.decode()
+
+
+def test_anything_with_letters_no_reference_begins_with_is_a_name(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    ravi = with_ref(alice, branch_a, "MUMQA0002", applicant_first_name="RAVI")
+    client.force_login(alice)
+
+    response = client.get(URL, {"q": "ravi"})
+
+    assert refs(response) == [ravi.kyc_ref_no]
+    assert "searched as name, whole words" in response.content.decode()
+
+
+def test_letters_only_probe_sees_only_the_users_branches(
+    client: Client, alice: User, branch_a: Branch, mallory: User, branch_b: Branch
+) -> None:
+    # Another branch's reference beginning must neither show nor turn the search into a reference search.
+    with_ref(mallory, branch_b, "RAVI0001")
+    mine = with_ref(alice, branch_a, "MUM0001", applicant_first_name="RAVI")
+    client.force_login(alice)
+
+    assert refs(client.get(URL, {"q": "RAVI"})) == [mine.kyc_ref_no]
+
+
+def test_a_date_range_ending_before_it_starts_says_so(client: Client, alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a)
+    client.force_login(alice)
+    today = timezone.localdate()
+
+    response = client.get(
+        URL, {"date_from": today.isoformat(), "date_to": (today - timedelta(days=3)).isoformat()}
+    )
+
+    assert refs(response) == [record.kyc_ref_no]
+    assert "is before From" in response.content.decode()
+    assert response.context["query"].date_from is None
