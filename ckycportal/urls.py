@@ -12,5 +12,6 @@ urlpatterns = [
     path("settings/", include("institutions.urls")),
     path("reports/", include("reports.urls")),
     path("data/", include("bulkdata.urls")),
+    path("codes/", include("codelists.urls")),
     path("", include("records.urls")),
 ]

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import threading
+import unicodedata
 import uuid
+from dataclasses import dataclass
 
-from records.codes import STATIC_LISTS, YES_NO_LIST, CodeBook, PinEntry
+from records.codes import (
+    CODED_LISTS,
+    COUNTRIES_LIST,
+    DOCUMENT_SUBMITTED_TYPES_LIST,
+    GENDERS_LIST,
+    IMPAIRMENT_TYPES_LIST,
+    KYC_TYPES_LIST,
+    NAME_TITLES_LIST,
+    POA_DOCUMENTS_LIST,
+    RELATION_FLAGS_LIST,
+    STATES_LIST,
+    STATIC_LISTS,
+    YES_NO_LIST,
+    Choices,
+    CodeBook,
+    PinEntry,
+)
+from records.validation import FIELD_LABELS
 
 from .models import CODE_LIST_MODELS, CodeBookStamp, PinCode, State
 
@@ -83,3 +102,73 @@ def pin_get(pin: str) -> PinEntry | None:
     """What the PIN master says about one PIN (None when it is not there)."""
     pins = code_book().pins
     return pins.get(pin) if pins is not None else None
+
+
+# --- the code reference (the Codes page and the import template's code sheets) --------------------------
+
+# Each list staff write codes from, with the title the Codes page and the template's sheets give it.
+CODE_LISTS: tuple[tuple[str, str], ...] = (
+    (NAME_TITLES_LIST, "Titles"),
+    (RELATION_FLAGS_LIST, "Relation"),
+    (GENDERS_LIST, "Gender"),
+    (POA_DOCUMENTS_LIST, "Proof of address"),
+    (DOCUMENT_SUBMITTED_TYPES_LIST, "Document submitted"),
+    (KYC_TYPES_LIST, "KYC type"),
+    (IMPAIRMENT_TYPES_LIST, "Impairment"),
+    (STATES_LIST, "States"),
+    (COUNTRIES_LIST, "Countries"),
+)
+# The long lists, which the page's search box narrows.
+SEARCHABLE_LISTS = frozenset({STATES_LIST, COUNTRIES_LIST})
+
+
+@dataclass(frozen=True)
+class CodeListSection:
+    """One list as the reference shows it: which record fields (import columns) take it, and its entries."""
+
+    list_name: str
+    title: str
+    fields: tuple[tuple[str, str], ...]  # (import column = API field name, the form's label)
+    entries: Choices  # active entries, in the form's order (filtered when searched)
+    total: int  # active entries before any search
+    searchable: bool
+
+    @property
+    def anchor(self) -> str:
+        return "codes-" + self.list_name.replace("_", "-")
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().split())
+
+
+def code_list_sections(*, search: str = "", book: CodeBook | None = None) -> list[CodeListSection]:
+    """Every list's active codes with labels; ``search`` narrows states and countries by code or label."""
+    book = book or code_book()
+    needle = _folded(search)
+    sections = []
+    for list_name, title in CODE_LISTS:
+        entries = book.choices(list_name)
+        searchable = list_name in SEARCHABLE_LISTS
+        shown = entries
+        if needle and searchable:
+            shown = tuple(
+                (code, label)
+                for code, label in entries
+                if needle == code.casefold() or needle in _folded(label)
+            )
+        fields = tuple(
+            (field, FIELD_LABELS[field]) for field, name in CODED_LISTS.items() if name == list_name
+        )
+        sections.append(
+            CodeListSection(
+                list_name=list_name,
+                title=title,
+                fields=fields,
+                entries=shown,
+                total=len(entries),
+                searchable=searchable,
+            )
+        )
+    return sections

@@ -103,6 +103,8 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("bulkdata:export_records_xlsx", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("bulkdata:export_batches_csv", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("bulkdata:export_batches_xlsx", "GET", "-"): (ANON, OK, OK, OK, OK),
+    # The code reference is read-only and holds no customer data: every signed-in user.
+    ("codelists:reference", "GET", "-"): (ANON, OK, OK, OK, OK),
 }
 
 
