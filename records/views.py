@@ -188,7 +188,7 @@ def record_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "sections": selectors.record_sections(record, {p.field for p in problems}, reveal=revealed),
         "revealed": revealed,
         "problems": problems,
-        "events": selectors.record_events(record),
+        "events": selectors.record_events(record, reveal=revealed),
         "uploads": selectors.record_uploads(record),
         "problem_count": sum(1 for p in problems if p.is_error),
         "return_form": ReturnForm() if can_review else None,
@@ -252,7 +252,7 @@ def record_return(request: AuthedRequest, pk: int) -> HttpResponse:
     def send_back(record: KycRecord) -> str:
         if not form.is_valid():
             # The form's own message (an empty reason, or a full Aadhaar number in it).
-            raise ValueError(" ".join(form.errors.get("reason", ["Say why the record is returned."])))
+            raise ValueError(" ".join(str(e) for e in form.errors.get("reason", ["Say why."])))
         services.record_return(actor=request.user, record=record, reason=form.cleaned_data["reason"])
         return f"Record {record.kyc_ref_no} was returned to its maker."
 
