@@ -2,16 +2,19 @@
 
 The same steps as ``records.services.record_create`` followed by ``record_submit``: normalise, blank the
 parts the record's own flags make irrelevant, validate as complete. A test holds the two paths equal.
+One step is the import's own: a coded column may hold the entry's label instead of its code ("Male",
+"Maharashtra", "Passport"), taken when exactly one entry of the list has that label.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from records.codes import CodeBook
+from records.codes import CODED_LISTS, STATIC_CODE_BOOK, CodeBook
 from records.validation import FIELD_LABELS, FIELDS, Problem, normalise_record, validate_record
 
 from .parsers import (
@@ -82,9 +85,100 @@ def convert(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
     return data, problems
 
 
-def clean(data: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``records.services`` does before validating: normalise, and blank what the flags exclude."""
+def _fold(text: str) -> str:
+    """A label as compared: no diacritics, case or repeated spaces ("  tamil nadu" == "Tamil Nadu")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().split())
+
+
+@dataclass(frozen=True, slots=True)
+class LabelIndex:
+    """Per list: folded label -> its one code, and folded label -> the codes that share it."""
+
+    unique: dict[str, dict[str, str]]
+    shared: dict[str, dict[str, tuple[str, ...]]]
+
+
+def _index(entries: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    found: dict[str, list[str]] = {}
+    for code, label in entries:
+        found.setdefault(_fold(label), []).append(code)
+    unique = {key: codes[0] for key, codes in found.items() if len(codes) == 1}
+    shared = {key: tuple(codes) for key, codes in found.items() if len(codes) > 1}
+    return unique, shared
+
+
+def label_index(book: CodeBook) -> LabelIndex:
+    """The active labels of every coded list, built once per code book (not per row)."""
+    global _label_cache
+    cached = _label_cache
+    if cached is not None and cached[0] is book:
+        return cached[1]
+    unique: dict[str, dict[str, str]] = {}
+    shared: dict[str, dict[str, tuple[str, ...]]] = {}
+    for list_name in set(CODED_LISTS.values()):
+        unique[list_name], shared[list_name] = _index(book.choices(list_name))
+    index = LabelIndex(unique=unique, shared=shared)
+    _label_cache = (book, index)
+    return index
+
+
+_label_cache: tuple[CodeBook, LabelIndex] | None = None
+
+
+def resolve_labels(cleaned: dict[str, Any], *, codes: CodeBook) -> list[Problem]:
+    """Coded columns holding a label get its code, in place; a label two entries share is an error (the
+    importer does not guess). Anything else is left for validation to refuse."""
+    index = label_index(codes)
+    problems: list[Problem] = []
+    for name, list_name in CODED_LISTS.items():
+        value = cleaned.get(name)
+        if not isinstance(value, str) or not value or value in codes.codes(list_name):
+            continue
+        key = _fold(value)
+        code = index.unique[list_name].get(key)
+        if code is not None:
+            cleaned[name] = code
+            continue
+        sharing = index.shared[list_name].get(key)
+        if sharing:
+            label = codes.label(list_name, sharing[0]) or ""
+            problems.append(
+                Problem(
+                    name,
+                    f"{FIELD_LABELS[name]}: “{label}” is the label of {len(sharing)} codes "
+                    f"({', '.join(sharing)}); write the code",
+                )
+            )
+    return problems
+
+
+def _explain_codes(problems: list[Problem], cleaned: Mapping[str, Any], codes: CodeBook) -> list[Problem]:
+    """Validation's "must be one of" for a value that is neither a code nor a label: say labels work too."""
+    result = []
+    for problem in problems:
+        list_name = CODED_LISTS.get(problem.field)
+        value = cleaned.get(problem.field)
+        if (
+            list_name is not None
+            and problem.is_error
+            and isinstance(value, str)
+            and value
+            and value not in codes.codes(list_name)
+            and codes.inactive_label(list_name, value) is None
+        ):
+            problem = Problem(
+                problem.field, f"{problem.message}, or a label as the Codes page lists it", problem.severity
+            )
+        result.append(problem)
+    return result
+
+
+def clean(data: Mapping[str, Any], *, codes: CodeBook | None = None) -> tuple[dict[str, Any], list[Problem]]:
+    """What ``records.services`` does before validating: normalise, and blank what the flags exclude;
+    with ``codes``, labels in coded columns become codes first (the import's own step)."""
     cleaned = normalise_record(data)
+    problems = resolve_labels(cleaned, codes=codes) if codes is not None else []
     if cleaned.get("current_address_same_as_poa_address") == "Y":
         for name in _CURRENT_ADDRESS:
             cleaned[name] = ""
@@ -92,16 +186,19 @@ def clean(data: Mapping[str, Any]) -> dict[str, Any]:
         cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
     if "mobile_number" in cleaned and not cleaned.get("mobile_number"):
         cleaned["mobile_isd"] = ""
-    return cleaned
+    return cleaned, problems
 
 
 def prepare(row: RawRow, *, today: date, warnings_block: bool, codes: CodeBook | None = None) -> PreparedRow:
     """Convert, clean and validate one row (duplicates and branches are the service's, with the database)."""
+    book = codes if codes is not None else STATIC_CODE_BOOK  # what validate_record(codes=None) uses
     data, problems = convert(row.values)
     problems += [Problem(field, message, severity) for field, message, severity in row.notes]
-    cleaned = clean(data)
+    cleaned, label_problems = clean(data, codes=book)
+    problems += label_problems
     failed = {p.field for p in problems if p.is_error}
-    problems += [p for p in check_record(cleaned, today=today, codes=codes) if p.field not in failed]
+    checked = [p for p in check_record(cleaned, today=today, codes=codes) if p.field not in failed]
+    problems += _explain_codes(checked, cleaned, book)
     values = {name: cleaned.get(name, "") for name in FIELDS}
     branch_code = row.values.get(BRANCH_COLUMN)
     prepared = PreparedRow(
