@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import ijson
 
+from codelists.selectors import CODE_LISTS
 from records.validation import FIELDS
 
 # Limits, stated on the import page. The longest field takes 150 characters; a line of 40 such cells
@@ -42,6 +43,20 @@ EXPORT_ONLY_COLUMNS = frozenset({"status", "updated_at", "errors"})
 API_MEMBERS_NOT_KEPT = frozenset(
     {"number_of_identity", "additional_documents", "remarks", "related_person_info"}
 )
+
+# The templates' example row (bulkdata/template.py): a CSV or workbook row with this kyc_ref_no is skipped,
+# so a template filled in below its example imports as it is.
+EXAMPLE_REF = "EXAMPLE-1"
+# The workbook template's code sheets: a workbook may keep sheets of exactly these names beside its
+# records sheet (they are not read); any other second sheet is refused.
+CODE_SHEET_PREFIX = "Codes - "
+
+
+def code_sheet_name(title: str) -> str:
+    return f"{CODE_SHEET_PREFIX}{title}"[:31]  # Excel's limit for a sheet name
+
+
+CODE_SHEET_NAMES: frozenset[str] = frozenset(code_sheet_name(title) for _, title in CODE_LISTS)
 
 CSV, XLSX, JSON = "csv", "xlsx", "json"
 
@@ -150,6 +165,20 @@ def _too_many_rows(number: int) -> FileRefused:
     )
 
 
+def _is_example(values: dict[str, Any]) -> bool:
+    ref = values.get("kyc_ref_no")
+    return isinstance(ref, str) and ref.strip().upper() == EXAMPLE_REF
+
+
+def _no_records(saw_example: bool) -> FileRefused:
+    if saw_example:
+        return FileRefused(
+            f"The file holds only the template's example row ({EXAMPLE_REF}), which is never imported. "
+            "Add your records below it."
+        )
+    return FileRefused("The file has a header row but no records.")
+
+
 def _too_many_blanks() -> FileRefused:
     return FileRefused(
         f"The file has more than {MAX_BLANK_ROWS:,} blank rows. Remove them (or check that the right file "
@@ -198,6 +227,7 @@ def _csv_rows(opener: Opener) -> Iterator[RawRow]:
             names = _header(next(reader))
             width = len(names)
             blanks, count = 0, 0
+            saw_example = False
             for cells in reader:
                 if not any(cell.strip() for cell in cells):
                     blanks += 1
@@ -216,9 +246,14 @@ def _csv_rows(opener: Opener) -> Iterator[RawRow]:
                 if sum(map(len, cells)) > MAX_CELL_CHARS:  # only then can one cell be too long
                     for name, cell in zip(names, cells, strict=False):
                         _check_cell(number, name, cell)
-                yield RawRow(number, dict(zip(names, cells, strict=False)))
+                values = dict(zip(names, cells, strict=False))
+                if _is_example(values):
+                    count -= 1
+                    saw_example = True
+                    continue
+                yield RawRow(number, values)
             if count == 0:
-                raise FileRefused("The file has a header row but no records.")
+                raise _no_records(saw_example)
         except csv.Error as exc:
             line = reader.line_num if reader is not None else 1
             if "field larger than field limit" in str(exc):
@@ -258,16 +293,11 @@ def _xlsx_rows(opener: Opener) -> Iterator[RawRow]:
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError):
         raise FileRefused("The file is not a readable Excel workbook (.xlsx).") from None
     try:
-        if len(workbook.sheetnames) != 1:
-            listed = ", ".join(_short(name, 30) for name in workbook.sheetnames[:5])
-            raise FileRefused(
-                f"The workbook has {len(workbook.sheetnames)} sheets ({listed}). Keep the records on one "
-                "sheet and delete the others."
-            )
-        sheet = workbook[workbook.sheetnames[0]]
+        sheet = workbook[_records_sheet(workbook.sheetnames)]
         rows = sheet.iter_rows()
         names: list[str] | None = None
         blanks, count = 0, 0
+        saw_example = False
         for cells in rows:
             values = [_xlsx_value(cell) for cell in cells]
             if not any(v not in (None, "") and not (isinstance(v, str) and not v.strip()) for v in values):
@@ -288,13 +318,34 @@ def _xlsx_rows(opener: Opener) -> Iterator[RawRow]:
             for name, value in zip(names, values, strict=False):
                 _check_cell(number, name, value)
                 row[name] = value
+            if _is_example(row):
+                count -= 1
+                saw_example = True
+                continue
             yield RawRow(number, row)
         if names is None:
             raise FileRefused("The file is empty.")
         if count == 0:
-            raise FileRefused("The file has a header row but no records.")
+            raise _no_records(saw_example)
     finally:
         workbook.close()
+
+
+def _records_sheet(sheetnames: list[str]) -> str:
+    """The one sheet holding records: every sheet but the template's own code sheets."""
+    others = [name for name in sheetnames if name not in CODE_SHEET_NAMES]
+    if len(others) == 1:
+        return others[0]
+    if not others:
+        raise FileRefused(
+            "The workbook holds only the template's code sheets. Put the records on a sheet of their own "
+            "(the template's 'Records' sheet)."
+        )
+    listed = ", ".join(_short(name, 30) for name in others[:5])
+    raise FileRefused(
+        f"The workbook has {len(others)} sheets that could hold records ({listed}). Keep the records on "
+        f"one sheet and delete the others (the template's '{CODE_SHEET_PREFIX}…' sheets may stay)."
+    )
 
 
 def _xlsx_value(cell: Any) -> Any:

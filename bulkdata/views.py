@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any, cast
 
 from django.conf import settings
@@ -9,21 +10,30 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponse, JsonResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from codelists.selectors import code_book
 from institutions.models import Role
 from institutions.permissions import AuthedRequest, role_required
 from records import selectors as record_selectors
 from records.listing import RecordListForm
 
-from . import exports, selectors, services, tasks
+from . import exports, selectors, services, tasks, template
 from .forms import ConfirmForm, ImportForm
 from .models import JOB_TRANSITIONS, ImportJob, JobStatus
-from .parsers import COLUMNS, MAX_ROWS, MAX_UPLOAD_BYTES, MAX_XLSX_BYTES, FileRefused
+from .parsers import (
+    CODE_SHEET_PREFIX,
+    COLUMNS,
+    EXAMPLE_REF,
+    MAX_ROWS,
+    MAX_UPLOAD_BYTES,
+    MAX_XLSX_BYTES,
+    FileRefused,
+)
 
 # Files up to this size are checked and imported within the request (a few seconds at most); larger
 # ones by a Celery worker while the page shows a progress bar.
@@ -71,6 +81,8 @@ def import_start(request: AuthedRequest) -> HttpResponse:
                 "xlsx_mb": MAX_XLSX_BYTES // (1024 * 1024),
                 "rows": MAX_ROWS,
             },
+            "example_ref": EXAMPLE_REF,
+            "code_sheet_prefix": CODE_SHEET_PREFIX,
         },
     )
 
@@ -182,12 +194,25 @@ def import_errors(request: AuthedRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.MAKER)
 def template_csv(request: AuthedRequest) -> HttpResponse:
-    return _file(exports.csv_response("kyc-records-template.csv", COLUMNS, []))
+    """The columns and the example row (skipped on import); ``?example=no`` for the header alone."""
+    rows = [] if request.GET.get("example") == "no" else [template.example_row()]
+    return _file(exports.csv_response("kyc-records-template.csv", COLUMNS, rows))
 
 
 @role_required(Role.MAKER)
 def template_xlsx(request: AuthedRequest) -> HttpResponse:
-    return _file(exports.xlsx_response("kyc-records-template.xlsx", COLUMNS, [], title="Records"))
+    """The Records sheet with the example row, and one sheet per code list (the import ignores those)."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the response, which closes it
+    template.write_template_xlsx(spool, book=code_book())
+    spool.seek(0)
+    return _file(
+        FileResponse(
+            spool,
+            as_attachment=True,
+            filename="kyc-records-template.xlsx",
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    )
 
 
 # --- exports --------------------------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""The import templates: the columns, one example row, and (workbook) one sheet per code list.
+
+The example row's ``kyc_ref_no`` is ``EXAMPLE_REF``: the importer skips that row, so a template filled in
+below it (or over it) imports as it is. The workbook's code sheets are named ``Codes - <list>``; the
+importer ignores sheets of exactly those names and refuses any other second sheet, so the file a maker
+downloaded can be uploaded without deleting anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codelists.selectors import CODE_LISTS
+from records.codes import CODED_LISTS, CodeBook
+
+from .parsers import COLUMNS, EXAMPLE_REF, code_sheet_name
+
+RECORDS_SHEET = "Records"
+
+# A complete, valid record (the PIN lies in the state); codes, not labels, as KwikID receives them.
+EXAMPLE: dict[str, str] = {
+    "kyc_ref_no": EXAMPLE_REF,
+    "pan": "ABCPK1234L",
+    "applicant_name_title": "MR",
+    "applicant_first_name": "RAVI",
+    "applicant_middle_name": "KUMAR",
+    "applicant_rel_details_flag": "FATHER",
+    "applicant_rel_name_title": "MR",
+    "applicant_rel_first_name": "SURESH",
+    "applicant_rel_middle_name": "",
+    "gender": "M",
+    "dob": "1985-04-12",
+    "differently_abled_flag": "N",
+    "impairment_type": "",
+    "impairment_percentage": "",
+    "udid_number": "",
+    "poa_document": "02",
+    "poa_document_number": "K1234567",
+    "poa_address_line_1": "12 Marine Drive, Flat 4B",
+    "poa_vtc": "Mumbai",
+    "poa_state": "MH",
+    "poa_country": "IN",
+    "poa_pin_code": "400001",
+    "current_address_same_as_poa_address": "Y",
+    "current_address_line_1": "",
+    "current_vtc": "",
+    "current_state": "",
+    "current_country": "",
+    "current_pin_code": "",
+    "mobile_isd": "91",
+    "mobile_number": "9876543210",
+    "kyc_declaration_date": "2026-11-02",
+    "kyc_declaration_place": "Mumbai",
+    "kyc_verification_date": "2026-11-03",
+    "kyc_type": "01",
+    "kyc_verifier_name": "Anita Deshpande",
+    "kyc_verifier_designation": "Branch Officer",
+    "kyc_verifier_branch": "Fort, Mumbai",
+    "kyc_verifier_employee_code": "EMP-0042",
+    "kyc_type_of_document_submitted": "01",
+    "branch_code": "",
+}
+
+
+def example_row() -> list[str]:
+    """The example record in the template's column order."""
+    return [EXAMPLE[name] for name in COLUMNS]
+
+
+def write_template_xlsx(target: Any, *, book: CodeBook) -> None:
+    """The workbook template: a Records sheet (header, the example row) and one sheet per code list."""
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font, PatternFill
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = RECORDS_SHEET
+    sheet.append(list(COLUMNS))
+    sheet.append(example_row())
+    bold = Font(bold=True)
+    example_fill = PatternFill("solid", fgColor="FFF2CC")
+    for cell in sheet[1]:
+        cell.font = bold
+        sheet.column_dimensions[cell.column_letter].width = max(12, len(str(cell.value)) + 2)
+    for cell in sheet[2]:
+        cell.fill = example_fill
+        cell.font = Font(italic=True)
+    sheet["A2"].comment = Comment(
+        f"Example row: a row with kyc_ref_no {EXAMPLE_REF} is never imported. Add your records below "
+        "it (or overwrite it). Codes: see the 'Codes - …' sheets; a label (Male, Maharashtra) works too.",
+        "CKYC Portal",
+    )
+    sheet.freeze_panes = "B2"
+    used_in: dict[str, list[str]] = {}
+    for field, list_name in CODED_LISTS.items():
+        used_in.setdefault(list_name, []).append(field)
+    for list_name, title in CODE_LISTS:
+        codes = workbook.create_sheet(code_sheet_name(title))
+        codes.append(["code", "label", "used in columns"])
+        for cell in codes[1]:
+            cell.font = bold
+        entries = book.choices(list_name)
+        for i, (code, label) in enumerate(entries):
+            codes.append([code, label, ", ".join(used_in.get(list_name, [])) if i == 0 else None])
+        codes.column_dimensions["A"].width = 8
+        codes.column_dimensions["B"].width = 40
+        codes.column_dimensions["C"].width = 50
+        codes.freeze_panes = "A2"
+        codes.protection.sheet = True  # a reference, not a place for records (no password: not a secret)
+    workbook.save(target)
