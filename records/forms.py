@@ -18,6 +18,7 @@ from .models import KycRecord
 from .services import RECORD_FIELDS
 from .validation import (
     AADHAAR_MESSAGE,
+    FIELD_LABELS,
     Problem,
     blocking_problems,
     contains_aadhaar,
@@ -25,11 +26,16 @@ from .validation import (
     validate_record,
 )
 
-# What submission needs, derived from the rules themselves (an empty record, checked as complete).
+# What submission needs, derived from the rules themselves: a record as a new form starts (an address in
+# India, whose PIN code is then required), checked as complete.
 SUBMIT_REQUIRED = frozenset(
     p.field
-    for p in validate_record({}, complete=True, today=date(2000, 1, 1))
+    for p in validate_record({"poa_country": "IN"}, complete=True, today=date(2000, 1, 1))
     if p.message.endswith("required")
+)
+
+AADHAAR_WIPED = (
+    "The whole field was cleared so that the number is not shown again: retype what belongs in it."
 )
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -72,6 +78,13 @@ class KycRecordForm(forms.ModelForm):
         help_texts = {
             "kyc_ref_no": "Your institution's unique reference for this KYC record.",
             "pan": "10 characters, e.g. ABCPE1234F; the 4th letter is P for an individual.",
+            # KwikID's upload API (and so CERSAI's record through it) has first and middle name only.
+            "applicant_first_name": (
+                "KwikID's upload API has no surname field: write the name as on the PAN card, the first "
+                "name here and every other name, the surname last, under Middle name."
+            ),
+            "applicant_middle_name": "Every name after the first, ending with the surname.",
+            "poa_pin_code": "Required for an address in India.",
             "poa_document_number": "For Aadhaar: the last 4 digits only. Never enter a full Aadhaar number.",
             "mobile_isd": "Digits only, without +, e.g. 91.",
             "udid_number": "Unique Disability ID: 2 letters and 16 digits.",
@@ -91,6 +104,13 @@ class KycRecordForm(forms.ModelForm):
         for name in RECORD_FIELDS:
             self.fields[name].required = False  # completeness is CKYC validation's call, on submit
         self.fields["kyc_ref_no"].required = True
+        for name, field in self.fields.items():
+            # One wording everywhere: the form, its errors, validation's messages, the record page, history.
+            if name in FIELD_LABELS:
+                field.label = FIELD_LABELS[name]
+            field.error_messages["required"] = f"{field.label} is required"
+        # The label without the submission mark, for the error summary (the mark is for the form itself).
+        self.plain_labels = {name: str(field.label) for name, field in self.fields.items()}
         for name in CODED_LISTS:
             blank = [] if name == "current_address_same_as_poa_address" else [("", "---------")]
             # Inactive codes are not offered, except the one this record already holds (shown as such).
@@ -187,7 +207,7 @@ class KycRecordForm(forms.ModelForm):
     def error_labels(self) -> list[tuple[str, str]]:
         """(input id, label) of each field with an error, in form order, for the summary at the top."""
         return [
-            (self[name].id_for_label, str(self[name].label)) for name in self.fields if name in self.errors
+            (self[name].id_for_label, self.plain_labels[name]) for name in self.fields if name in self.errors
         ]
 
     @property
@@ -226,10 +246,12 @@ class KycRecordForm(forms.ModelForm):
             problems, warnings_block=self.submitting and self._warnings_block(cleaned)
         )
         self.warnings = [p for p in problems if p not in blocking]
-        for problem in problems:
-            if problem.message == AADHAAR_MESSAGE:
-                # Never send a full Aadhaar number back to the browser, not even to correct it.
+        for index, problem in enumerate(blocking):
+            if problem.message == AADHAAR_MESSAGE or contains_aadhaar(str(self.data.get(problem.field, ""))):
+                # Never send a full Aadhaar number back to the browser, not even to correct it; say so, or
+                # the maker of a long address wonders where the rest of it went.
                 self.data[self.add_prefix(problem.field)] = ""  # type: ignore[index]
+                blocking[index] = Problem(problem.field, f"{problem.message}. {AADHAAR_WIPED}")
         add_problems(self, [p for p in blocking if p.field not in self.errors])
         return cleaned
 

@@ -245,7 +245,13 @@ class RecordEvent(models.Model):
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)
     reason = models.TextField(blank=True)
+    # An edit's diff, one {"field", "old", "new"} per changed field, personal data masked: what everyone
+    # who reads the history (auditors, the audit log, its CSV export) sees.
     changed_fields = models.JSONField(default=list, blank=True)
+    # The same edit's personal data in clear, as JSON {field: [old, new]}, encrypted at rest like the
+    # record itself: shown only to someone who has revealed the record (that reveal is itself an event).
+    # A database default too: bulk moves insert events in raw SQL naming only the columns they fill.
+    changed_values = EncryptedTextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

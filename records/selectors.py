@@ -14,6 +14,7 @@ from django.utils.text import capfirst
 from ckycportal.crypto import keyed_hash
 from institutions.models import Branch, Role, User
 
+from . import services
 from .codes import CODED_LISTS
 from .listing import DATE_FIELDS, ListQuery, SeekPage, page_of
 from .masking import PII_FIELDS, mask_value
@@ -174,34 +175,49 @@ def _model_label(name: str) -> str:
         return name
 
 
-def event_changes(event: RecordEvent) -> list[dict[str, Any]]:
-    """An edit event's diff as lines of label, old and new value (values were masked when stored).
+def field_label(name: str) -> str:
+    """A record field's label as the form, its errors, the record page and the history all show it."""
+    return FIELD_LABELS.get(name) or _model_label(name)
 
+
+def event_changes(event: RecordEvent, *, reveal: bool = False) -> list[dict[str, Any]]:
+    """An edit event's diff as lines of label, old and new value.
+
+    Personal data is shown as masked when stored, unless ``reveal`` (the caller checked that the user
+    revealed the record, which is audited): then the event's encrypted clear values are shown. A masked
+    line whose two sides look alike ("S••• → S•••") says so, so nobody reads it as "nothing changed".
     Events written before diffs were kept hold bare field names: they show the name without values.
     """
+    clear = services.event_clear_values(event) if reveal else {}
     lines: list[dict[str, Any]] = []
     for entry in event.changed_fields or []:
         if isinstance(entry, str):
             entry = {"field": entry}
         name = str(entry.get("field", ""))
+        old, new = entry.get("old"), entry.get("new")
+        shown_clear = name in clear
+        if shown_clear:
+            old, new = clear[name]
         lines.append(
             {
                 "field": name,
-                "label": FIELD_LABELS.get(name) or _model_label(name),
-                "old": entry.get("old"),
-                "new": entry.get("new"),
+                "label": field_label(name),
+                "old": old,
+                "new": new,
                 "has_values": "old" in entry,
-                "masked": name in PII_FIELDS,
+                "masked": name in PII_FIELDS and not shown_clear,
+                "looks_alike": name in PII_FIELDS and not shown_clear and "old" in entry and old == new,
             }
         )
     return lines
 
 
-def record_events(record: KycRecord) -> list[RecordEvent]:
-    """The record's full history, oldest first, each edit with its diff (``changes``)."""
+def record_events(record: KycRecord, *, reveal: bool = False) -> list[RecordEvent]:
+    """The record's full history, oldest first, each edit with its diff (``changes``); personal data in
+    the diffs in clear only with ``reveal`` (see event_changes)."""
     events = list(record.events.select_related("actor").order_by("created_at", "pk"))
     for event in events:
-        event.changes = event_changes(event)  # type: ignore[attr-defined]
+        event.changes = event_changes(event, reveal=reveal)  # type: ignore[attr-defined]
     return events
 
 
@@ -329,7 +345,7 @@ def record_sections(record: KycRecord, problem_fields: set[str], *, reveal: bool
             rows.append(
                 {
                     "name": name,
-                    "label": capfirst(str(getattr(field, "verbose_name", name))),
+                    "label": FIELD_LABELS.get(name) or capfirst(str(getattr(field, "verbose_name", name))),
                     "value": value,
                     "problem": name in problem_fields,
                 }

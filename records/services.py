@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from django.utils import timezone
 from ckycportal.crypto import keyed_hash
 from institutions.models import Branch, Institution, Role, User
 
-from .masking import mask_value
+from .masking import PII_FIELDS, mask_value
 from .models import (
     ALLOWED_TRANSITIONS,
     EDITABLE_STATUSES,
@@ -215,6 +216,11 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
     )
     changed = [name for name, value in values.items() if getattr(locked, name) != value]
     diff = [change_entry(name, getattr(locked, name), values[name]) for name in changed if name != "pan_hash"]
+    clear = {
+        name: [_json_value(getattr(locked, name)), _json_value(values[name])]
+        for name in changed
+        if name in PII_FIELDS
+    }
     for name in changed:
         setattr(locked, name, values[name])
     if changed:
@@ -228,16 +234,31 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
             from_status=locked.status,
             to_status=locked.status,
             changed_fields=diff,
+            changed_values=json.dumps(clear, ensure_ascii=False) if clear else "",
         )
     return locked
 
 
-def _event_value(name: str, value: Any) -> Any:
-    """A value as the history keeps it: JSON-ready, and masked when it is PII (events are never decrypted)."""
-    value = mask_value(name, value)
+def _json_value(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return "" if value is None else value
+
+
+def _event_value(name: str, value: Any) -> Any:
+    """A value as the history keeps it in the clear: JSON-ready, and masked when it is PII."""
+    return _json_value(mask_value(name, value))
+
+
+def event_clear_values(event: RecordEvent) -> dict[str, list[Any]]:
+    """An edit event's personal data in clear ({field: [old, new]}): only for a user who revealed it."""
+    if not event.changed_values:
+        return {}
+    try:
+        values = json.loads(event.changed_values)
+    except ValueError:
+        return {}
+    return values if isinstance(values, dict) else {}
 
 
 def change_entry(name: str, old: Any, new: Any) -> dict[str, Any]:
@@ -297,6 +318,9 @@ def record_submit(*, actor: User, record: KycRecord) -> KycRecord:
         submitted_by=actor,
         submitted_at=timezone.now(),
         return_reason="",
+        # A resubmitted record waits for a new decision: the last one stays in the history, not the header.
+        reviewed_by=None,
+        reviewed_at=None,
     )
 
 

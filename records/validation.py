@@ -152,6 +152,12 @@ FIELD_LABELS: dict[str, str] = {
 AADHAAR_MESSAGE = (
     "Enter only the last 4 digits of the Aadhaar number; a full Aadhaar number must never be stored"
 )
+# The same refusal in a field that is not the proof of address number (an address, an employee code):
+# there the "last 4 digits" advice makes no sense.
+AADHAAR_IN_TEXT_MESSAGE = (
+    "{label} looks like it contains an Aadhaar number: a full Aadhaar number must never be stored, "
+    "so remove it (keep at most its last 4 digits)"
+)
 PAN_MESSAGE = "PAN must be 5 letters, 4 digits, 1 letter, with P as 4th letter for an individual"
 
 # Not published by KwikID or CERSAI for the institution's own reference: 50 matches the other
@@ -441,7 +447,10 @@ class _Checker:
                 self.error(field, f"{FIELD_LABELS[field]} must be text")
                 value = ""
             elif len(value) >= 12 and contains_aadhaar(value):
-                self.error(field, AADHAAR_MESSAGE)
+                if field == "poa_document_number":
+                    self.error(field, AADHAAR_MESSAGE)
+                else:
+                    self.error(field, AADHAAR_IN_TEXT_MESSAGE.format(label=FIELD_LABELS[field]))
             elif _FORBIDDEN.search(value):
                 self.error(
                     field,

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from institutions.models import Branch, Institution, User
+from institutions.models import Branch, Institution, Role, User
 from records import services
 from records.models import KycRecord
-from tests.conftest import new_record
+from tests.conftest import make_user, new_record
 from uploads.models import BatchItem, UploadAttempt, UploadBatch
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +91,97 @@ def test_history_names_portal_fields_by_their_labels(client: Client, alice: User
 
     assert "Existing CKYC number (KIN)" in html
     assert "Upload due on" in html
+
+
+# QA tryout -------------------------------------------------------------------------------------------------
+
+
+def test_a_resubmitted_record_no_longer_names_its_last_reviewer(
+    client: Client, alice: User, bob: User, branch_a: Branch
+) -> None:
+    record = services.record_submit(actor=alice, record=new_record(alice, branch_a))
+    record = services.record_return(actor=bob, record=record, reason="Fix the address")
+    client.force_login(alice)
+    assert "returned by bob" in page(client, record)
+
+    record = services.record_submit(actor=alice, record=record)
+
+    assert (record.reviewed_by, record.reviewed_at) == (None, None)
+    html = page(client, record)
+    assert "by bob" not in html.split("History")[0]
+    assert "Returned</strong> by bob: Fix the address" in html  # the decision stays in the history
+
+
+def test_an_approved_record_says_who_approved_it(
+    client: Client, alice: User, bob: User, branch_a: Branch
+) -> None:
+    record = services.record_submit(actor=alice, record=new_record(alice, branch_a))
+    record = services.record_approve(actor=bob, record=record)
+    client.force_login(alice)
+
+    assert "approved by bob" in page(client, record)
+
+
+def edit_relative(maker: User, record: KycRecord, name: str) -> None:
+    data = services.record_data(record) | {"applicant_rel_first_name": name}
+    services.record_update(actor=maker, record=record, data=data)
+
+
+def test_history_of_a_masked_change_says_it_changed_and_uses_the_forms_label(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
+    edit_relative(alice, record, "SURESHCHANDRA")
+    client.force_login(alice)
+
+    html = page(client, record)
+    form = client.get(reverse("records:edit", args=[record.pk])).content.decode()
+
+    history = html[html.index('id="history-title"') :]
+    assert "SURESH" not in history
+    assert "Father&#x27;s or spouse&#x27;s first name" in history
+    assert "Father&#x27;s or spouse&#x27;s first name" in form
+    assert "reveal to see how" in history
+
+
+def test_history_shows_the_change_in_clear_once_the_record_is_revealed(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
+    edit_relative(alice, record, "SURESHCHANDRA")
+    client.force_login(alice)
+
+    client.post(reverse("records:reveal", args=[record.pk]))
+    history = page(client, record).split('id="history-title"')[1]
+
+    assert "<del>SURESH</del>" in history
+    assert "<ins>SURESHCHANDRA</ins>" in history
+
+
+def test_an_auditor_sees_the_history_masked(
+    client: Client, alice: User, branch_a: Branch, institution: Institution
+) -> None:
+    record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
+    edit_relative(alice, record, "SURESHCHANDRA")
+    client.force_login(make_user("ivan", Role.AUDITOR))
+
+    client.post(reverse("records:reveal", args=[record.pk]))  # refused: auditors see PII masked
+    history = page(client, record).split('id="history-title"')[1]
+
+    assert "SURESH" not in history
+    assert "S•••" in history
+
+
+def test_edit_events_keep_personal_data_only_encrypted(alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
+    edit_relative(alice, record, "SURESHCHANDRA")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT changed_fields::text, changed_values FROM records_recordevent WHERE record_id = %s",
+            [record.pk],
+        )
+        stored = " ".join(str(value) for row in cursor.fetchall() for value in row)
+    assert "SURESH" not in stored.upper()
+    event = record.events.get(action="edited")
+    assert services.event_clear_values(event) == {"applicant_rel_first_name": ["SURESH", "SURESHCHANDRA"]}

@@ -10,7 +10,9 @@ import pytest
 
 from records import codes
 from records.validation import (
+    AADHAAR_IN_TEXT_MESSAGE,
     AADHAAR_MESSAGE,
+    FIELD_LABELS,
     FIELDS,
     PAN_MESSAGE,
     Problem,
@@ -527,8 +529,10 @@ def test_full_aadhaar_refused_inside_free_text(field: str) -> None:
     record = valid_record() | {field: f"UID {AADHAAR[:4]} {AADHAAR[4:8]} {AADHAAR[8:]} noted"}
     if field in ("kyc_ref_no", "mobile_number"):
         record[field] = AADHAAR
+    # Not the proof of address number: "enter the last 4 digits" would make no sense here.
+    message = AADHAAR_IN_TEXT_MESSAGE.format(label=FIELD_LABELS[field])
     for complete in (True, False):
-        assert errors(check(record, complete=complete)) == [Problem(field, AADHAAR_MESSAGE)]
+        assert errors(check(record, complete=complete)) == [Problem(field, message)]
 
 
 def test_aadhaar_scan_ignores_longer_digit_runs() -> None:
@@ -846,7 +850,8 @@ DEVANAGARI = str.maketrans("0123456789", "०१२३४५६७८९")
 def test_a_full_aadhaar_number_in_devanagari_digits_is_refused_too() -> None:
     spaced = f"{AADHAAR[:4]} {AADHAAR[4:8]} {AADHAAR[8:]}".translate(DEVANAGARI)
     problems = check(valid_record() | {"poa_address_line_1": f"Aadhaar {spaced}"})
-    assert [(p.field, p.message) for p in problems] == [("poa_address_line_1", AADHAAR_MESSAGE)]
+    in_text = AADHAAR_IN_TEXT_MESSAGE.format(label="Address line 1")
+    assert [(p.field, p.message) for p in problems] == [("poa_address_line_1", in_text)]
     problems = check(
         valid_record() | {"poa_document": "01", "poa_document_number": AADHAAR.translate(DEVANAGARI)}
     )
@@ -863,3 +868,10 @@ def test_a_full_aadhaar_number_in_devanagari_digits_is_refused_too() -> None:
 )
 def test_stored_number_formats_take_ascii_digits_only(field: str, value: str) -> None:
     assert [p.field for p in check(valid_record() | {field: value})] == [field]
+
+
+def test_a_full_aadhaar_number_in_free_text_gets_a_message_for_free_text() -> None:
+    record = valid_record() | {"kyc_verifier_employee_code": AADHAAR}
+    [problem] = errors(check(record))
+    assert problem.message.startswith("Verifier employee code looks like it contains an Aadhaar number")
+    assert "last 4 digits of the Aadhaar" not in problem.message

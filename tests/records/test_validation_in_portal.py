@@ -15,7 +15,7 @@ from institutions.models import Branch, Institution, User
 from records import selectors, services
 from records.forms import KycRecordForm, ReturnForm
 from records.models import KycRecord
-from records.validation import AADHAAR_MESSAGE
+from records.validation import AADHAAR_IN_TEXT_MESSAGE, AADHAAR_MESSAGE, FIELD_LABELS
 from tests.codelists.fixtures import ensure_code_lists_seeded
 from tests.conftest import new_record
 
@@ -175,7 +175,8 @@ def test_a_full_aadhaar_number_in_a_free_text_field_is_refused(
 ) -> None:
     with pytest.raises(services.RecordInvalid) as caught:
         new_record(alice, branch_a, **{field: f"UID {AADHAAR[:4]} {AADHAAR[4:8]} {AADHAAR[8:]}"})
-    assert [(p.field, p.message) for p in caught.value.problems] == [(field, AADHAAR_MESSAGE)]
+    message = AADHAAR_IN_TEXT_MESSAGE.format(label=FIELD_LABELS[field])
+    assert [(p.field, p.message) for p in caught.value.problems] == [(field, message)]
 
 
 def test_the_form_refuses_a_full_aadhaar_number_and_never_echoes_it(
@@ -265,3 +266,17 @@ def test_the_form_takes_the_customers_existing_ckyc_number(alice: User, branch_a
     form = post_form(branch_a, existing_ckyc_no="12345678901234")
     assert form.is_valid(), form.errors
     assert form.cleaned_data["existing_ckyc_no"] == "12345678901234"
+
+
+def test_a_full_aadhaar_number_in_an_address_is_wiped_and_the_message_says_so(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    client.force_login(alice)
+    address = f"FLAT 4, UID {AADHAAR[:4]} {AADHAAR[4:8]} {AADHAAR[8:]}, MARINE DRIVE"
+    response = client.post(reverse("records:create"), form_data(branch_a, SUBMIT, poa_address_line_1=address))
+    html = response.content.decode()
+
+    assert "Address line 1 looks like it contains an Aadhaar number" in html
+    assert "The whole field was cleared" in html
+    assert "MARINE DRIVE" not in html and AADHAAR[8:] not in html
+    assert "last 4 digits of the Aadhaar number" not in html.split("Address line 1 looks like")[1][:200]

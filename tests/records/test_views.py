@@ -394,3 +394,32 @@ def test_isd_code_without_a_mobile_number_is_dropped_not_an_error(
     response = client.post(reverse("records:create"), data)
     assert response.status_code == 302
     assert KycRecord.objects.get(kyc_ref_no="ISD-1").mobile_isd == ""
+
+
+# QA tryout: the form's labels and messages -------------------------------------------------------------------
+
+
+def test_form_labels_match_validations_messages_and_mark_the_pin_code(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    client.force_login(alice)
+    response = client.post(
+        reverse("records:create"), form_data(branch_a, SUBMIT, kyc_ref_no="", applicant_rel_name_title="")
+    )
+    form = response.context["form"]
+    html = response.content.decode()
+
+    assert form.fields["poa_pin_code"].label == "PIN code*"
+    assert form.fields["applicant_rel_name_title"].label == "Father's or spouse's title*"
+    assert form.errors["kyc_ref_no"] == ["KYC reference number is required"]
+    summary = html[html.index("Nothing was saved") : html.index("</div>", html.index("Nothing was saved"))]
+    assert "KYC reference number</a>" in summary
+    assert "*" not in summary
+
+
+def test_form_explains_where_the_surname_goes(client: Client, alice: User, branch_a: Branch) -> None:
+    client.force_login(alice)
+
+    html = client.get(reverse("records:create")).content.decode()
+
+    assert "no surname field" in html
