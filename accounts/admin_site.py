@@ -22,6 +22,11 @@ from .views import with_next
 class PortalAdminSite(OTPAdminSite):
     """OTPAdminSite (refuses staff who are not OTP-verified) under the usual ``admin`` name."""
 
+    site_header = "CKYC Portal administration"
+    site_title = "CKYC Portal administration"
+    index_title = "Code lists, PIN master and read-only views"
+    site_url = "/"
+
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
 

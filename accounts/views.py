@@ -70,6 +70,8 @@ def otp_enrol(request: AuthedRequest) -> HttpResponse:
         "next": next_url(request),
         "replacing": verified,
         "required": selectors.two_factor_required(user=user),
+        # Before the second factor every other page leads back here: the frame shows only "Log out".
+        "second_factor_pending": not verified and selectors.two_factor_required(user=user),
         "qr": selectors.totp_qr_data_uri(device=device),
         "secret": selectors.totp_secret_b32(device=device),
     }
@@ -93,7 +95,8 @@ def otp_verify(request: AuthedRequest) -> HttpResponse:
             return HttpResponseRedirect(next_url(request))
         else:
             form.add_error("code", WRONG_CODE)
-    return render(request, "accounts/otp_verify.html", {"form": form, "next": next_url(request)})
+    context = {"form": form, "next": next_url(request), "second_factor_pending": True}
+    return render(request, "accounts/otp_verify.html", context)
 
 
 def locked_out(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Max
 from django.forms import ModelForm
 from django.http import HttpRequest
 
@@ -24,6 +25,15 @@ class CodeEntryAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("code", "label")
     ordering = ("sort_order", "label")
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # A new entry goes after the last one (not to the top at 0, above entries people expect first),
+        # on the next step of 10 as the seeded lists are numbered, leaving room to slot one in between.
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
+        if "sort_order" not in initial:
+            last = self.model.objects.aggregate(last=Max("sort_order"))["last"]
+            initial["sort_order"] = 10 if last is None else (last // 10 + 1) * 10
+        return initial
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         # Records hold codes: a code is fixed once created (add a new entry, deactivate the old one).

@@ -6,8 +6,11 @@ from urllib.parse import urlsplit
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Fieldset, Layout, Submit
 from django import forms
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 
-from .models import CODE_VALIDATOR, Branch, Institution, Role
+from .models import CODE_VALIDATOR, Branch, Institution, Role, User
+from .services import check_role_branches
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -90,6 +93,10 @@ class BranchForm(_CrispyForm):
         help_text="Cannot be changed later: upload batches carry it.",
     )
     name = forms.CharField(max_length=150)
+    reason = forms.CharField(
+        max_length=300,
+        help_text="Why the branch is opened (a circular, a ticket). Kept in the audit log. No customer data.",
+    )
     submit_label = "Save branch"
 
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
@@ -97,6 +104,7 @@ class BranchForm(_CrispyForm):
         if editing:
             self.fields["code"].disabled = True
             self.fields["code"].required = False
+            del self.fields["reason"]  # a rename needs none: it is audited old -> new
 
 
 class ReasonForm(_CrispyForm):
@@ -125,6 +133,17 @@ class _UserFields(_CrispyForm):
         super().__init__(*args, **kwargs)
         self.fields["branches"] = _branch_field(institution)
 
+    def clean(self) -> dict[str, Any]:
+        # The service checks again; checking here too shows every problem on the first submit.
+        data = super().clean() or {}
+        if data.get("role"):
+            try:
+                check_role_branches(data["role"], list(data.get("branches") or []))
+            except ValidationError as exc:
+                for field, problems in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, problems)
+        return data
+
 
 class _NewPassword(forms.Form):
     password1 = forms.CharField(
@@ -148,6 +167,10 @@ class _NewPassword(forms.Form):
 
 class UserCreateForm(_UserFields, _NewPassword):
     username = forms.CharField(max_length=150)
+    reason = forms.CharField(
+        max_length=300,
+        help_text="Why the user gets access (a joining order, a ticket). Kept in the audit log.",
+    )
     field_order = (
         "username",
         "first_name",
@@ -157,12 +180,29 @@ class UserCreateForm(_UserFields, _NewPassword):
         "branches",
         "password1",
         "password2",
+        "reason",
     )
     submit_label = "Create user"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.order_fields(self.field_order)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        password = data.get("password1")
+        if password:
+            candidate = User(
+                username=data.get("username", ""),
+                email=data.get("email", ""),
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+            )
+            try:
+                validate_password(password, candidate)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
 
 
 class UserEditForm(_UserFields):

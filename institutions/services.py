@@ -89,16 +89,27 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[An
 
 
 @transaction.atomic
-def branch_create(*, actor: User, institution: Institution, code: str, name: str) -> Branch:
-    """Create a branch of the institution; its CERSAI code is unique within the institution."""
+def branch_create(*, actor: User, institution: Institution, code: str, name: str, reason: str) -> Branch:
+    """Create a branch of the institution, with the reason; its CERSAI code is unique in the institution."""
     branch = Branch(institution=institution, code=code.strip().upper(), name=name.strip())
-    branch.full_clean()
+    errors: dict[str, list[str]] = {}
+    if not reason.strip():
+        errors["reason"] = ["Give a reason: it is kept in the audit log."]
+    if branch.code and Branch.objects.filter(institution=institution, code__iexact=branch.code).exists():
+        errors["code"] = [f"Branch code {branch.code} is already used."]
+    try:
+        branch.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
     branch.save()
     _audit(
         actor=actor,
         action="branch_created",
         obj=branch,
-        detail={"code": branch.code, "changes": {"name": ["", branch.name]}},
+        detail={"code": branch.code, "changes": {"name": ["", branch.name]}, "reason": reason.strip()},
     )
     return branch
 
@@ -150,7 +161,8 @@ def _user_state(user: User) -> dict[str, Any]:
     }
 
 
-def _check_branches(role: str, branches: list[Branch]) -> None:
+def check_role_branches(role: str, branches: list[Branch]) -> None:
+    """Makers and checkers hold at least one active branch; administrators and auditors none."""
     if role in (Role.MAKER, Role.CHECKER) and not branches:
         raise ValidationError({"branches": "Makers and checkers need at least one branch."})
     if role in (Role.ADMIN, Role.AUDITOR) and branches:
@@ -177,9 +189,10 @@ def user_create(
     email: str = "",
     first_name: str = "",
     last_name: str = "",
+    reason: str,
 ) -> User:
-    """Create a portal user with a role, branches and a first password (never audited, only its setting)."""
-    _check_branches(role, branches)
+    """Create a portal user with a role, branches, a first password (never audited, only its setting) and
+    the reason. Every problem is reported at once (field -> messages; the password's under "password")."""
     user = User(
         username=username.strip(),
         role=role,
@@ -188,9 +201,25 @@ def user_create(
         last_name=last_name.strip(),
     )
     _admin_site_access(user)
-    validate_password(password, user)
+    errors: dict[str, list[str]] = {}
+    if not reason.strip():
+        errors["reason"] = ["Give a reason: it is kept in the audit log."]
+    for check, key in (
+        (lambda: check_role_branches(role, branches), ""),
+        (lambda: validate_password(password, user), "password"),
+        (lambda: user.full_clean(exclude=["password"]), ""),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for field, messages in exc.message_dict.items():
+                    errors.setdefault(field, []).extend(messages)
+            else:
+                errors.setdefault(key or "__all__", []).extend(exc.messages)
+    if errors:
+        raise ValidationError(errors)
     user.set_password(password)
-    user.full_clean()
     user.save()
     user.branches.set(branches)
     after = _user_state(user)
@@ -202,6 +231,7 @@ def user_create(
             "username": user.username,
             "changes": {name: ["", value] for name, value in after.items() if value},
             "password_set": True,
+            "reason": reason.strip(),
         },
     )
     return user
@@ -221,7 +251,7 @@ def user_update(
 ) -> User:
     """Change a user's role, branches and contact details; a change of role or branches needs a reason."""
     user = User.objects.select_for_update().get(pk=user.pk)
-    _check_branches(role, branches)
+    check_role_branches(role, branches)
     before = _user_state(user)
     if user.pk == actor.pk and role != user.role:
         raise AdminActionRefused("You cannot change your own role: ask another administrator.")

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -18,9 +18,15 @@ from .permissions import AuthedRequest, role_required
 from .services import institution_configure
 
 
-@role_required(Role.ADMIN)
+@role_required(Role.ADMIN, Role.AUDITOR)
 def institution_settings(request: AuthedRequest) -> HttpResponse:
     institution = Institution.objects.order_by("pk").first()
+    if request.user.is_auditor:  # auditors read the configuration; no form, nothing to post
+        if request.method != "GET":
+            raise PermissionDenied("Auditors read the settings; they cannot change them.")
+        return render(
+            request, "institutions/institution_detail.html", {"institution": institution, "read_only": True}
+        )
     form = InstitutionForm(request.POST or None, instance=institution)
     if request.method == "POST" and form.is_valid():
         data = {name: form.cleaned_data[name] for name in InstitutionForm.Meta.fields}
@@ -41,10 +47,11 @@ def _refusal(exc: Exception) -> str:
     return str(exc)
 
 
-@role_required(Role.ADMIN)
+@role_required(Role.ADMIN, Role.AUDITOR)
 def branch_list(request: AuthedRequest) -> HttpResponse:
     branches = selectors.branch_admin_list(request.user)
-    return render(request, "institutions/branch_list.html", {"branches": branches})
+    context = {"branches": branches, "read_only": request.user.is_auditor}
+    return render(request, "institutions/branch_list.html", context)
 
 
 @role_required(Role.ADMIN)
@@ -57,6 +64,7 @@ def branch_create(request: AuthedRequest) -> HttpResponse:
                 institution=selectors.institution_for(request.user),
                 code=form.cleaned_data["code"],
                 name=form.cleaned_data["name"],
+                reason=form.cleaned_data["reason"],
             )
         except ValidationError as exc:
             _add_errors(form, exc)
@@ -100,7 +108,7 @@ def branch_set_active(request: AuthedRequest, pk: int) -> HttpResponse:
     return redirect("institutions:branch_list")
 
 
-@role_required(Role.ADMIN)
+@role_required(Role.ADMIN, Role.AUDITOR)
 def user_list(request: AuthedRequest) -> HttpResponse:
     role = request.GET.get("role", "")
     role = role if role in Role.values else ""
@@ -108,7 +116,13 @@ def user_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(selectors.user_admin_list(request.user, role=role, query=query), 50).get_page(
         request.GET.get("page")
     )
-    context = {"page": page, "role": role, "q": query, "roles": Role.choices}
+    context = {
+        "page": page,
+        "role": role,
+        "q": query,
+        "roles": Role.choices,
+        "read_only": request.user.is_auditor,
+    }
     return render(request, "institutions/user_list.html", context)
 
 
@@ -128,6 +142,7 @@ def user_create(request: AuthedRequest) -> HttpResponse:
                 email=data["email"],
                 first_name=data["first_name"],
                 last_name=data["last_name"],
+                reason=data["reason"],
             )
         except ValidationError as exc:
             _add_errors(form, exc, password_field="password1")
@@ -141,6 +156,8 @@ def _add_errors(form: forms.Form, exc: ValidationError, *, password_field: str =
     """Put a service's refusal on the form fields it names (password validators name none)."""
     if hasattr(exc, "error_dict"):
         for field, errors in exc.error_dict.items():
+            if field == "password" and password_field:
+                field = password_field
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(password_field or None, exc)

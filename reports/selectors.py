@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -16,8 +17,10 @@ from django.db.models import CharField, Count, Q, QuerySet
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.text import capfirst
 
 from ckycportal.logging import redact
+from codelists.models import CODE_LIST_MODELS
 from institutions.models import AuditEvent, Branch, User
 from institutions.selectors import institution_for
 from records import selectors as record_selectors
@@ -218,9 +221,44 @@ def _record_row(event: dict[str, Any]) -> AuditRow:
     )
 
 
+# What a configuration event is about, in the words of the pages (never a model's class name).
+OBJECT_WORDS = {
+    "Institution": "Institution",
+    "Branch": "Branch",
+    "User": "User",
+    "UploadBatch": "Batch",
+    "ImportJob": "Import",
+    "PinCode": "PIN master",
+    "KycRecord": "Record",
+    **{model.__name__: capfirst(str(model._meta.verbose_name)) for model in CODE_LIST_MODELS},
+}
+
+
+def _object_label(object_type: str, object_id: str, detail: dict[str, Any]) -> str:
+    words = OBJECT_WORDS.get(object_type) or capfirst(
+        re.sub(r"(?<=[a-z])(?=[A-Z])", " ", object_type).lower()
+    )
+    if object_type == "KycRecord":
+        refs = detail.get("kyc_ref_nos")
+        ref = detail.get("kyc_ref_no") or (refs[0] if isinstance(refs, list) and len(refs) == 1 else "")
+        if ref:
+            return f"Record {ref}"
+        if isinstance(refs, list):
+            return f"{len(refs)} records"
+        return "Records"
+    if object_type == "PinCode":
+        return words
+    name = detail.get("username") or detail.get("code") or ("" if object_type == "Institution" else object_id)
+    return f"{words} {name}".strip()
+
+
+def audit_action_label(action: str) -> str:
+    """A configuration or record action in words: 'user_created' -> 'User created'."""
+    return CONFIG_ACTIONS.get(action) or RECORD_ACTIONS.get(action) or action.replace("_", " ").capitalize()
+
+
 def _config_row(event: dict[str, Any]) -> AuditRow:
     detail = event["detail"] if isinstance(event["detail"], dict) else {}
-    name = detail.get("username") or detail.get("code") or event["object_id"]
     changes = [
         f"{key}: {_show(old)} → {_show(new)}"
         for key, (old, new) in (detail.get("changes") or {}).items()
@@ -229,7 +267,7 @@ def _config_row(event: dict[str, Any]) -> AuditRow:
     changes += [
         f"{key}: {_show(value)}"
         for key, value in detail.items()
-        if key not in ("changes", "reason", "username", "code")
+        if key not in ("changes", "reason", "username", "code", "list")
     ]
     return AuditRow(
         source=CONFIG,
@@ -237,8 +275,8 @@ def _config_row(event: dict[str, Any]) -> AuditRow:
         created_at=event["created_at"],
         actor=event["actor__username"] or "system",
         action=event["action"],
-        action_label=CONFIG_ACTIONS.get(event["action"], event["action"].replace("_", " ").capitalize()),
-        object_label=f"{event['object_type']} {name}".strip(),
+        action_label=audit_action_label(event["action"]),
+        object_label=_object_label(event["object_type"], event["object_id"], detail),
         changes=changes,
         reason=redact(str(detail.get("reason", ""))),
     )

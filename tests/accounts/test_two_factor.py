@@ -314,7 +314,18 @@ def test_admin_site_never_shows_another_users_two_factor_secret(
 
     response = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
 
-    assert response.status_code == 200 and device.key not in response.content.decode()
+    # Devices are not in the administration site at all: "Reset two-factor" on the user's page removes one.
+    assert response.status_code == 404 and device.key not in response.content.decode()
+
+
+def test_code_page_shows_no_navigation_that_leads_back_to_it(client: Client, bob: User) -> None:
+    totp_device(bob)
+    client.force_login(bob)
+
+    body = client.get(reverse("accounts:otp_verify")).content.decode()
+
+    assert "enter your two-factor code" in body and "Log out" in body
+    assert reverse("records:list") not in body and reverse("password_change") not in body
 
 
 def test_admin_log_in_page_sends_anonymous_users_to_the_portal_log_in(client: Client) -> None:

@@ -168,6 +168,12 @@ def test_auditor_reads_everything_and_changes_nothing(
         expect(page.locator(CHANGING_FORMS)).to_have_count(0)
     expect(page.get_by_role("link", name=f"Record {waiting.kyc_ref_no}").first).to_be_visible()
     shoot_both(page, shoot, "roles-03-audit-log")
+    # The configuration too, read-only: the institution, its branches and users, with no form to change them.
+    for link, text in (("Institution", institution.fi_code), ("Branches", "BRB"), ("Users", "mallory")):
+        page.get_by_role("link", name=link, exact=True).first.click()
+        expect(page.get_by_text(text, exact=True).first).to_be_visible()
+        expect(page.locator(CHANGING_FORMS)).to_have_count(0)
+    shoot_both(page, shoot, "roles-03b-auditor-users")
 
     # Crafted changes are refused, and nothing moves.
     for path, fields in (
@@ -176,6 +182,7 @@ def test_auditor_reads_everything_and_changes_nothing(
         ("/records/new/", {"kyc_ref_no": "AUD-1"}),
         (f"/batches/{batch.pk}/cancel/", {}),
         ("/settings/users/new/", {"username": "sneaky"}),
+        ("/settings/institution/", {"name": "Sneaky Bank"}),
     ):
         page.goto(f"{base}/reports/notifications/")
         with page.expect_response(lambda r, p=path: r.url.endswith(p)) as info:
@@ -205,6 +212,7 @@ def test_admin_manages_a_branch_and_a_user(
     page.get_by_role("link", name="New branch").click()
     page.get_by_label("CERSAI branch code").fill("PUN01")
     page.get_by_label("Name").fill("Pune Camp")
+    page.get_by_label("Reason").fill("Pune Camp opens in December")
     page.get_by_role("button", name="Save branch").click()
     expect(page.get_by_text("Branch PUN01 was created.")).to_be_visible()
     shoot_both(page, shoot, "roles-04-admin-branches")
@@ -218,6 +226,7 @@ def test_admin_manages_a_branch_and_a_user(
     page.get_by_label(re.compile("PUN01")).check()
     page.locator("#id_password1").fill("lotus-harbour-quill-5521")
     page.locator("#id_password2").fill("lotus-harbour-quill-5521")
+    page.get_by_label("Reason").fill("Branch manager of Pune Camp")
     shoot_both(page, shoot, "roles-05-admin-new-user")
     page.get_by_role("button", name="Create user").click()
     expect(page.get_by_text("User priya was created.")).to_be_visible()
@@ -247,6 +256,7 @@ def test_admin_manages_a_branch_and_a_user(
     page.get_by_role("link", name="Audit log").click()
     expect(page.get_by_text("branches: BRA → BRA, PUN01")).to_be_visible()
     expect(page.get_by_text("Left the bank")).to_be_visible()
+    expect(page.get_by_text("Branch manager of Pune Camp")).to_be_visible()  # creations say why too
     assert (
         AuditEvent.objects.filter(action__in=["branch_created", "user_created", "user_updated"]).count() == 3
     )

@@ -32,7 +32,9 @@ def events(action: str) -> list[AuditEvent]:
 
 
 def test_branch_create_and_rename_are_audited_with_old_and_new(erin: User, institution: Institution) -> None:
-    branch = services.branch_create(actor=erin, institution=institution, code="pun01", name="Pune")
+    branch = services.branch_create(
+        actor=erin, institution=institution, code="pun01", name="Pune", reason="New branch opened"
+    )
     assert branch.code == "PUN01"
     services.branch_update(actor=erin, branch=branch, name="Pune Camp")
     created, updated = events("branch_created")[0], events("branch_updated")[0]
@@ -47,7 +49,9 @@ def test_branch_rename_without_change_writes_no_event(erin: User, branch_a: Bran
 
 def test_duplicate_branch_code_is_refused_and_nothing_saved(erin: User, branch_a: Branch) -> None:
     with pytest.raises(ValidationError):
-        services.branch_create(actor=erin, institution=branch_a.institution, code="BRA", name="Again")
+        services.branch_create(
+            actor=erin, institution=branch_a.institution, code="BRA", name="Again", reason="Opened"
+        )
     assert Branch.objects.filter(code="BRA").count() == 1
     assert events("branch_created") == []
 
@@ -76,6 +80,7 @@ def test_user_create_audits_role_and_branches_but_never_the_password(
         branches=[branch_b, branch_a],
         password=NEW_PASSWORD,
         email="m@example.com",
+        reason="Joined compliance",
     )
     assert user.check_password(NEW_PASSWORD)
     (event,) = events("user_created")
@@ -99,6 +104,7 @@ def test_role_and_branches_must_fit(
             role=role,
             branches=[branch_a] if branches else [],
             password=NEW_PASSWORD,
+            reason="Joined",
         )
     assert field in info.value.message_dict
     assert not User.objects.filter(username="x").exists()
@@ -107,7 +113,12 @@ def test_role_and_branches_must_fit(
 def test_weak_password_is_refused(erin: User, branch_a: Branch) -> None:
     with pytest.raises(ValidationError):
         services.user_create(
-            actor=erin, username="weak", role=Role.MAKER, branches=[branch_a], password="short"
+            actor=erin,
+            username="weak",
+            role=Role.MAKER,
+            branches=[branch_a],
+            password="short",
+            reason="Joined",
         )
     assert not User.objects.filter(username="weak").exists()
 
@@ -180,6 +191,7 @@ def test_admin_creates_a_user_through_the_page(admin_client: Client, branch_a: B
             "branches": [branch_a.pk],
             "password1": NEW_PASSWORD,
             "password2": NEW_PASSWORD,
+            "reason": "Joined as branch manager",
         },
     )
     assert response.status_code == 302
@@ -218,7 +230,7 @@ def test_deactivate_without_reason_is_refused_with_a_message(admin_client: Clien
 
 def test_branch_pages(admin_client: Client, institution: Institution) -> None:
     response = admin_client.post(
-        reverse("institutions:branch_create"), {"code": "HYD01", "name": "Hyderabad"}
+        reverse("institutions:branch_create"), {"code": "HYD01", "name": "Hyderabad", "reason": "Opened"}
     )
     assert response.status_code == 302
     branch = Branch.objects.get(code="HYD01")
@@ -262,7 +274,12 @@ def test_only_administrators_may_enter_the_administration_site(
 ) -> None:
     # Code lists are edited there: an administrator made on these pages must get in, nobody else.
     admin = services.user_create(
-        actor=erin, username="newadmin", role=Role.ADMIN, branches=[], password="a-long-pass-phrase-2026"
+        actor=erin,
+        username="newadmin",
+        role=Role.ADMIN,
+        branches=[],
+        password="a-long-pass-phrase-2026",
+        reason="Second administrator",
     )
     assert admin.is_staff and admin.is_superuser
     services.user_update(actor=erin, user=admin, role=Role.AUDITOR, branches=[], reason="Moved to audit")
@@ -271,3 +288,119 @@ def test_only_administrators_may_enter_the_administration_site(
     services.user_update(actor=erin, user=alice, role=Role.ADMIN, branches=[], reason="Promoted")
     alice.refresh_from_db()
     assert alice.is_staff and alice.is_superuser
+
+
+# --- QA tryout: reasons on creation, errors at once, people's words, auditors read ---------------------
+
+
+def test_branch_and_user_creation_need_a_reason_and_keep_it(erin: User, institution: Institution) -> None:
+    with pytest.raises(ValidationError) as info:
+        services.branch_create(actor=erin, institution=institution, code="PUN01", name="Pune", reason=" ")
+    assert "reason" in info.value.message_dict
+    with pytest.raises(ValidationError) as info:
+        services.user_create(
+            actor=erin, username="noreason", role=Role.AUDITOR, branches=[], password=NEW_PASSWORD, reason=""
+        )
+    assert "reason" in info.value.message_dict
+    assert not Branch.objects.filter(code="PUN01").exists()
+    assert not User.objects.filter(username="noreason").exists()
+    services.branch_create(actor=erin, institution=institution, code="PUN01", name="Pune", reason="Opened")
+    services.user_create(
+        actor=erin,
+        username="aud2",
+        role=Role.AUDITOR,
+        branches=[],
+        password=NEW_PASSWORD,
+        reason="Audit 2026",
+    )
+    assert events("branch_created")[0].detail["reason"] == "Opened"
+    assert events("user_created")[0].detail["reason"] == "Audit 2026"
+
+
+def test_branch_create_page_asks_for_a_reason(admin_client: Client, institution: Institution) -> None:
+    response = admin_client.post(
+        reverse("institutions:branch_create"), {"code": "HYD01", "name": "Hyderabad"}
+    )
+    assert response.status_code == 200
+    assert "reason" in response.context["form"].errors
+    assert not Branch.objects.filter(code="HYD01").exists()
+
+
+def test_duplicate_branch_code_is_named_in_the_message(admin_client: Client, branch_a: Branch) -> None:
+    response = admin_client.post(
+        reverse("institutions:branch_create"), {"code": "bra", "name": "Again", "reason": "Opened"}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["code"] == ["Branch code BRA is already used."]
+    assert "already exists" not in response.content.decode()
+
+
+def test_new_user_form_shows_password_and_branch_problems_in_one_submit(
+    admin_client: Client, branch_a: Branch
+) -> None:
+    response = admin_client.post(
+        reverse("institutions:user_create"),
+        {"username": "priya", "role": "maker", "password1": "short", "password2": "short"},
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert "branches" in errors and "password1" in errors and "reason" in errors
+    assert any("too short" in message for message in errors["password1"])
+
+
+def test_user_page_says_what_happened_in_words(admin_client: Client, erin: User, branch_a: Branch) -> None:
+    user = services.user_create(
+        actor=erin,
+        username="newmaker",
+        role=Role.MAKER,
+        branches=[branch_a],
+        password=NEW_PASSWORD,
+        reason="Joined compliance",
+    )
+    body = admin_client.get(reverse("institutions:user_edit", kwargs={"pk": user.pk})).content.decode()
+    assert "User created by erin: Joined compliance" in body
+    assert "user_created" not in body
+
+
+@pytest.fixture
+def auditor_client(institution: Institution) -> Client:
+    client = Client()
+    otp_login(client, make_user("audrey", Role.AUDITOR))
+    return client
+
+
+def test_auditor_reads_institution_branches_and_users_without_forms(
+    auditor_client: Client, institution: Institution, branch_a: Branch, alice: User
+) -> None:
+    institution.api_token = "secret-token-abcd"
+    institution.save()
+    page = auditor_client.get(reverse("institutions:settings")).content.decode()
+    assert "TEST01" in page and "<form" not in page.split('id="main"')[1]
+    assert "abcd" not in page  # not even the token's last characters
+    branches = auditor_client.get(reverse("institutions:branch_list")).content.decode()
+    assert "BRA" in branches and "New branch" not in branches
+    assert reverse("institutions:branch_edit", kwargs={"pk": branch_a.pk}) not in branches
+    users = auditor_client.get(reverse("institutions:user_list")).content.decode()
+    assert "alice" in users and "New user" not in users and "Manage" not in users
+
+
+def test_auditor_cannot_post_the_institution_settings(
+    auditor_client: Client, institution: Institution
+) -> None:
+    response = auditor_client.post(reverse("institutions:settings"), {"name": "Renamed"})
+    assert response.status_code == 403
+    institution.refresh_from_db()
+    assert institution.name == "Test Bank"
+    assert auditor_client.get(reverse("institutions:branch_create")).status_code == 403
+
+
+def test_token_banner_says_replace_the_token_once(admin_client: Client, institution: Institution) -> None:
+    from django.utils import timezone
+
+    reason = "KwikID refused the bearer token (HTTP 401). Replace the token to resume sending."
+    Institution.objects.filter(pk=institution.pk).update(
+        sending_paused_at=timezone.now(), sending_paused_reason=reason
+    )
+    body = admin_client.get(reverse("institutions:branch_list")).content.decode()
+    assert "KwikID refused the bearer token (HTTP 401)." in body
+    assert body.count("Replace the token") == 1

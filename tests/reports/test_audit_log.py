@@ -167,3 +167,36 @@ def test_edit_diffs_show_masked_values(auditor: User, alice: User, branch_a: Bra
     rows, _ = selectors.audit_page(auditor, selectors.AuditFilters(action="edited"))
     text = " ".join(rows[0].changes)
     assert "mobile_number" in text and "9123456780" not in text and "6780" in text
+
+
+def test_about_column_names_things_in_words(erin: User, auditor: User, branch_a: Branch) -> None:
+    AuditEvent.objects.create(
+        actor=erin,
+        action="code_entry_created",
+        object_type="NameTitle",
+        object_id="9",
+        detail={"list": "name_titles", "code": "SHRI", "changes": {"label": [None, "Shri"]}},
+    )
+    AuditEvent.objects.create(
+        actor=erin,
+        action="records_purged",
+        object_type="KycRecord",
+        detail={"count": 1, "kyc_ref_nos": ["MUM/0001"]},
+    )
+    AuditEvent.objects.create(actor=erin, action="records_exported", object_type="KycRecord", detail={})
+    AuditEvent.objects.create(actor=erin, action="batch_cancelled", object_type="UploadBatch", object_id="12")
+    rows, _ = selectors.audit_page(auditor, selectors.AuditFilters())
+    labels = {row.action: row.object_label for row in rows}
+    assert labels["code_entry_created"] == "Name title SHRI"
+    assert labels["records_purged"] == "Record MUM/0001"
+    assert labels["records_exported"] == "Records"
+    assert labels["batch_cancelled"] == "Batch 12"
+    assert not any("list: " in change for row in rows for change in row.changes)
+
+
+def test_creations_show_their_reason_in_the_log(erin: User, auditor: User, institution: Any) -> None:
+    inst_services.branch_create(
+        actor=erin, institution=institution, code="PUN01", name="Pune", reason="Circular 12/2026"
+    )
+    body = client_for(auditor).get(reverse("reports:audit_log")).content.decode()
+    assert "Branch created" in body and "Circular 12/2026" in body and "Branch PUN01" in body

@@ -62,13 +62,13 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("uploads:cancel", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("uploads:resolve", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("uploads:resolve", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
-    ("institutions:settings", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:settings", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),  # auditors read
     # Branch and user administration: admins only ("own"/"other" = branch A/B, or a user of branch A/B).
-    ("institutions:branch_list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:branch_list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),  # auditors read
     ("institutions:branch_create", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
     ("institutions:branch_edit", "GET", "own"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
     ("institutions:branch_set_active", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
-    ("institutions:user_list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("institutions:user_list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),  # auditors read
     ("institutions:user_create", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
     ("institutions:user_edit", "GET", "own"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
     ("institutions:user_set_active", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
