@@ -11,7 +11,8 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         label="File of records",
         help_text=(
-            f"CSV (UTF-8), Excel workbook (.xlsx, one sheet, values only) or JSON (KwikID's request body). "
+            "CSV (UTF-8), Excel workbook (.xlsx, records on one sheet, values only) or JSON (KwikID's "
+            "request body). "
             f"Up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB ({MAX_XLSX_BYTES // (1024 * 1024)} MB for .xlsx)."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx,.json,text/csv,application/json"}),

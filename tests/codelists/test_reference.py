@@ -31,8 +31,8 @@ def test_the_codes_page_lists_every_code_list_with_codes_labels_and_import_colum
         assert f">{title}</h2>" in html
     assert "<code>M</code></td><td>Male</td>" in html
     assert "<code>02</code></td><td>Passport</td>" in html
-    assert "<code>MH</code></td><td>Maharashtra</td>" in html
-    assert "<code>IN</code></td><td>India</td>" in html
+    assert '<code class="me-2">MH</code>Maharashtra</li>' in html
+    assert '<code class="me-2">IN</code>India</li>' in html
     assert "<code>FATHER</code></td><td>Father</td>" in html
     assert "(<code>poa_state</code>)" in html and "(<code>current_state</code>)" in html
 
@@ -57,7 +57,7 @@ def test_search_narrows_states_and_countries_and_keeps_the_short_lists_whole(ali
     assert "Bhutan" not in html  # a country
     assert "<code>F</code></td><td>Female</td>" in html  # short lists are not searched
     html = page(alice, q="bt")  # a code matches exactly
-    assert "Bhutan" in html and "India</td>" not in html
+    assert "Bhutan" in html and "India</li>" not in html
 
 
 def test_search_with_no_match_says_so(alice: User) -> None:
