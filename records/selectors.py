@@ -247,6 +247,29 @@ def records_sharing_pan(record: KycRecord) -> QuerySet[KycRecord]:
     return KycRecord.objects.filter(pan_hash=record.pan_hash).exclude(pk=record.pk)
 
 
+# The duplicate-PAN warning links at most this many records (a PAN on more is a problem of its own).
+SAME_PAN_LINKS = 10
+
+
+def same_pan_records(user: User, record: KycRecord) -> dict[str, Any]:
+    """The record's possible duplicates for its page: the ones the user may open (to link, newest first, at
+    most SAME_PAN_LINKS) and how many more of the institution's records share the PAN, in branches the user
+    does not see (a count only: neither their reference nor their branch is shown). Three queries."""
+    same = records_sharing_pan(record).filter(branch__institution_id=record.branch.institution_id)
+    total = same.count()
+    if not total:
+        return {"links": [], "unlisted": 0, "hidden": 0, "total": 0}
+    visible = record_list(user).filter(pk__in=same.values("pk"))
+    links = list(
+        visible.select_related(None)
+        .select_related("branch")
+        .order_by("-updated_at", "-pk")
+        .only("kyc_ref_no", "status", "branch__code")[:SAME_PAN_LINKS]
+    )
+    seen = visible.count() if len(links) == SAME_PAN_LINKS else len(links)
+    return {"links": links, "unlisted": seen - len(links), "hidden": total - seen, "total": total}
+
+
 def status_counts(user: User) -> dict[str, int]:
     """How many of the user's records are in each status (every status present, zero included)."""
     counts = dict.fromkeys(Status.values, 0)

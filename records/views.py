@@ -194,7 +194,7 @@ def record_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "return_form": ReturnForm() if can_review else None,
         "can_review": can_review,
         "is_own": is_own,
-        "same_pan_count": selectors.records_sharing_pan(record).count(),
+        "same_pan": selectors.same_pan_records(user, record),
     }
     return render(request, "records/kycrecord_detail.html", context)
 

@@ -14,7 +14,7 @@
     all.checked = list.length > 0 && ticked === list.length;
     all.indeterminate = ticked > 0 && ticked < list.length;
     if (status) {
-      status.textContent = ticked ? ticked + " record" + (ticked === 1 ? "" : "s") + " ticked:" : "Tick records below, then:";
+      status.textContent = ticked ? ticked + " record" + (ticked === 1 ? "" : "s") + " ticked:" : "Tick records above, then:";
     }
   }
   all.addEventListener("change", function () {

@@ -185,3 +185,43 @@ def test_edit_events_keep_personal_data_only_encrypted(alice: User, branch_a: Br
     assert "SURESH" not in stored.upper()
     event = record.events.get(action="edited")
     assert services.event_clear_values(event) == {"applicant_rel_first_name": ["SURESH", "SURESHCHANDRA"]}
+
+
+def test_duplicate_pan_warning_links_only_the_records_the_user_may_see(
+    client: Client, alice: User, mallory: User, branch_a: Branch, branch_b: Branch
+) -> None:
+    record = new_record(alice, branch_a, 1, pan="ABCPE1234F")
+    twin = new_record(alice, branch_a, 2, pan="ABCPE1234F")
+    elsewhere = new_record(mallory, branch_b, 3, pan="ABCPE1234F")
+    new_record(alice, branch_a, 4, pan="ABCPE1234G")
+    client.force_login(alice)
+
+    html = page(client, record)
+
+    assert "2 other records have the same PAN" in html
+    assert f'href="{reverse("records:detail", args=[twin.pk])}"' in html
+    assert elsewhere.kyc_ref_no not in html
+    assert "1 is in branches you do not work at" in html
+
+
+def test_a_record_without_a_twin_shows_no_duplicate_warning(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a, 1, pan="ABCPE1234F")
+    client.force_login(alice)
+
+    assert "same PAN" not in page(client, record)
+
+
+def test_yellow_buttons_use_the_readable_caution_style(client: Client, alice: User, branch_a: Branch) -> None:
+    record = new_record(alice, branch_a)
+    client.force_login(alice)
+
+    detail = page(client, record)
+    listing = client.get(reverse("records:list")).content.decode()
+
+    # Bootstrap's outline-warning is yellow text on white (1.6:1); portal.css's caution style is 8.4:1.
+    for html in (detail, listing):
+        assert "btn-outline-warning" not in html
+    assert 'btn-outline-caution" type="submit">Reveal personal data' in detail
+    assert 'btn-outline-caution btn-sm" href="?due=soon' in listing

@@ -177,3 +177,30 @@ def test_queue_query_count_does_not_grow(
         client.get(QUEUE)
     with django_assert_num_queries(with_five):
         client.get(QUEUE, {"after": cursor})
+
+
+# QA tryout -------------------------------------------------------------------------------------------------
+
+
+def test_queue_rows_come_before_the_decision_buttons(
+    client: Client, alice: User, bob: User, branch_a: Branch
+) -> None:
+    record = submitted(alice, branch_a)
+    otp_login(client, bob)
+
+    html = client.get(QUEUE).content.decode()
+
+    # Document order is Tab order: the row's checkbox, then the buttons that decide the ticked rows.
+    assert html.index(f'id="pick-{record.pk}"') < html.index('value="approve"') < html.index('value="return"')
+
+
+def test_an_empty_queue_shows_no_decision_bar_and_no_select_all(
+    client: Client, bob: User, branch_a: Branch
+) -> None:
+    otp_login(client, bob)
+
+    html = client.get(QUEUE).content.decode()
+
+    assert "Nothing is waiting for you." in html
+    assert 'id="bulk-review"' not in html
+    assert "data-select-all" not in html
