@@ -49,6 +49,9 @@ CONFIG_ACTIONS = {
     "batch_retry_now": "Batch retried now",
     "batch_cancelled": "Batch cancelled",
     "batch_unknown_resolved": "Lost answer resolved",
+    "pin_master_refreshed": "PIN master refreshed",
+    "records_purge_dry_run": "Records purge listed (dry run)",
+    "records_exported_unmasked": "Records exported with personal data",
 }
 PAGE_SIZE = 50
 
@@ -267,7 +270,8 @@ def _config_row(event: dict[str, Any]) -> AuditRow:
     changes += [
         f"{key}: {_show(value)}"
         for key, value in detail.items()
-        if key not in ("changes", "reason", "username", "code", "list")
+        # "fields" only repeats the names in "changes"; "list" is said by the About column.
+        if key not in ("changes", "reason", "username", "code", "list", "fields")
     ]
     return AuditRow(
         source=CONFIG,

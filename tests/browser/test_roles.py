@@ -257,6 +257,20 @@ def test_admin_manages_a_branch_and_a_user(
     expect(page.get_by_text("branches: BRA → BRA, PUN01")).to_be_visible()
     expect(page.get_by_text("Left the bank")).to_be_visible()
     expect(page.get_by_text("Branch manager of Pune Camp")).to_be_visible()  # creations say why too
+    # On a phone: the users page does not scroll sideways, and the log breaks no word in two.
+    page.set_viewport_size(PHONE)
+    page.goto(f"{base}/settings/users/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.goto(f"{base}/reports/audit/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll('.audit-table td')]
+            .filter(td => td.textContent.trim() === 'User created')
+            .map(td => { const r = document.createRange(); r.selectNodeContents(td);
+                         return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; })"""
+    )
+    assert lines and max(lines) == 1, lines
+    page.set_viewport_size(DESKTOP)
     assert (
         AuditEvent.objects.filter(action__in=["branch_created", "user_created", "user_updated"]).count() == 3
     )
