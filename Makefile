@@ -61,4 +61,4 @@ clean:
 
 # The current two-factor code of a `make run` demo user (admin, checker): make totp WHO=checker
 totp: $(VENV)
-	@DJANGO_DEBUG=true $(BIN)/python manage.py demo_totp_code $(WHO)
+	@DJANGO_DEBUG=true $(BIN)/python manage.py demo_totp_code "$(WHO)"

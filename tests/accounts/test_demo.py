@@ -85,3 +85,20 @@ def test_demo_code_command_never_reads_a_real_device(seeded: None, settings: Any
 
     with pytest.raises(CommandError, match="no demo authenticator"):
         call_command("demo_totp_code", "checker", stdout=StringIO())
+
+
+def test_demo_code_command_without_a_name_says_how_to_ask(seeded: None, settings: Any) -> None:
+    settings.DEBUG = True
+    with pytest.raises(CommandError, match="make totp WHO=admin or make totp WHO=checker"):
+        call_command("demo_totp_code", stdout=StringIO())
+    with pytest.raises(CommandError, match="make totp WHO=admin"):
+        call_command("demo_totp_code", "", stdout=StringIO())
+
+
+@pytest.mark.parametrize("username", ["maker", "auditor"])
+def test_demo_code_command_says_makers_and_auditors_need_no_code(
+    seeded: None, settings: Any, username: str
+) -> None:
+    settings.DEBUG = True
+    with pytest.raises(CommandError, match=f"{username} needs no code"):
+        call_command("demo_totp_code", username, stdout=StringIO())

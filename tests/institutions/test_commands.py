@@ -299,3 +299,17 @@ def test_maker_cannot_open_the_settings_page(client: Client, alice: User) -> Non
     response = client.get(reverse("institutions:settings"))
 
     assert response.status_code == 403
+
+
+def test_run_banner_labels_the_demo_logins() -> None:
+    from institutions.management.commands.runlocal import Command as RunLocal
+
+    out = io.StringIO()
+    RunLocal(stdout=out)._banner(8000, "kyc-demo-2026!")
+    text = out.getvalue()
+    header = next(line for line in text.splitlines() if "Username" in line)
+    assert header.split() == ["Username", "Role", "Two-factor", "code"]
+    admin = next(line for line in text.splitlines() if line.strip().startswith("admin "))
+    maker = next(line for line in text.splitlines() if line.strip().startswith("maker "))
+    assert "Administrator" in admin and "asked after the password" in admin
+    assert "Maker (compliance staff)" in maker and "none needed" in maker

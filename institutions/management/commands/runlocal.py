@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.demo import DEMO_TOTP_SECRET
 from institutions.management.commands.seed_demo import DEMO_TOTP_USERS, DEMO_USERS
+from institutions.models import Role
 
 STANDIN_PORT = 8765
 
@@ -121,8 +122,14 @@ class Command(BaseCommand):
             f"  Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}; broker: "
             f"{settings.CELERY_BROKER_URL.split('://', 1)[0]}",
             "  Demo logins (password for all: " + password + "):",
+            f"    {'Username':<10}{'Role':<28}Two-factor code",
         ]
-        lines += [f"    {username:<8} {role}" for username, role, _ in DEMO_USERS]
+        labels = dict(Role.choices)
+        lines += [
+            f"    {username:<10}{labels[role]:<28}"
+            + ("asked after the password" if username in DEMO_TOTP_USERS else "none needed")
+            for username, role, _ in DEMO_USERS
+        ]
         secret = " ".join(DEMO_TOTP_SECRET[i : i + 4] for i in range(0, len(DEMO_TOTP_SECRET), 4))
         lines += [
             f"  Two-factor code for {' and '.join(DEMO_TOTP_USERS)} after the password: add the demo key",
