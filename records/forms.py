@@ -26,11 +26,12 @@ from .validation import (
     validate_record,
 )
 
-# What submission needs, derived from the rules themselves: a record as a new form starts (an address in
-# India, whose PIN code is then required), checked as complete.
+# What submission needs, derived from the rules themselves: an empty record, and one as a new form starts
+# (an address in India, whose PIN code is then required), checked as complete.
 SUBMIT_REQUIRED = frozenset(
     p.field
-    for p in validate_record({"poa_country": "IN"}, complete=True, today=date(2000, 1, 1))
+    for start in ({}, {"poa_country": "IN"})
+    for p in validate_record(start, complete=True, today=date(2000, 1, 1))
     if p.message.endswith("required")
 )
 

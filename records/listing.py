@@ -54,10 +54,10 @@ ALL_SORTS = SORTS | QUEUE_SORTS
 
 SEARCH_BY = (("auto", "Anything"), ("ref", "KYC ref. no. (start)"), ("pan", "PAN (exact)"), ("name", "Name"))
 SEARCH_LABELS = {
-    "ref": "KYC ref. no. beginning so",
-    "pan": "PAN, exactly",
-    "name": "name, whole words",
-    "ref_or_name": "KYC ref. no. or name",
+    "ref": "as the start of a KYC ref. no.",
+    "pan": "as a PAN, exactly",
+    "name": "as a name, whole words",
+    "ref_or_name": "as a KYC ref. no. or a name",
 }
 DATE_FIELDS = {"created": "created_at__date", "verified": "kyc_verification_date", "due": "upload_due_on"}
 DUE_CHOICES = (("", "Any deadline"), ("overdue", "Overdue"), ("soon", "Due within 2 days"))

@@ -327,7 +327,7 @@ def test_anything_finds_a_reference_by_its_letters_only_beginning(
     response = client.get(URL, {"q": text})
 
     assert refs(response) == [hit.kyc_ref_no]
-    assert "searched as KYC ref. no. beginning so" in response.content.decode()
+    assert "(as the start of a KYC ref. no.)" in response.content.decode()
 
 
 def test_anything_with_letters_no_reference_begins_with_is_a_name(
@@ -339,7 +339,7 @@ def test_anything_with_letters_no_reference_begins_with_is_a_name(
     response = client.get(URL, {"q": "ravi"})
 
     assert refs(response) == [ravi.kyc_ref_no]
-    assert "searched as name, whole words" in response.content.decode()
+    assert "(as a name, whole words)" in response.content.decode()
 
 
 def test_letters_only_probe_sees_only_the_users_branches(

@@ -59,4 +59,26 @@ def test_list_search_and_filters_work_from_the_keyboard(
     rows = page.locator("table.record-table tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(wanted.kyc_ref_no)
-    expect(page.get_by_role("status").filter(has_text="record")).to_contain_text("(name)")
+    expect(page.get_by_role("status").filter(has_text="record")).to_contain_text("(as a name, whole words)")
+
+
+def test_tab_reaches_the_queues_records_before_the_decision_buttons(
+    live_server: Any, page: Page, institution: Institution, branch_a: Branch, alice: User, bob: User
+) -> None:
+    services.record_submit(actor=alice, record=new_record(alice, branch_a, 1))
+    log_in(page, live_server.url, bob)
+    page.goto(f"{live_server.url}/records/review/")
+
+    page.get_by_role("button", name="Filter").focus()
+    reached: list[str] = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate(
+                "document.activeElement.getAttribute('aria-label') || document.activeElement.textContent"
+            )
+        )
+
+    assert reached[0] == "Select every record on this page"
+    approve = reached.index("Approve ticked records")
+    assert any(label.startswith("Select REF-") for label in reached[:approve])

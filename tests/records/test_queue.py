@@ -192,6 +192,7 @@ def test_queue_rows_come_before_the_decision_buttons(
 
     # Document order is Tab order: the row's checkbox, then the buttons that decide the ticked rows.
     assert html.index(f'id="pick-{record.pk}"') < html.index('value="approve"') < html.index('value="return"')
+    assert "{#" not in html  # a template comment that leaked onto the page
 
 
 def test_an_empty_queue_shows_no_decision_bar_and_no_select_all(

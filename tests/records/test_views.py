@@ -409,7 +409,7 @@ def test_form_labels_match_validations_messages_and_mark_the_pin_code(
     form = response.context["form"]
     html = response.content.decode()
 
-    assert form.fields["poa_pin_code"].label == "PIN code*"
+    assert (form.fields["poa_pin_code"].label, form.fields["poa_country"].label) == ("PIN code*", "Country*")
     assert form.fields["applicant_rel_name_title"].label == "Father's or spouse's title*"
     assert form.errors["kyc_ref_no"] == ["KYC reference number is required"]
     summary = html[html.index("Nothing was saved") : html.index("</div>", html.index("Nothing was saved"))]
