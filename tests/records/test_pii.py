@@ -256,3 +256,19 @@ def test_rotation_recomputes_pan_hashes_for_a_new_hash_key(
     assert not KycRecord.objects.filter(pan_hash=keyed_hash("ABCPE1234F")).exists()
     call_command("rotate_encryption_keys", stdout=io.StringIO())
     assert list(KycRecord.objects.filter(pan_hash=keyed_hash("ABCPE1234F"))) == [record]
+
+
+def test_rotation_re_encrypts_the_personal_data_kept_in_edit_events(
+    settings: Any, alice: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
+    data = services.record_data(record) | {"applicant_rel_first_name": "SURESHCHANDRA"}
+    services.record_update(actor=alice, record=record, data=data)
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, *settings.FIELD_ENCRYPTION_KEYS]
+
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
+
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]
+    event = RecordEvent.objects.get(record=record, action=RecordEvent.Action.EDITED)
+    assert services.event_clear_values(event) == {"applicant_rel_first_name": ["SURESH", "SURESHCHANDRA"]}

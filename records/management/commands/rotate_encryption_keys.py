@@ -15,7 +15,7 @@ from django.db import models, transaction
 from ckycportal.crypto import keyed_hash
 from ckycportal.fields import EncryptedTextField
 from institutions.models import AuditEvent
-from records.models import KycRecord
+from records.models import KycRecord, RecordEvent
 
 
 def encrypted_fields(model: type[models.Model]) -> list[str]:
@@ -36,7 +36,11 @@ class Command(BaseCommand):
             if not names:
                 continue
             done = 0
-            pks = list(model._default_manager.order_by("pk").values_list("pk", flat=True))
+            rows_with_values = model._default_manager.all()
+            if model is RecordEvent:
+                # Only edits of personal data hold a token ("" is never encrypted): most events need none.
+                rows_with_values = rows_with_values.exclude(changed_values="")
+            pks = list(rows_with_values.order_by("pk").values_list("pk", flat=True))
             for start in range(0, len(pks), size):
                 with transaction.atomic():
                     # Loading decrypts with whichever key fits; saving encrypts with the newest.
