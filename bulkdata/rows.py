@@ -166,6 +166,7 @@ def _explain_codes(problems: list[Problem], cleaned: Mapping[str, Any], codes: C
             and value
             and value not in codes.codes(list_name)
             and codes.inactive_label(list_name, value) is None
+            and problem.message.startswith(f"{FIELD_LABELS[problem.field]} must be")
         ):
             problem = Problem(
                 problem.field, f"{problem.message}, or a label as the Codes page lists it", problem.severity
