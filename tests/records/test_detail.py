@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from institutions.models import Branch, Institution, Role, User
 from records import services
-from records.models import KycRecord
+from records.models import KycRecord, RecordEvent
 from tests.conftest import make_user, new_record
 from uploads.models import BatchItem, UploadAttempt, UploadBatch
 
@@ -225,3 +225,18 @@ def test_yellow_buttons_use_the_readable_caution_style(client: Client, alice: Us
         assert "btn-outline-warning" not in html
     assert 'btn-outline-caution" type="submit">Reveal personal data' in detail
     assert 'btn-outline-caution btn-sm" href="?due=soon' in listing
+
+
+def test_an_edit_recorded_before_clear_values_were_kept_stays_masked_after_a_reveal(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
+    edit_relative(alice, record, "SURESHCHANDRA")
+    RecordEvent.objects.filter(record=record).update(changed_values="")  # as events from before 0007
+    client.force_login(alice)
+
+    client.post(reverse("records:reveal", args=[record.pk]))
+    history = page(client, record).split('id="history-title"')[1]
+
+    assert "SURESH" not in history
+    assert "(changed; kept masked only)" in history
