@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from institutions.models import User
+from records.validation import contains_aadhaar
 
 from .models import ImportJob, ImportProblem
 from .parsers import COLUMNS, read_rows
@@ -33,6 +34,11 @@ def job_problems(job: ImportJob) -> QuerySet[ImportProblem]:
 ERROR_HEADER: tuple[str, ...] = (*COLUMNS, "errors")
 
 
+def _without_aadhaar(value: Any) -> Any:
+    # The error file leaves the portal: a full Aadhaar number in a cell is blanked (its problem says so).
+    return "" if isinstance(value, str) and contains_aadhaar(value) else value
+
+
 def job_error_rows(job: ImportJob) -> Iterator[list[Any]]:
     """The file's invalid rows as they were uploaded, each with an ``errors`` cell saying what to fix.
 
@@ -52,4 +58,4 @@ def job_error_rows(job: ImportJob) -> Iterator[list[Any]]:
             return
         if pending[0] == raw.number:
             errors = "; ".join(f"{field}: {message}" for _row, field, message in pending[1])
-            yield [raw.values.get(name, "") for name in COLUMNS] + [errors]
+            yield [_without_aadhaar(raw.values.get(name, "")) for name in COLUMNS] + [errors]

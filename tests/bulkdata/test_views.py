@@ -113,6 +113,20 @@ def test_error_file_has_the_invalid_rows_and_an_errors_column(maker: Client) -> 
     assert (again.rows_total, again.rows_invalid) == (2, 0)
 
 
+def test_error_file_never_carries_a_full_aadhaar_number(maker: Client) -> None:
+    from tests.records.test_validation import AADHAAR
+
+    records = rows(2)
+    records[1]["poa_address_line_1"] = f"Flat 2, Aadhaar {AADHAAR}, MG Road"
+    upload(maker, csv_bytes(records))
+    job = ImportJob.objects.get()
+    body = b"".join(maker.get(f"/data/imports/{job.pk}/errors/").streaming_content).decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(body)))
+    assert [line[0] for line in lines[1:]] == ["IMP-00002"]
+    assert lines[1][lines[0].index("poa_address_line_1")] == ""
+    assert AADHAAR not in body
+
+
 def test_error_file_of_a_workbook_is_a_workbook(maker: Client) -> None:
     upload(maker, xlsx_bytes(rows(2, gender="Q")), "records.xlsx")
     job = ImportJob.objects.get()
