@@ -46,13 +46,16 @@ DUE_SOON_DAYS = 2
 class KycRecord(models.Model):
     """One individual customer's KYC record, as KwikID's upload API names its fields."""
 
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="records")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    # Every status change rewrites the row and every index entry (updated_at moves), so no index here is
+    # kept that a wider one already serves: branch, created_by and status lead composite indexes below,
+    # and pan_hash needs equality only (no pattern-ops twin).
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="records", db_index=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
 
     kyc_ref_no = models.CharField("KYC reference number", max_length=50)
     pan = EncryptedTextField("PAN", max_length=10, blank=True, default="")
     # Keyed hash of the PAN: exact search and duplicate detection without decrypting (ckycportal.crypto).
-    pan_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
+    pan_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     # basic_details. Coded fields hold CERSAI codes; which codes are valid is the code lists' business
     # (validation), not the schema's, so admins can change a list without a migration.
@@ -106,7 +109,9 @@ class KycRecord(models.Model):
     kyc_type_of_document_submitted = models.CharField("type of document submitted", max_length=2, blank=True)
 
     # Workflow
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -154,6 +159,7 @@ class KycRecord(models.Model):
         # index on UPPER(kyc_ref_no) for the reference search is PostgreSQL-only: see migration 0004.)
         indexes = [
             models.Index(fields=["branch", "status", "updated_at"]),
+            models.Index(fields=["pan_hash"], name="record_pan_hash"),
             models.Index(fields=["updated_at", "id"], name="record_updated"),
             models.Index(fields=["branch", "updated_at", "id"], name="record_branch_updated"),
             models.Index(fields=["status", "updated_at", "id"], name="record_status_updated"),

@@ -266,7 +266,7 @@ def test_auditor_lists_every_branch(
     ("params", "index"),
     [
         ({"q": "REF-BRA-00"}, "record_ref_prefix"),
-        ({"q": "ABCPE1234F"}, "records_kycrecord_pan_hash"),
+        ({"q": "ABCPE1234F"}, "record_pan_hash"),
         ({"q": "RAVI", "by": "name"}, "record_name_token_unique"),
         ({"due": "overdue"}, "record_due_open"),
     ],
