@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import CharField, Count, Q, QuerySet
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
@@ -21,7 +22,7 @@ from django.utils.text import capfirst
 
 from ckycportal.logging import redact
 from codelists.models import CODE_LIST_MODELS
-from institutions.models import AuditEvent, Branch, User
+from institutions.models import AuditEvent, Branch, Institution, User
 from institutions.selectors import institution_for
 from records import selectors as record_selectors
 from records.masking import mask_value
@@ -260,15 +261,52 @@ def audit_action_label(action: str) -> str:
     return CONFIG_ACTIONS.get(action) or RECORD_ACTIONS.get(action) or action.replace("_", " ").capitalize()
 
 
+# The configuration events' detail keys in the pages' words (Institution fields use their form labels).
+DETAIL_WORDS = {
+    "role": "Role",
+    "branches": "Branches",
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "is_active": "Active",
+    "password_set": "Password set",
+    "devices_removed": "Authenticators removed",
+    "token_replaced": "KwikID token replaced",
+    "kyc_ref_nos": "KYC reference numbers",
+    "sort_order": "Sort order",
+    "pin_master_name": "Name in the PIN master",
+}
+
+
+def _detail_word(object_type: str, key: str) -> str:
+    if key in DETAIL_WORDS:
+        return DETAIL_WORDS[key]
+    if object_type == "Institution":
+        try:
+            model_field = Institution._meta.get_field(key)
+        except FieldDoesNotExist:
+            model_field = None
+        if model_field is not None and hasattr(model_field, "verbose_name"):
+            return capfirst(str(model_field.verbose_name))
+    return capfirst(key.replace("_", " "))
+
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _show(value)
+
+
 def _config_row(event: dict[str, Any]) -> AuditRow:
     detail = event["detail"] if isinstance(event["detail"], dict) else {}
+    kind = event["object_type"]
     changes = [
-        f"{key}: {_show(old)} → {_show(new)}"
+        f"{_detail_word(kind, key)}: {_config_value(old)} → {_config_value(new)}"
         for key, (old, new) in (detail.get("changes") or {}).items()
         if isinstance(detail.get("changes"), dict)
     ]
     changes += [
-        f"{key}: {_show(value)}"
+        f"{_detail_word(kind, key)}: {_config_value(value)}"
         for key, value in detail.items()
         # "fields" only repeats the names in "changes"; "list" is said by the About column.
         if key not in ("changes", "reason", "username", "code", "list", "fields")

@@ -254,7 +254,7 @@ def test_admin_manages_a_branch_and_a_user(
 
     # Every change is in the audit log, with old and new values.
     page.get_by_role("link", name="Audit log").click()
-    expect(page.get_by_text("branches: BRA → BRA, PUN01")).to_be_visible()
+    expect(page.get_by_text("Branches: BRA → BRA, PUN01")).to_be_visible()
     expect(page.get_by_text("Left the bank")).to_be_visible()
     expect(page.get_by_text("Branch manager of Pune Camp")).to_be_visible()  # creations say why too
     # On a phone: the users page does not scroll sideways, and the log breaks no word in two.

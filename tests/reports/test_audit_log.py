@@ -50,7 +50,7 @@ def test_merged_log_is_newest_first_across_both_tables(history: Any, auditor: Us
     assert keys == sorted(keys, reverse=True)
     assert {row.source for row in rows} == {selectors.RECORD, selectors.CONFIG}
     assert rows[0].action == "branch_updated"
-    assert rows[0].changes == ["name: Branch A → Branch A Main"]
+    assert rows[0].changes == ["Name: Branch A → Branch A Main"]
 
 
 def test_keyset_pages_cover_everything_once(history: Any, auditor: User) -> None:
@@ -191,7 +191,7 @@ def test_about_column_names_things_in_words(erin: User, auditor: User, branch_a:
     assert labels["records_purged"] == "Record MUM/0001"
     assert labels["records_exported"] == "Records"
     assert labels["batch_cancelled"] == "Batch 12"
-    assert not any("list: " in change for row in rows for change in row.changes)
+    assert not any("list: " in change.lower() for row in rows for change in row.changes)
 
 
 def test_creations_show_their_reason_in_the_log(erin: User, auditor: User, institution: Any) -> None:
@@ -200,3 +200,26 @@ def test_creations_show_their_reason_in_the_log(erin: User, auditor: User, insti
     )
     body = client_for(auditor).get(reverse("reports:audit_log")).content.decode()
     assert "Branch created" in body and "Circular 12/2026" in body and "Branch PUN01" in body
+
+
+def test_configuration_changes_name_fields_in_words(erin: User, auditor: User, branch_a: Branch) -> None:
+    inst_services.user_create(
+        actor=erin,
+        username="newmaker",
+        role=Role.MAKER,
+        branches=[branch_a],
+        password="quartz-meadow-lantern-2291",
+        first_name="Priya",
+        reason="Joined",
+    )
+    AuditEvent.objects.create(
+        actor=erin,
+        action="institution_configured",
+        object_type="Institution",
+        detail={"changes": {"fi_code": ["OLD01", "NEW01"]}, "token_replaced": False},
+    )
+    rows, _ = selectors.audit_page(auditor, selectors.AuditFilters())
+    changes = {row.action: row.changes for row in rows}
+    assert "First name: — → Priya" in changes["user_created"]
+    assert "Password set: yes" in changes["user_created"]
+    assert changes["institution_configured"] == ["CERSAI FI code: OLD01 → NEW01", "KwikID token replaced: no"]
