@@ -195,6 +195,23 @@ def _claim(batch_id: int) -> UploadBatch | None:
     return UploadBatch.objects.select_related("institution", "branch").get(pk=batch_id)
 
 
+def _failing_ckyc_rules(rows: list[dict[str, Any]], *, warnings_block: bool) -> dict[int, str]:
+    """The records (by id) that no longer pass the CKYC rules, each with what to fix, in people's words."""
+    from codelists.selectors import code_book
+    from records.validation import FIELD_LABELS, blocking_problems, validate_record
+
+    book, today = code_book(), timezone.localdate()
+    refused: dict[int, str] = {}
+    for row in rows:
+        problems = blocking_problems(
+            validate_record(row, complete=True, today=today, codes=book), warnings_block=warnings_block
+        )
+        if problems:
+            listed = "; ".join(f"{FIELD_LABELS.get(p.field, p.field)}: {p.message}" for p in problems)
+            refused[row["pk"]] = f"It no longer passes the CKYC rules: {listed}"
+    return refused
+
+
 def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
     """Send one batch to KwikID and record the outcome. Safe to run twice: the claim lets only one through.
 
@@ -230,6 +247,8 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         .values("pk", *PAYLOAD_FIELDS)
     )
     records = [Sent(row["pk"], row["kyc_ref_no"]) for row in rows]
+    # The CKYC rules once more, with today's code lists and PIN master: a list changed since approval.
+    refused = _failing_ckyc_rules(rows, warnings_block=institution.warnings_block)
     payloads = [record_to_payload(row) for row in rows]
     del rows
     header = Header(
@@ -240,10 +259,10 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         branch_code=batch.branch.code,
     )
     # A record KwikID's schema would refuse never leaves: it goes back to its maker, the rest are sent.
-    refused = {
+    refused |= {
         r.pk: f"KwikID would refuse it: {p}"
         for r, rec in zip(records, payloads, strict=True)
-        if (p := record_problem(rec))
+        if r.pk not in refused and (p := record_problem(rec))
     }
     if refused:
         with transaction.atomic():
@@ -258,7 +277,7 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
                     batch,
                     BatchStatus.REJECTED,
                     attempt_count=F("attempt_count") - 1,
-                    response_message="No record passed KwikID's schema; nothing was sent.",
+                    response_message="No record passed the CKYC rules and KwikID's schema; nothing was sent.",
                 )
                 return SendOutcome(batch_id, BatchStatus.REJECTED)
     # Each record is serialised once: to size the body, then joined into the bytes that are sent.

@@ -413,9 +413,11 @@ def test_unknown_is_resent_automatically_only_when_kwikid_ignores_repeats(
 
 
 def test_record_the_schema_would_refuse_never_leaves_and_goes_back_to_its_maker(
-    approved: list[KycRecord], kwikid: StandIn
+    approved: list[KycRecord], kwikid: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A gender outside the API's enum slipped past (e.g. data changed underneath): caught before sending.
+    # A gender outside the API's enum slipped past (e.g. data changed underneath), and the CKYC rules
+    # (checked just before, and stricter) are taken out of the way: the schema still stops it.
+    monkeypatch.setattr(services, "_failing_ckyc_rules", lambda rows, warnings_block: {})
     KycRecord.objects.filter(pk=approved[0].pk).update(gender="X")
     batch_id = services.batch_assemble()[0]
     assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
@@ -496,3 +498,24 @@ def test_listing_the_branches_to_assemble_is_one_row_per_branch(approved: list[K
         services.batch_assemble()
     distinct = [q["sql"] for q in queries if "SELECT DISTINCT" in q["sql"]]
     assert distinct and all("ORDER BY" not in sql for sql in distinct)
+
+
+def test_records_are_checked_against_todays_code_lists_before_they_leave(
+    approved: list[KycRecord], kwikid: StandIn, erin: User
+) -> None:
+    # Approved with title MR; then an administrator retires MR. The record goes back, the rest are sent.
+    from codelists import services as codelist_services
+    from codelists.models import NameTitle
+
+    KycRecord.objects.filter(pk=approved[0].pk).update(applicant_name_title="DR")
+    doctor = NameTitle.objects.get(code="DR")
+    doctor.is_active = False
+    codelist_services.code_entry_save(actor=erin, entry=doctor)
+
+    batch_id = services.batch_assemble()[0]
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+    refused = KycRecord.objects.get(pk=approved[0].pk)
+    assert refused.status == Status.REJECTED
+    assert refused.upload_message.startswith("It no longer passes the CKYC rules: Title:")
+    sent = [r["kyc_ref_no"] for r in kwikid.stats()["last_request"]["body"]["records"]]
+    assert refused.kyc_ref_no not in sent and len(sent) == 2
