@@ -672,7 +672,8 @@ class _Handler(BaseHTTPRequestHandler):
         if errors:
             return 400, {"detail": errors, "message": "Validation failed"}, None
         state.accept(refs)
-        return 200, {"message": f"{len(refs)} records accepted for processing", "status": "success"}, None
+        noun = "record" if len(refs) == 1 else "records"
+        return 200, {"message": f"{len(refs)} {noun} accepted for processing", "status": "success"}, None
 
     def _send_fail(self, fail: dict[str, Any]) -> None:
         status = fail["status"]

@@ -136,6 +136,7 @@ class KycRecord(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "KYC record"
         ordering = ["-updated_at", "-id"]
         constraints = [
             # KwikID treats kyc_ref_no as the idempotency key: "ref-1" and "REF-1" must not both exist.

@@ -78,6 +78,10 @@ def test_valid_upload_is_accepted_and_counted(standin: StandIn) -> None:
     assert stats["accepted"] == {"REF-000000": 1, "REF-000001": 1, "REF-000002": 1}
 
 
+def test_one_record_is_one_record(standin: StandIn) -> None:
+    assert _upload(standin, sample_payload(1))[1]["message"] == "1 record accepted for processing"
+
+
 def test_duplicates_counts_refs_accepted_more_than_once(standin: StandIn) -> None:
     _upload(standin, sample_payload(2))
     _upload(standin, sample_payload(2))
