@@ -32,11 +32,12 @@ CHUNK_ROWS = 20_000  # rows per COPY (one transaction each); a helper streams th
 _FIRST = ("RAVI", "ANITA", "SURESH", "PRIYA", "ARJUN", "MEERA", "VIKRAM", "LATA", "ROHAN", "NEHA")
 _MIDDLE = ("KUMAR", "", "DEVI", "PRASAD", "", "LAL", "RANI", "")
 _REL_FIRST = ("SURESH", "RAMESH", "GOPAL", "MOHAN", "KIRAN", "ASHOK")
+# Real PINs of each city (the PIN master refuses a PIN that does not exist or lies in another state).
 _CITIES = (
-    ("Mumbai", "MH", "4000"),
-    ("Pune", "MH", "4110"),
-    ("Delhi", "DL", "1100"),
-    ("Chennai", "TN", "6000"),
+    ("Mumbai", "MH", ("400001", "400002", "400003", "400004", "400005")),
+    ("Pune", "MH", ("411001", "411002", "411004", "411005")),
+    ("Delhi", "DL", ("110001", "110002", "110003", "110005")),
+    ("Chennai", "TN", ("600001", "600002", "600003", "600004")),
 )
 _STREETS = ("Marine Drive", "FC Road", "MG Road", "Anna Salai", "Park Street", "Linking Road")
 
@@ -79,13 +80,13 @@ def plain_record(i: int, prefix: str) -> dict[str, Any]:
         "poa_vtc": city,
         "poa_state": state,
         "poa_country": "IN",
-        "poa_pin_code": f"{pin}{i % 100:02d}",
+        "poa_pin_code": pin[i % len(pin)],
         "current_address_same_as_poa_address": same,
         "current_address_line_1": "" if same == "Y" else f"{1 + i % 90} {_STREETS[(i + 2) % len(_STREETS)]}",
         "current_vtc": "" if same == "Y" else other_city,
         "current_state": "" if same == "Y" else other_state,
         "current_country": "" if same == "Y" else "IN",
-        "current_pin_code": "" if same == "Y" else f"{other_pin}{(i + 7) % 100:02d}",
+        "current_pin_code": "" if same == "Y" else other_pin[(i + 7) % len(other_pin)],
         "mobile_isd": "91",
         "mobile_number": f"9{i % 1_000_000_000:09d}",
         "kyc_declaration_date": date(2026, 11, 2),
