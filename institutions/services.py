@@ -26,8 +26,12 @@ def institution_configure(
     Replacing the token lifts a pause caused by a refused token, so sending resumes by itself.
     """
     institution = institution or Institution()
-    old_days = (institution.upload_due_days, institution.update_due_days) if institution.pk else None
-    before = {name: getattr(institution, name, None) for name in data if name != "api_token"}
+    # What is stored, not the instance: a ModelForm has already written the new values onto it.
+    stored = (
+        Institution.objects.select_for_update().get(pk=institution.pk) if institution.pk else Institution()
+    )
+    old_days = (stored.upload_due_days, stored.update_due_days) if institution.pk else None
+    before = {name: getattr(stored, name, None) for name in data if name != "api_token"}
     for name, value in data.items():
         setattr(institution, name, value)
     if token.strip():

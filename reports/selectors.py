@@ -22,7 +22,7 @@ from django.utils.text import capfirst
 
 from ckycportal.logging import redact
 from codelists.models import CODE_LIST_MODELS
-from institutions.models import AuditEvent, Branch, Institution, User
+from institutions.models import AuditEvent, Branch, Institution, Role, User
 from institutions.selectors import institution_for
 from records import selectors as record_selectors
 from records.masking import mask_value
@@ -53,7 +53,19 @@ CONFIG_ACTIONS = {
     "pin_master_refreshed": "PIN master refreshed",
     "records_purge_dry_run": "Records purge listed (dry run)",
     "records_exported_unmasked": "Records exported with personal data",
+    "records_exported": "Records exported",
+    "code_entry_created": "Code entry created",
+    "code_entry_changed": "Code entry changed",
+    "import_uploaded": "Import file uploaded",
+    "import_checked": "Import file checked",
+    "import_refused": "Import file refused",
+    "import_confirmed": "Import confirmed",
+    "import_done": "Import done",
+    "import_failed": "Import failed",
+    "import_discarded": "Import discarded",
+    "import_file_purged": "Import file deleted",
 }
+STATUS_WORDS = dict(Status.choices)
 PAGE_SIZE = 50
 
 
@@ -205,7 +217,8 @@ def _record_row(event: dict[str, Any]) -> AuditRow:
     for entry in event["changed_fields"] or []:
         if isinstance(entry, dict):  # {"field", "old", "new"}, PII masked when stored; masked again here
             name = str(entry.get("field", ""))
-            changes.append(f"{name}: {_show(entry.get('old'), name)} → {_show(entry.get('new'), name)}")
+            label = record_selectors.field_label(name)  # the form's own words, as on the record page
+            changes.append(f"{label}: {_show(entry.get('old'), name)} → {_show(entry.get('new'), name)}")
         else:
             changes.append(str(entry))
     return AuditRow(
@@ -218,8 +231,8 @@ def _record_row(event: dict[str, Any]) -> AuditRow:
         object_label=f"Record {event['record__kyc_ref_no']}",
         record_id=event["record_id"],
         branch=event["record__branch__code"],
-        from_status=event["from_status"],
-        to_status=event["to_status"],
+        from_status=STATUS_WORDS.get(event["from_status"], event["from_status"]),
+        to_status=STATUS_WORDS.get(event["to_status"], event["to_status"]),
         changes=changes,
         reason=redact(event["reason"]),
     )
@@ -291,9 +304,13 @@ def _detail_word(object_type: str, key: str) -> str:
     return capfirst(key.replace("_", " "))
 
 
-def _config_value(value: Any) -> str:
+def _config_value(value: Any, key: str = "") -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key == "role" and value in Role.values:
+        return str(Role(value).label)
+    if key == "size" and isinstance(value, int):
+        return f"{value:,} bytes"
     return _show(value)
 
 
@@ -301,12 +318,12 @@ def _config_row(event: dict[str, Any]) -> AuditRow:
     detail = event["detail"] if isinstance(event["detail"], dict) else {}
     kind = event["object_type"]
     changes = [
-        f"{_detail_word(kind, key)}: {_config_value(old)} → {_config_value(new)}"
+        f"{_detail_word(kind, key)}: {_config_value(old, key)} → {_config_value(new, key)}"
         for key, (old, new) in (detail.get("changes") or {}).items()
         if isinstance(detail.get("changes"), dict)
     ]
     changes += [
-        f"{_detail_word(kind, key)}: {_config_value(value)}"
+        f"{_detail_word(kind, key)}: {_config_value(value, key)}"
         for key, value in detail.items()
         # "fields" only repeats the names in "changes"; "list" is said by the About column.
         if key not in ("changes", "reason", "username", "code", "list", "fields")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from institutions.models import AuditEvent, Branch, Institution, User
 from institutions.services import institution_configure
-from tests.conftest import new_record
+from tests.conftest import new_record, otp_login
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +56,20 @@ def test_the_audit_event_names_only_what_changed_old_and_new(institution: Instit
 def test_saving_unchanged_settings_writes_no_event(institution: Institution, erin: User) -> None:
     institution_configure(actor=erin, institution=institution, data={"name": institution.name})
     assert not AuditEvent.objects.filter(action="institution_configured").exists()
+
+
+def test_the_settings_page_audits_and_re_dates_what_it_changed(
+    client: Client, institution: Institution, alice: User, erin: User, branch_a: Branch
+) -> None:
+    # The page's form writes the new values onto the instance before the service sees it: the service
+    # must compare with what is stored, or it finds nothing changed.
+    from tests.institutions.test_commands import settings_form
+
+    record = new_record(alice, branch_a)
+    otp_login(client, erin)
+    response = client.post(reverse("institutions:settings"), settings_form(institution, upload_due_days=12))
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="institution_configured")
+    assert event.detail["changes"] == {"upload_due_days": [10, 12]}
+    record.refresh_from_db()
+    assert record.upload_due_on == record.kyc_verification_date + timedelta(days=12)

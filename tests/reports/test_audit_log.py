@@ -166,7 +166,29 @@ def test_edit_diffs_show_masked_values(auditor: User, alice: User, branch_a: Bra
     record_services.record_update(actor=alice, record=record, data=data)
     rows, _ = selectors.audit_page(auditor, selectors.AuditFilters(action="edited"))
     text = " ".join(rows[0].changes)
-    assert "mobile_number" in text and "9123456780" not in text and "6780" in text
+    assert "Mobile number:" in text and "9123456780" not in text and "6780" in text
+    assert "mobile_number" not in text  # the form's words, not the API's field name
+
+
+def test_statuses_roles_and_sizes_in_words(
+    erin: User, auditor: User, alice: User, bob: User, branch_a: Branch
+) -> None:
+    record = record_services.record_submit(actor=alice, record=new_record(alice, branch_a))
+    record_services.record_approve(actor=bob, record=record)
+    rows, _ = selectors.audit_page(auditor, selectors.AuditFilters(action="approved"))
+    assert (rows[0].from_status, rows[0].to_status) == ("Waiting for review", "Approved, waiting for upload")
+    inst_services.user_create(
+        actor=erin,
+        username="newchecker",
+        role=Role.CHECKER,
+        branches=[branch_a],
+        password="a-long-pass-phrase-2026",
+        reason="New branch manager",
+    )
+    rows, _ = selectors.audit_page(auditor, selectors.AuditFilters(action="user_created"))
+    assert any(c.startswith("Role: — → Checker") for c in rows[0].changes)
+    assert ("code_entry_created", "Code entry created") in selectors.audit_actions()
+    assert ("import_uploaded", "Import file uploaded") in selectors.audit_actions()
 
 
 def test_about_column_names_things_in_words(erin: User, auditor: User, branch_a: Branch) -> None:
