@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
+from records.validation import FIELDS
+
 _CURRENT_FROM_POA = {
     "current_address_line_1": "poa_address_line_1",
     "current_vtc": "poa_vtc",
@@ -21,48 +23,9 @@ _CURRENT_FROM_POA = {
 }
 
 
-# Every field record_to_payload reads: what the sender loads of a record, and nothing more.
-PAYLOAD_FIELDS: tuple[str, ...] = (
-    "kyc_ref_no",
-    "pan",
-    "applicant_name_title",
-    "applicant_first_name",
-    "applicant_middle_name",
-    "applicant_rel_details_flag",
-    "applicant_rel_name_title",
-    "applicant_rel_first_name",
-    "applicant_rel_middle_name",
-    "gender",
-    "dob",
-    "differently_abled_flag",
-    "impairment_type",
-    "impairment_percentage",
-    "udid_number",
-    "poa_document",
-    "poa_document_number",
-    "poa_address_line_1",
-    "poa_vtc",
-    "poa_state",
-    "poa_country",
-    "poa_pin_code",
-    "current_address_same_as_poa_address",
-    "current_address_line_1",
-    "current_vtc",
-    "current_state",
-    "current_country",
-    "current_pin_code",
-    "mobile_isd",
-    "mobile_number",
-    "kyc_declaration_date",
-    "kyc_declaration_place",
-    "kyc_verification_date",
-    "kyc_type",
-    "kyc_verifier_name",
-    "kyc_verifier_designation",
-    "kyc_verifier_branch",
-    "kyc_verifier_employee_code",
-    "kyc_type_of_document_submitted",
-)
+# Every field record_to_payload reads: what the sender loads of a record, and nothing more. The API's own
+# flat field names, as validation lists them (one list: a field added there is sent too).
+PAYLOAD_FIELDS: tuple[str, ...] = FIELDS
 
 
 class RecordLike(Protocol):
