@@ -26,21 +26,19 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.run import _replace_path as _with_path  # noqa: E402  (the upload bench's own helpers)
+from bench.run import recreate_database  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / ".local" / "bench"
 DEFAULT_DB_NAME = "ckycportal_bench_import"
 GOAL_RATIO = 0.2
 GOAL_PEAK_MB = 300
-
-
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 def bench_environment() -> dict[str, str]:
@@ -60,15 +58,6 @@ def bench_environment() -> dict[str, str]:
         PYTHONPATH=str(ROOT),
     )
     return env
-
-
-def recreate_database(db_url: str) -> None:
-    import psycopg
-
-    name = urlsplit(db_url).path.lstrip("/")
-    with psycopg.connect(_with_path(db_url, "/postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def run_json(command: list[str], env: dict[str, str]) -> dict[str, float]:
