@@ -47,13 +47,14 @@ def check_record(data: Mapping[str, Any], *, today: date, codes: CodeBook | None
 class PreparedRow:
     number: int
     problems: list[Problem]
-    values: dict[str, Any]  # the model's field values (plain, before encryption), pan_hash included
+    # The model's field values (plain, before encryption); emptied once ``line`` holds them for COPY.
+    values: dict[str, Any]
     branch_code: str  # "" for the import's default branch
     blocked: bool = False
-
-    @property
-    def ref_key(self) -> str:
-        return str(self.values.get("kyc_ref_no") or "").upper()
+    ref_key: str = ""  # kyc_ref_no upper-cased: duplicates ignore case
+    pan_hash: str = ""  # the PAN's keyed hash ("" without a PAN), set by the import before duplicates
+    line: str = ""  # the record as a line of COPY text without its id, when written with COPY
+    tokens: tuple[str, ...] = ()  # its name tokens (keyed hashes), with ``line``
 
 
 def convert(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
@@ -207,6 +208,7 @@ def prepare(row: RawRow, *, today: date, warnings_block: bool, codes: CodeBook |
         problems=problems,
         values=values,
         branch_code=str(branch_code).strip().upper() if branch_code not in (None, "") else "",
+        ref_key=str(values.get("kyc_ref_no") or "").upper(),
     )
     prepared.blocked = blocks(problems, warnings_block=warnings_block)
     return prepared

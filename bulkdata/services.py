@@ -5,18 +5,28 @@ chunks of CHUNK_ROWS: each row is converted, cleaned and validated exactly as ``
 (bulkdata.rows), checked for duplicates in the file and in the database, and, when saving, written with
 COPY (PostgreSQL) or bulk_create (elsewhere) together with the same RecordEvents the single-record
 services write. Saving is one transaction: all or nothing, or only the valid rows when asked.
+
+On PostgreSQL a file longer than one chunk has its rows prepared (validated, hashed and, for COPY,
+encrypted and formatted) by worker processes, a few chunks ahead, while this process checks duplicates and
+PostgreSQL writes the chunks before: the per-row Python work and the database's index maintenance then use
+different cores. Chunks still come back in file order, so row numbers, problems and progress are the same.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
+import re
 import threading
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 from django.core.exceptions import PermissionDenied
@@ -27,18 +37,23 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from ckycportal import crypto
-from ckycportal.fields import EncryptedDateField, EncryptedTextField
+from ckycportal.fields import EncryptedTextField
 from codelists.selectors import code_book
 from institutions.models import AuditEvent, Branch, Role, User
+from records.codes import CodeBook
 from records.models import KycRecord, RecordEvent, RecordNameToken, Status
 from records.services import due_on, name_tokens
-from records.validation import Problem
+from records.validation import FIELDS, Problem
 
 from .models import JOB_TRANSITIONS, ImportFileChunk, ImportJob, ImportProblem, JobStatus
 from .parsers import MAX_UPLOAD_BYTES, FileRefused, Opener, RawRow, detect_format, read_rows
 from .rows import PreparedRow, blocks, prepare
 
 CHUNK_ROWS = 2_000
+# Worker processes preparing rows (PostgreSQL only, files longer than one chunk; 0 turns them off), and the
+# chunks each may have waiting, which bounds the memory they hold.
+POOL_WORKERS = os.cpu_count() or 1
+CHUNKS_AHEAD_PER_WORKER = 2
 FILE_CHUNK_BYTES = 1024 * 1024
 IMPORT_FILE_KEEP_HOURS = 24
 LEASE_SECONDS = 600
@@ -178,10 +193,9 @@ class _Scan:
                     )
                 else:
                     refs[ref] = row
-            pan = row.values["pan"]
-            row.values["pan_hash"] = crypto.keyed_hash(pan) if pan else ""
-            if pan and "pan" not in failed:
-                key = int(row.values["pan_hash"][:16], 16)
+            pan_hash = row.pan_hash
+            if pan_hash and "pan" not in failed:
+                key = int(pan_hash[:16], 16)
                 first = self.pans.first(key, row.number)
                 if first != row.number:
                     row.problems.append(
@@ -192,7 +206,7 @@ class _Scan:
                             "warning",
                         )
                     )
-                hashes.setdefault(row.values["pan_hash"], []).append(row)
+                hashes.setdefault(pan_hash, []).append(row)
         if refs:
             taken = KycRecord.objects.annotate(ref_upper=Upper("kyc_ref_no")).filter(ref_upper__in=list(refs))
             for ref in taken.values_list("ref_upper", flat=True):
@@ -224,16 +238,110 @@ class _Scan:
         return chunk
 
 
-def _chunks(rows: Iterable[RawRow], scan: _Scan) -> Iterator[list[PreparedRow]]:
-    today = timezone.localdate()
-    codes = code_book()  # the admin-edited code lists and PIN master, once for the whole file
-    chunk: list[PreparedRow] = []
+class _Stage:
+    """What happens to each row before the duplicate checks, with no database: ``prepare`` (convert, clean,
+    validate), the PAN's keyed hash and, for COPY, the record's line and name tokens. Runs in this process
+    or in the workers (``_stage_in_worker``)."""
+
+    def __init__(
+        self,
+        *,
+        today: date,
+        codes: CodeBook,
+        warnings_block: bool,
+        lines: _RecordLines | None,
+        keep_values: bool,
+    ) -> None:
+        self.today = today
+        self.codes = codes
+        self.warnings_block = warnings_block
+        self.lines = lines
+        self.keep_values = keep_values  # the ORM path writes from the values
+
+    def run(self, raws: list[RawRow]) -> list[PreparedRow]:
+        prepared = []
+        lines = self.lines
+        for raw in raws:
+            row = prepare(raw, today=self.today, warnings_block=self.warnings_block, codes=self.codes)
+            pan = row.values["pan"]
+            row.pan_hash = crypto.keyed_hash(pan) if pan else ""
+            if lines is not None and not row.blocked:
+                # A row blocked already stays blocked: duplicates and branches only add problems.
+                row.line, row.tokens = lines.format(row)
+            if self.keep_values:
+                row.values["pan_hash"] = row.pan_hash
+            else:
+                row.values = {}  # not needed any more: nothing to send back from a worker
+            prepared.append(row)
+        return prepared
+
+
+# The stage of the import running now, as the workers inherit it when they are forked.
+_worker_stage: _Stage | None = None
+
+
+def _stage_in_worker(raws: list[RawRow]) -> list[PreparedRow]:
+    assert _worker_stage is not None
+    return _worker_stage.run(raws)
+
+
+def _raw_chunks(rows: Iterable[RawRow]) -> Iterator[list[RawRow]]:
+    chunk: list[RawRow] = []
     for raw in rows:
-        chunk.append(prepare(raw, today=today, warnings_block=scan.warnings_block, codes=codes))
+        chunk.append(raw)
         if len(chunk) >= CHUNK_ROWS:
-            yield scan.finish(chunk)
+            yield chunk
             chunk = []
     if chunk:
+        yield chunk
+
+
+def _prepared_chunks(
+    rows: Iterable[RawRow], stage: _Stage, *, parallel: bool
+) -> Generator[list[PreparedRow], None, None]:
+    """The file's rows through ``stage``, chunk by chunk in file order; in worker processes when
+    ``parallel`` and the file has more than one chunk."""
+    global _worker_stage
+    raw_chunks = _raw_chunks(rows)
+    first = next(raw_chunks, None)
+    if first is None:
+        return
+    workers = POOL_WORKERS
+    if not parallel or workers < 2 or len(first) < CHUNK_ROWS:
+        yield stage.run(first)
+        for raw in raw_chunks:
+            yield stage.run(raw)
+        return
+    # Forked, so the workers start with the code book, the keys and the stage, and never open the
+    # database: this process's connection (and its open transaction) stays its own.
+    _worker_stage = stage
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    try:
+        pending = deque([pool.apply_async(_stage_in_worker, (first,))])
+        failed: Exception | None = None
+        while True:
+            try:
+                chunk = next(raw_chunks, None)
+            except Exception as exc:  # a bad file: first the chunks before it, as when reading in order
+                failed = exc
+                break
+            if chunk is None:
+                break
+            pending.append(pool.apply_async(_stage_in_worker, (chunk,)))
+            if len(pending) > workers * CHUNKS_AHEAD_PER_WORKER:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+        if failed is not None:
+            raise failed
+    finally:
+        pool.terminate()
+        pool.join()
+        _worker_stage = None
+
+
+def _chunks(rows: Iterable[list[PreparedRow]], scan: _Scan) -> Iterator[list[PreparedRow]]:
+    for chunk in rows:
         yield scan.finish(chunk)
 
 
@@ -266,14 +374,40 @@ def records_import(
         warnings_block=branch.institution.warnings_block,
     )
     outcome = ImportOutcome()
-    chunks = _chunks(read_rows(opener, filename), scan)
-    if not save:
-        for chunk in chunks:
-            _count(chunk, outcome, on_problems)
-            if progress:
-                progress(outcome.rows)
-        return outcome
-    writer = _Writer(actor=actor, default_branch=branch, branches=scan.branches, submit=submit)
+    writer = (
+        _Writer(actor=actor, default_branch=branch, branches=scan.branches, submit=submit) if save else None
+    )
+    lines = writer.lines if writer is not None else None
+    crypto.encrypt_many([])  # the keys derived once, before any worker is forked
+    stage = _Stage(
+        today=timezone.localdate(),
+        codes=code_book(),  # the admin-edited code lists and PIN master, once for the whole file
+        warnings_block=scan.warnings_block,
+        lines=lines,
+        keep_values=writer is not None and lines is None,
+    )
+    prepared = _prepared_chunks(
+        read_rows(opener, filename), stage, parallel=connection.vendor == "postgresql" and POOL_WORKERS > 1
+    )
+    with closing(prepared):  # the workers stop however the import ends
+        if writer is None:
+            for chunk in _chunks(prepared, scan):
+                _count(chunk, outcome, on_problems)
+                if progress:
+                    progress(outcome.rows)
+            return outcome
+        return _save(writer, _chunks(prepared, scan), outcome, only_valid, on_problems, progress, after_save)
+
+
+def _save(
+    writer: _Writer,
+    chunks: Iterator[list[PreparedRow]],
+    outcome: ImportOutcome,
+    only_valid: bool,
+    on_problems: ProblemSink | None,
+    progress: Progress | None,
+    after_save: Callable[[ImportOutcome], None] | None,
+) -> ImportOutcome:
     try:
         with transaction.atomic():
             for chunk in chunks:
@@ -330,11 +464,14 @@ class _Writer:
                 "institution"
             )
         }
-        self.fast = connection.vendor == "postgresql"
-        if self.fast:
-            self.record_columns = _Columns(KycRecord)
-            self.event_columns = _Columns(RecordEvent)
-            self.token_columns = _Columns(RecordNameToken)
+        self.lines: _RecordLines | None = None
+        if connection.vendor == "postgresql":
+            self.lines = _RecordLines(self)
+            self.tokens = _CopyTable(RecordNameToken, ["record", "token_hash"], {})
+            self.events = [
+                _CopyTable(RecordEvent, ["record"], {k: v for k, v in event.items() if k != "record"})
+                for event in self._events(0)
+            ]
 
     def _fixed(self) -> dict[str, Any]:
         """Workflow fields every imported record gets (record_create, then record_submit if asked)."""
@@ -361,115 +498,191 @@ class _Writer:
                 "to_status": Status.SUBMITTED,
             }
 
+    def branch_id(self, row: PreparedRow) -> int:
+        # A code not among the actor's branches blocks the row (_Scan.finish): its line is never written.
+        return self.branches.get(row.branch_code, self.default_branch_id)
+
+    def due(self, branch_id: int, verified_on: date | None) -> date | None:
+        return due_on(
+            institution=self.institutions[branch_id], verified_on=verified_on, updates_existing=False
+        )
+
     def write(self, rows: list[PreparedRow]) -> int:
         if not rows:
             return 0
+        if self.lines is not None:
+            return self._copy(rows)
         fixed = self._fixed()
         records = []
         for row in rows:
-            branch_id = self.branches[row.branch_code] if row.branch_code else self.default_branch_id
-            due = due_on(
-                institution=self.institutions[branch_id],
-                verified_on=row.values.get("kyc_verification_date"),
-                updates_existing=False,
-            )
+            branch_id = self.branch_id(row)
+            due = self.due(branch_id, row.values.get("kyc_verification_date"))
             records.append({**row.values, **fixed, "branch": branch_id, "upload_due_on": due})
-        if self.fast:
-            ids = self.record_columns.copy(records)
-        else:
-            objects = KycRecord.objects.bulk_create(
-                KycRecord(**{_attname(KycRecord, k): v for k, v in values.items()}) for values in records
-            )
-            ids = [obj.pk for obj in objects]
-        tokens: list[dict[str, Any]] = [
-            {"record": pk, "token_hash": token}
+        objects = KycRecord.objects.bulk_create(
+            KycRecord(**{_attname(KycRecord, k): v for k, v in values.items()}) for values in records
+        )
+        ids = [obj.pk for obj in objects]
+        RecordNameToken.objects.bulk_create(
+            RecordNameToken(record_id=pk, token_hash=token)
             for pk, values in zip(ids, records, strict=True)
             for token in sorted(
                 name_tokens(f"{values['applicant_first_name']} {values['applicant_middle_name']}")
             )
-        ]
-        if self.fast:
-            self.token_columns.copy(tokens)
-        else:
-            RecordNameToken.objects.bulk_create(
-                RecordNameToken(record_id=t["record"], token_hash=t["token_hash"]) for t in tokens
-            )
+        )
         # Every creation event first, then every submission: ordered by (created_at, id) as in the services.
         events = [event for pk in ids for event in self._events(pk) if event["action"] == "created"]
         events += [event for pk in ids for event in self._events(pk) if event["action"] == "submitted"]
-        if self.fast:
-            self.event_columns.copy(events)
-        else:
-            RecordEvent.objects.bulk_create(
-                RecordEvent(**{_attname(RecordEvent, k): v for k, v in event.items()}) for event in events
-            )
+        RecordEvent.objects.bulk_create(
+            RecordEvent(**{_attname(RecordEvent, k): v for k, v in event.items()}) for event in events
+        )
         return len(ids)
 
-
-def _encrypt_text(value: Any) -> Any:
-    """EncryptedTextField.get_prep_value for the text the import produces (str), without its detours."""
-    if isinstance(value, str):
-        return crypto.encrypt(value) if value else value
-    return value if value is None else crypto.encrypt(str(value))
+    def _copy(self, rows: list[PreparedRow]) -> int:
+        """COPY of the lines the stage prepared: ids first drawn from the records' own sequence, so that
+        tokens and events can point at their records."""
+        assert self.lines is not None
+        with connection.wrap_database_errors, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [KycRecord._meta.db_table, len(rows)],
+            )
+            ids = [pk for (pk,) in cursor.fetchall()]
+            self.lines.table.copy(
+                cursor, "".join(f"{pk}\t{row.line}" for pk, row in zip(ids, rows, strict=True))
+            )
+            suffix = self.tokens.suffix
+            self.tokens.copy(
+                cursor,
+                "".join(
+                    f"{pk}\t{token}{suffix}"
+                    for pk, row in zip(ids, rows, strict=True)
+                    for token in row.tokens
+                ),
+            )
+            # Every creation event first, then every submission: ordered by (created_at, id) as in the
+            # services.
+            for events in self.events:
+                suffix = events.suffix
+                events.copy(cursor, "".join(f"{pk}{suffix}" for pk in ids))
+        return len(ids)
 
 
 def _attname(model: type[Any], name: str) -> str:
     return str(model._meta.get_field(name).attname)
 
 
-class _Columns:
-    """COPY of rows into a model's table, each column prepared as the model field would for an INSERT.
+# COPY's text format: these characters are written as backslash escapes, NULL as \N.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r\x08\x0b\x0c]")
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x08": "\\b", "\x0b": "\\v", "\x0c": "\\f"}
+)
 
-    Ids are drawn from the table's own sequence first, so events can point at their records. A column
-    not given gets the field's default (a field added to the model later needs no change here).
-    """
 
-    def __init__(self, model: type[Any]) -> None:
-        self.model = model
+def _copy_text(value: Any) -> str:
+    """A value as a column of a COPY text line, as psycopg's write_row would send it."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, date):  # datetimes too (aware: they keep their offset)
+        return value.isoformat()
+    return _copy_text(str(value))
+
+
+def _copy_field(field: Field[Any, Any], value: Any) -> str:
+    """A model field's value prepared as for an INSERT, as a COPY column."""
+    if isinstance(field, EncryptedTextField):
+        return _copy_text(field.get_prep_value(value))
+    if field.get_internal_type() == "JSONField":
+        return _copy_text(json.dumps(value))
+    return _copy_text(value)
+
+
+class _CopyTable:
+    """COPY into a model's table of lines whose first columns (``varying``) each row gives; every other
+    column is the same for the whole import (``constants``, else the field's default, so a field added to
+    the model later needs no change here), formatted once as the lines' ``suffix``."""
+
+    def __init__(
+        self, model: type[Any], varying: list[str], constants: dict[str, Any], *, with_pk: bool = False
+    ) -> None:
         fields: list[Field[Any, Any]] = [f for f in model._meta.concrete_fields if not f.primary_key]
-        self.table = model._meta.db_table
-        self.fields = fields
-        self.defaults = {f.name: f.get_default() for f in fields}
-        for f in fields:
-            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                self.defaults[f.name] = None  # filled in by the caller
-        self.prep: list[tuple[str, Callable[[Any], Any] | None]] = []
-        for f in fields:
-            if isinstance(f, EncryptedDateField):
-                self.prep.append((f.name, f.get_prep_value))  # the field's own encryption
-            elif isinstance(f, EncryptedTextField):
-                self.prep.append((f.name, _encrypt_text))
-            elif f.get_internal_type() == "JSONField":
-                self.prep.append((f.name, json.dumps))
+        by_name = {f.name: f for f in fields}
+        rest = [f for f in fields if f.name not in varying]
+        values = []
+        for f in rest:
+            if f.name in constants:
+                values.append(_copy_field(f, constants[f.name]))
             else:
-                self.prep.append((f.name, None))
-        pk = model._meta.pk
-        self.pk_column = pk.column
-        self.sql = "COPY {} ({}) FROM STDIN".format(
-            connection.ops.quote_name(self.table),
-            ", ".join(connection.ops.quote_name(c) for c in [pk.column, *(f.column for f in fields)]),
-        )
+                assert not (getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)), f.name
+                values.append(_copy_field(f, f.get_default()))
+        self.suffix = "".join(f"\t{value}" for value in values) + "\n"
+        quote = connection.ops.quote_name
+        pk = [model._meta.pk.column] if with_pk else []
+        columns = [*pk, *(by_name[name].column for name in varying), *(f.column for f in rest)]
+        self.sql = f"COPY {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) FROM STDIN"
+        self.fields = [by_name[name] for name in varying]
 
-    def copy(self, rows: list[dict[str, Any]]) -> list[int]:
-        # Django's error classes (IntegrityError, ...) for psycopg's, as for any query through the ORM.
-        with connection.wrap_database_errors, connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [self.table, self.pk_column, len(rows)],
-            )
-            ids = [pk for (pk,) in cursor.fetchall()]
-            defaults = self.defaults
-            prep = self.prep
+    def copy(self, cursor: Any, text: str) -> None:
+        if text:
             with cursor.cursor.copy(self.sql) as copy:
-                for pk, values in zip(ids, rows, strict=True):
-                    line: list[Any] = [pk]
-                    for name, convert in prep:
-                        value = values[name] if name in values else defaults[name]
-                        if convert is not None and value is not None:
-                            value = convert(value)
-                        line.append(value)
-                    copy.write_row(line)
-        return ids
+                copy.write(text)
+
+
+_ENCRYPTED, _ENCRYPTED_OTHER, _PLAIN = 1, 2, 3
+
+
+class _RecordLines:
+    """Records as COPY lines without their ids, made by the stage (in the workers): the file's fields,
+    encrypted as the model's fields encrypt them, the PAN's hash, branch and deadline, then the workflow
+    fields every imported record shares."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+        varying = [*FIELDS, "pan_hash", "branch", "upload_due_on"]
+        self.table = _CopyTable(KycRecord, varying, writer._fixed(), with_pk=True)
+        self.kinds = []
+        for f in self.table.fields:
+            if type(f) is EncryptedTextField:
+                kind = _ENCRYPTED
+            elif isinstance(f, EncryptedTextField):
+                kind = _ENCRYPTED_OTHER  # a date: the field makes its text
+            else:
+                assert f.get_internal_type() != "JSONField", f.name
+                kind = _PLAIN
+            self.kinds.append((f.name, f, kind))
+
+    def format(self, row: PreparedRow) -> tuple[str, tuple[str, ...]]:
+        values = row.values
+        branch_id = self.writer.branch_id(row)
+        extra = {
+            "pan_hash": row.pan_hash,
+            "branch": branch_id,
+            "upload_due_on": self.writer.due(branch_id, values.get("kyc_verification_date")),
+        }
+        parts: list[str] = []
+        secret_at: list[int] = []
+        secrets: list[str] = []
+        for name, f, kind in self.kinds:
+            value = values[name] if name in values else extra[name]
+            if kind is _PLAIN or value is None:
+                parts.append(_copy_text(value))
+                continue
+            text = value if kind is _ENCRYPTED and isinstance(value, str) else f.to_plain(value)  # type: ignore[attr-defined]
+            if text is None or text == "":
+                parts.append(_copy_text(text))
+                continue
+            secret_at.append(len(parts))
+            secrets.append(text)
+            parts.append("")
+        for at, sealed in zip(secret_at, crypto.encrypt_many(secrets), strict=True):
+            parts[at] = sealed  # base64 and "v2:": nothing to escape
+        tokens = tuple(
+            sorted(name_tokens(f"{values['applicant_first_name']} {values['applicant_middle_name']}"))
+        )
+        return "\t".join(parts) + self.table.suffix, tokens
 
 
 # --- jobs (the import pages) ------------------------------------------------------------------------

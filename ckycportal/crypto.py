@@ -100,6 +100,22 @@ def encrypt(text: str) -> str:
     return V2_PREFIX + base64.urlsafe_b64encode(keys.newest_id + nonce + sealed).decode()
 
 
+def encrypt_many(texts: list[str]) -> list[str]:
+    """``encrypt`` of each text, for bulk writes: one call for all the nonces instead of one per value
+    (the same random 96-bit nonces: slices of one read of the operating system's generator)."""
+    keys = _keys()
+    nonces = os.urandom(_NONCE_BYTES * len(texts))
+    key_id, seal = keys.newest_id, keys.newest.encrypt
+    header = _V2_HEADER + key_id
+    b64 = base64.urlsafe_b64encode
+    return [
+        V2_PREFIX + b64(key_id + nonce + seal(nonce, text.encode(), header)).decode()
+        for nonce, text in zip(
+            (nonces[i : i + _NONCE_BYTES] for i in range(0, len(nonces), _NONCE_BYTES)), texts, strict=True
+        )
+    ]
+
+
 def _failed() -> DecryptionError:
     return DecryptionError("A stored value could not be decrypted with any configured key.")
 

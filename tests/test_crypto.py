@@ -46,6 +46,15 @@ def test_equal_values_give_different_tokens(keys: Any) -> None:
     assert crypto.encrypt("ABCPE1234F") != crypto.encrypt("ABCPE1234F")
 
 
+def test_encrypt_many_writes_the_tokens_encrypt_writes(keys: Any) -> None:
+    texts = ["ABCPE1234F", "ABCPE1234F", "Ravi Kumar Śarmā", "x" * 5000]
+    tokens = crypto.encrypt_many(texts)
+    assert [crypto.decrypt(token) for token in tokens] == texts
+    assert len({token for token in tokens}) == len(texts)  # each with its own nonce
+    assert {token[:8] for token in tokens} == {crypto.encrypt("x")[:8]}  # v2, under the newest key
+    assert crypto.encrypt_many([]) == []
+
+
 def test_tokens_written_earlier_still_decrypt(keys: Any) -> None:
     assert crypto.decrypt(FIXED_OLD) == "ABCPE1234F"
     assert crypto.decrypt(FIXED_NEW) == "Ravi Kumar Śarmā"
