@@ -4,7 +4,8 @@ Going through ``records.services`` costs a few milliseconds a record (validation
 events); a million records that way would take longer than the benchmark itself. Here every row is written
 as the services would leave an approved record: PII encrypted with ``ckycportal.crypto`` (a fresh Fernet
 token per value, as the model field does), ``pan_hash`` keyed, created and submitted by a maker, reviewed
-by a different user (the maker-checker CHECK constraint holds), status ``approved``. The audit events of
+by a different user (the maker-checker CHECK constraint holds), status ``approved``, the payload frozen by
+approval's own function (``records.services.record_freeze_values``). The audit events of
 creation and review are not written: the upload path never reads them.
 
 Runs inside a process where Django is set up; ``seed`` forks helper processes that share the work.
@@ -22,9 +23,12 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connection, connections
+from django.utils import timezone
 
 from ckycportal import crypto
 from ckycportal.fields import EncryptedTextField
+from codelists.selectors import code_book
+from records import services as record_services
 from records.models import KycRecord, Status
 
 CHUNK_ROWS = 20_000  # rows per COPY (one transaction each); a helper streams them, never holds more
@@ -114,8 +118,13 @@ def _rows(start: int, stop: int, prefix: str, owners: Owners, base: datetime) ->
     columns = _columns()
     defaults = {f.name: f.get_default() for f in KycRecord._meta.concrete_fields}
     encrypt = crypto.encrypt
+    # Approval's own freezing of the payload (records.services), with the stamp read before the code book.
+    today = timezone.localdate()
+    stamp = record_services.check_stamp(today)
+    codes = code_book()
     for i in range(start, stop):
         data = plain_record(i, prefix)
+        data.update(record_services.record_freeze_values(data, stamp=stamp, today=today, codes=codes))
         reviewed_at = base + timedelta(microseconds=i)  # the upload order is reviewed_at, then id
         data.update(
             branch=owners.branch_id,

@@ -23,6 +23,8 @@ PII_FIELDS = frozenset(
         "current_pin_code",
         "mobile_number",
         "existing_ckyc_no",
+        # The approved payload (all of the above that is sent, as JSON): never shown, masked if it were.
+        "frozen_payload",
     }
 )
 _LAST_FOUR = frozenset({"pan", "mobile_number", "poa_document_number", "udid_number", "existing_ckyc_no"})

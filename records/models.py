@@ -132,6 +132,13 @@ class KycRecord(models.Model):
     upload_due_on = models.DateField("upload due on", null=True, blank=True, editable=False)
     # When the customer relationship ended: records are kept 5 years after it (PMLA), then may be purged.
     relationship_closed_on = models.DateField(null=True, blank=True)
+    # What the checker approved, exactly as it is sent: the record's API object (uploads.payload) as
+    # compact JSON, encrypted as one value; set at approval (services.record_freeze_values) and cleared when
+    # the record goes back for editing. Empty for records approved before it existed: their fields are sent.
+    frozen_payload = EncryptedTextField(blank=True, default="", db_default="", editable=False)
+    # "<code-book stamp>/<date>" on which that payload met every CKYC rule with no problem at all and
+    # KwikID's schema; the worker checks again only a record whose stamp or date differs from today's.
+    frozen_checked = models.CharField(max_length=60, blank=True, default="", db_default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -28,6 +28,9 @@ from .models import (
     Status,
 )
 from .validation import FIELDS, Problem, contains_aadhaar, normalise_record, validate_record
+
+if TYPE_CHECKING:
+    from .codes import CodeBook
 
 # The model fields a maker enters: the API's own names, in the API's order (one list, validation's).
 RECORD_FIELDS: tuple[str, ...] = FIELDS
@@ -66,6 +69,45 @@ def record_blocking_problems(record: KycRecord) -> list[Problem]:
         record_data(record), complete=True, today=timezone.localdate(), codes=code_book()
     )
     return blocking_problems(problems, warnings_block=record.branch.institution.warnings_block)
+
+
+def check_stamp(today: date) -> str:
+    """The code book's current stamp and ``today``: what a frozen payload's checks are valid for.
+
+    Read it *before* fetching the code book that checks a record: a stamp is then never newer than the lists
+    it vouches for, and a list edited in between only makes the worker check the record again.
+    """
+    from codelists.models import CodeBookStamp
+
+    token = CodeBookStamp.objects.values_list("token", flat=True).first()
+    return f"{token}/{today.isoformat()}" if token else ""
+
+
+def record_freeze_values(
+    data: Mapping[str, Any], *, stamp: str, today: date, codes: CodeBook | None
+) -> dict[str, str]:
+    """What approval stores on a record: its API payload as it will be sent, and ``stamp`` when it passed.
+
+    No database: the bench's seed calls it too. ``frozen_checked`` is ``stamp`` only when the record meets
+    every CKYC rule with no problem at all (so the institution's warnings setting cannot matter) and
+    KwikID's schema; otherwise it is empty and the worker checks the record before sending, as before.
+    """
+    from uploads.payload import encode_records, record_to_payload
+    from uploads.schema import record_problem
+
+    payload = record_to_payload(data)
+    passed = not validate_record(data, complete=True, today=today, codes=codes) and not record_problem(
+        payload
+    )
+    return {
+        "frozen_payload": encode_records([payload])[0].decode(),
+        "frozen_checked": stamp if passed else "",
+    }
+
+
+# A record that leaves approval for editing (KwikID rejected it, or it is submitted again) sends nothing
+# frozen: its next approval freezes it anew.
+_UNFROZEN: dict[str, Any] = {"frozen_payload": "", "frozen_checked": ""}
 
 
 def _require_branch(actor: User, branch: Branch) -> None:
@@ -321,6 +363,7 @@ def record_submit(*, actor: User, record: KycRecord) -> KycRecord:
         # A resubmitted record waits for a new decision: the last one stays in the history, not the header.
         reviewed_by=None,
         reviewed_at=None,
+        **_UNFROZEN,
     )
 
 
@@ -372,9 +415,15 @@ def _conflict(record: KycRecord) -> RecordConflict:
 @transaction.atomic
 def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
     """Approve a submitted record for upload. Never by its maker; exactly one of two racing checkers wins."""
+    from codelists.selectors import code_book
+
     _require_waiting(record)
     _check_reviewer(actor, record)
-    errors = record_blocking_problems(record)
+    # The row as it is now, locked until commit: what is checked and frozen is exactly what is approved.
+    current = KycRecord.objects.select_for_update().select_related("branch__institution").get(pk=record.pk)
+    today = timezone.localdate()
+    stamp = check_stamp(today)  # before the code book: see check_stamp
+    errors = record_blocking_problems(current)
     if errors:
         raise RecordInvalid(errors)
     return _transition(
@@ -384,6 +433,7 @@ def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
         action=RecordEvent.Action.APPROVED,
         reviewed_by=actor,
         reviewed_at=timezone.now(),
+        **record_freeze_values(record_data(current), stamp=stamp, today=today, codes=code_book()),
     )
 
 
@@ -617,6 +667,7 @@ def records_mark_rejected(*, reasons: Mapping[int, str]) -> list[int]:
             action=RecordEvent.Action.REJECTED,
             reasons=dict.fromkeys(ids, reason),
             upload_message=reason,
+            **_UNFROZEN,
         )
     return moved
 

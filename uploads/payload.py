@@ -118,6 +118,27 @@ def record_to_payload(record: Any) -> dict[str, Any]:
     }
 
 
+_DATE_FIELDS = frozenset({"dob", "kyc_declaration_date", "kyc_verification_date"})
+
+
+def payload_to_record(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat record a payload was made from (``record_to_payload``'s inverse, for what the services store):
+    what validation checks when a frozen payload is sent with code lists changed since its approval."""
+    flat: dict[str, Any] = {}
+    for part in (payload, *(v for v in payload.values() if isinstance(v, Mapping))):
+        flat.update((k, v) for k, v in part.items() if not isinstance(v, Mapping))
+    flat.update(payload["basic_details"]["disability_info"])
+    data: dict[str, Any] = {name: flat.get(name, "") for name in PAYLOAD_FIELDS}
+    for name in _DATE_FIELDS:
+        data[name] = date.fromisoformat(data[name]) if data[name] else None
+    data["differently_abled_flag"] = bool(flat.get("differently_abled_flag"))
+    data["impairment_percentage"] = flat.get("impairment_percentage")
+    if data["current_address_same_as_poa_address"] == "Y":
+        # The payload repeats the POA address there; the record stores it blank (records.services._clean).
+        data.update(dict.fromkeys(_CURRENT_FROM_POA, ""))
+    return data
+
+
 def build_request(header: Header, records: Iterable[Any]) -> dict[str, Any]:
     """The whole request body for one batch: the CERSAI header fields, then the records in order."""
     return {

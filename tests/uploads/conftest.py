@@ -159,3 +159,20 @@ def sweep_after_lease(batch_id: int, timeout: float = 30.0) -> dict[str, int]:
 
     wait_for(lease_expired, timeout=timeout, interval=0.1)
     return services.uploads_sweep()
+
+
+def approved_as(record_id: int, **changes: Any) -> None:
+    """Make an approved record look as if it had been approved with ``changes``: its fields and, as approval
+    does, its frozen payload (what is sent)."""
+    from codelists.selectors import code_book
+    from records import services as record_services
+    from records.models import KycRecord
+
+    KycRecord.objects.filter(pk=record_id).update(**changes)
+    record = KycRecord.objects.get(pk=record_id)
+    today = timezone.localdate()
+    stamp = record_services.check_stamp(today)
+    frozen = record_services.record_freeze_values(
+        record_services.record_data(record), stamp=stamp, today=today, codes=code_book()
+    )
+    KycRecord.objects.filter(pk=record_id).update(**frozen)

@@ -17,6 +17,7 @@ from institutions.models import Branch, Institution, User
 from kwikid_standin.server import StandIn
 from records.models import KycRecord, RecordEvent, Status
 from tests.conftest import approved_record
+from tests.uploads.conftest import approved_as
 from uploads import services
 from uploads.models import BatchItem, BatchStatus, UploadAttempt, UploadBatch
 
@@ -415,10 +416,11 @@ def test_unknown_is_resent_automatically_only_when_kwikid_ignores_repeats(
 def test_record_the_schema_would_refuse_never_leaves_and_goes_back_to_its_maker(
     approved: list[KycRecord], kwikid: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A gender outside the API's enum slipped past (e.g. data changed underneath), and the CKYC rules
-    # (checked just before, and stricter) are taken out of the way: the schema still stops it.
+    # A gender outside the API's enum slipped past in a record approved before payloads were frozen (sent
+    # from its fields), and the CKYC rules (checked just before, and stricter) are taken out of the way:
+    # the schema still stops it.
     monkeypatch.setattr(services, "_failing_ckyc_rules", lambda rows, warnings_block: {})
-    KycRecord.objects.filter(pk=approved[0].pk).update(gender="X")
+    KycRecord.objects.filter(pk=approved[0].pk).update(gender="X", frozen_payload="", frozen_checked="")
     batch_id = services.batch_assemble()[0]
     assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
     refused = KycRecord.objects.get(pk=approved[0].pk)
@@ -429,10 +431,26 @@ def test_record_the_schema_would_refuse_never_leaves_and_goes_back_to_its_maker(
     assert len(sent) == 2
 
 
+def test_frozen_payload_the_schema_would_refuse_never_leaves_and_goes_back_to_its_maker(
+    approved: list[KycRecord], kwikid: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same with the payload frozen at approval: it did not pass then, so it is checked before sending.
+    monkeypatch.setattr(services, "_failing_ckyc_rules", lambda rows, warnings_block: {})
+    approved_as(approved[0].pk, gender="X")
+    batch_id = services.batch_assemble()[0]
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+    refused = KycRecord.objects.get(pk=approved[0].pk)
+    assert refused.status == Status.REJECTED
+    assert "gender" in refused.upload_message
+    sent = [r["kyc_ref_no"] for r in kwikid.stats()["last_request"]["body"]["records"]]
+    assert refused.kyc_ref_no not in sent and len(sent) == 2
+
+
 def test_batch_with_no_valid_record_is_rejected_without_a_request(
     approved: list[KycRecord], kwikid: StandIn
 ) -> None:
-    KycRecord.objects.update(gender="X")
+    for record in approved:
+        approved_as(record.pk, gender="X")
     batch_id = services.batch_assemble()[0]
     assert services.batch_send(batch_id=batch_id).status == BatchStatus.REJECTED
     assert kwikid.stats()["requests"] == 0
@@ -507,7 +525,7 @@ def test_records_are_checked_against_todays_code_lists_before_they_leave(
     from codelists import services as codelist_services
     from codelists.models import NameTitle
 
-    KycRecord.objects.filter(pk=approved[0].pk).update(applicant_name_title="DR")
+    approved_as(approved[0].pk, applicant_name_title="DR")
     doctor = NameTitle.objects.get(code="DR")
     doctor.is_active = False
     codelist_services.code_entry_save(actor=erin, entry=doctor)
