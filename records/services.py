@@ -598,10 +598,15 @@ def _move_rows(
     columns, params = prepared(record_meta, {"status": to_status, "updated_at": now, **updates})
     assignments = ", ".join(f"{column} = %s" for column in columns)
     where, where_params = among(ids)
+    # The rows are found by primary key whatever the planner's statistics say: written as ``status || ''``,
+    # the status check cannot use a status index. (With statistics from before a run had batched 100,000
+    # records, PostgreSQL believed "batched" rare and walked every batched record's entry in the status
+    # index for each 500-row update: 250 ms instead of 17, until the next ANALYZE.)
     # Identifiers come from the models' meta and every value is a bound parameter (hence the noqa).
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {assignments} WHERE {where} AND {quote('status')} = %s RETURNING {pk}",  # noqa: S608
+            f"UPDATE {table} SET {assignments} WHERE {where} AND {quote('status')} || '' = %s "  # noqa: S608
+            f"RETURNING {pk}",
             [*params, *where_params, from_status],
         )
         moved = [row[0] for row in cursor.fetchall()]

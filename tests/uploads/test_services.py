@@ -537,3 +537,37 @@ def test_records_are_checked_against_todays_code_lists_before_they_leave(
     assert refused.upload_message.startswith("It no longer passes the CKYC rules: Title:")
     sent = [r["kyc_ref_no"] for r in kwikid.stats()["last_request"]["body"]["records"]]
     assert refused.kyc_ref_no not in sent and len(sent) == 2
+
+
+def test_status_moves_find_their_records_by_primary_key_whatever_the_statistics_say(
+    approved: list[KycRecord],
+) -> None:
+    # The statistics of a freshly loaded backlog (every record approved), then everything batched without
+    # an ANALYZE since, as during a large upload: "batched" looks rare, and a status index looks cheapest.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from records import services as record_services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("plans are PostgreSQL's")
+    meta = KycRecord._meta
+    columns = [f.column for f in meta.concrete_fields if not f.primary_key]
+    names = ", ".join(f'"{c}"' for c in columns)
+    copied = ", ".join("kyc_ref_no || '-' || g" if c == "kyc_ref_no" else f'"{c}"' for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} ({names}) "
+            f"SELECT {copied} FROM {meta.db_table}, generate_series(1, 3000) AS g WHERE id = %s",
+            [approved[0].pk],
+        )
+        cursor.execute(f"ANALYZE {meta.db_table}")
+        cursor.execute(f"UPDATE {meta.db_table} SET status = 'batched'")
+    ids = [r.pk for r in approved[:3]]
+    with CaptureQueriesContext(connection) as queries:
+        record_services.records_mark_uploaded(record_ids=ids, message="Accepted")
+    update = next(q["sql"] for q in queries if q["sql"].startswith("UPDATE"))
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + update.split(" RETURNING ")[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "records_kycrecord_pkey" in plan, plan
