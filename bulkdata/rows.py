@@ -28,6 +28,7 @@ from .parsers import (
     parse_whole_number,
 )
 
+_CONVERTED_FIELDS = frozenset({"differently_abled_flag", "impairment_percentage"})
 _CURRENT_ADDRESS = (
     "current_address_line_1",
     "current_vtc",
@@ -57,12 +58,21 @@ class PreparedRow:
     tokens: tuple[str, ...] = ()  # its name tokens (keyed hashes), with ``line``
 
 
+_TEXT_FIELDS = tuple(name for name in FIELDS if name not in DATE_FIELDS and name not in _CONVERTED_FIELDS)
+_TYPED_FIELDS = tuple(name for name in FIELDS if name in DATE_FIELDS or name in _CONVERTED_FIELDS)
+
+
 def convert(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
     """Cells as the types validation expects (dates, a Yes/No flag, a whole number, text)."""
     data: dict[str, Any] = {}
     problems: list[Problem] = []
-    for name in FIELDS:
-        value = values.get(name)
+    get = values.get
+    for name in _TEXT_FIELDS:
+        value = get(name)
+        # A CSV cell is already text: only a leading quote (the exports' formula guard) needs cell_text.
+        data[name] = value if value.__class__ is str and value[:1] != "'" else cell_text(value)
+    for name in _TYPED_FIELDS:  # in FIELDS order, so their problems are too
+        value = get(name)
         if name in DATE_FIELDS:
             parsed = parse_date(value)
             if parsed == "bad":
@@ -81,8 +91,6 @@ def convert(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
                 problems.append(Problem(name, "Impairment percentage must be a whole number from 0 to 100"))
                 number = None
             data[name] = number
-        else:
-            data[name] = cell_text(value)
     return data, problems
 
 

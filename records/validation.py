@@ -823,6 +823,27 @@ _TWO_DIGIT_CODE_FIELDS = frozenset(
     {"impairment_type", "poa_document", "kyc_type", "kyc_type_of_document_submitted"}
 )
 _SEPARATORS = re.compile(r"[\s-]+")
+_TRIM, _NAME_STEP, _PLACE_STEP, _UPPER_STEP, _CODE_STEP, _ISD_STEP, _MOBILE_STEP = range(7)
+# What normalise_record does to each text field after trimming, decided once, not per row and field.
+_NORMALISE_STEPS = tuple(
+    (
+        field,
+        _NAME_STEP
+        if field in _NAME_FIELDS
+        else _PLACE_STEP
+        if field == "kyc_declaration_place"
+        else _UPPER_STEP
+        if field in _UPPER_FIELDS
+        else _CODE_STEP
+        if field in _TWO_DIGIT_CODE_FIELDS
+        else _ISD_STEP
+        if field == "mobile_isd"
+        else _MOBILE_STEP
+        if field == "mobile_number"
+        else _TRIM,
+    )
+    for field in _STRING_FIELDS
+)
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -833,7 +854,7 @@ def normalise_record(data: Mapping[str, Any]) -> dict[str, Any]:
     leaves keys it does not know, and non-string values, unchanged.
     """
     result = dict(data)
-    for field in _STRING_FIELDS:
+    for field, step in _NORMALISE_STEPS:
         if field not in result:
             continue
         value = result[field]
@@ -843,17 +864,20 @@ def normalise_record(data: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(value, str):
             continue
         value = value.strip()
-        if field in _NAME_FIELDS:
+        if step == _TRIM:
+            pass
+        elif step == _NAME_STEP:
             value = " ".join(value.split()).upper()
-        elif field == "kyc_declaration_place":
+        elif step == _PLACE_STEP:
             value = " ".join(value.split())
-        elif field in _UPPER_FIELDS:
+        elif step == _UPPER_STEP:
             value = value.upper()
-        elif field in _TWO_DIGIT_CODE_FIELDS and len(value) == 1 and value.isdigit():
-            value = "0" + value
-        elif field == "mobile_isd":
+        elif step == _CODE_STEP:
+            if len(value) == 1 and value.isdigit():
+                value = "0" + value
+        elif step == _ISD_STEP:
             value = value.lstrip("+").strip()
-        elif field == "mobile_number":
+        elif step == _MOBILE_STEP:
             value = _SEPARATORS.sub("", value)
         result[field] = value
 
