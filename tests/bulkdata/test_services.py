@@ -243,3 +243,26 @@ def test_a_record_saved_between_the_check_and_the_copy_fails_the_import_cleanly(
     with pytest.raises(services.ImportConflict, match="nothing was imported"):
         records_import(actor=alice, branch=branch_a, opener=opener(csv_bytes(rows(3))), save=True)
     assert not KycRecord.objects.filter(kyc_ref_no__startswith="IMP").exists()
+
+
+def test_duplicate_checks_probe_the_pan_index_while_the_import_fills_the_table(
+    alice: User, branch_a: Branch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans: list[str] = []
+    same_pans = services._same_pans
+
+    def explain_then_look(hashes: list[str]) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + services._record_sql(services._SAME_PANS), [hashes])
+            plans.append("\n".join(line for (line,) in cursor.fetchall()))
+        return same_pans(hashes)
+
+    monkeypatch.setattr(services, "CHUNK_ROWS", 300)
+    monkeypatch.setattr(services, "_same_pans", explain_then_look)
+    # The table has no statistics: 300 hashes look like all of it to the planner.
+    records_import(actor=alice, branch=branch_a, opener=opener(csv_bytes(rows(600))), save=True)
+    assert len(plans) == 2
+    assert all("record_pan_hash" in plan and "Seq Scan" not in plan for plan in plans), plans
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"  # only while the rows were checked
