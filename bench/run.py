@@ -641,6 +641,95 @@ def scenario_memory(bench: Bench, args: argparse.Namespace) -> None:
         standin.stop()
 
 
+# The upload path's SQL for one worker, without Python: per batch the statements batch_assemble and
+# batch_send issue (claim, status moves with their audit events, batch, items, attempt, outcome), each of
+# the portal's transactions committed as the portal commits it. What the database alone costs.
+FLOOR_PROCEDURE = """
+CREATE OR REPLACE PROCEDURE bench_sql_floor(p_branch bigint, p_institution bigint, p_size int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
+    refs text[];
+    moved bigint[];
+    b bigint;
+    a bigint;
+    n int := 0;
+BEGIN
+    LOOP
+        -- batch_assemble: claim, move approved -> batched with events, the batch and its items
+        SELECT array_agg(id), array_agg(kyc_ref_no) INTO ids, refs FROM (
+            SELECT id, kyc_ref_no FROM records_kycrecord WHERE branch_id = p_branch AND status = 'approved'
+            ORDER BY reviewed_at, id LIMIT p_size FOR UPDATE SKIP LOCKED) c;
+        EXIT WHEN ids IS NULL;
+        WITH m AS (UPDATE records_kycrecord SET status = 'batched', updated_at = now()
+                   WHERE id = ANY(ids) AND status = 'approved' RETURNING id)
+        SELECT array_agg(id) INTO moved FROM m;
+        INSERT INTO records_recordevent (record_id, actor_id, action, from_status, to_status, reason,
+                                         changed_fields, created_at)
+            SELECT id, NULL, 'batched', 'approved', 'batched', '', '[]', now()
+            FROM records_kycrecord WHERE id = ANY(moved);
+        INSERT INTO uploads_uploadbatch (status, record_count, request_summary, attempt_count, attempt_limit,
+                                         response_message, response_status, error, created_at, branch_id,
+                                         institution_id)
+            VALUES ('ready', p_size, jsonb_build_object('kyc_ref_nos', to_jsonb(refs)), 0, 5, '', '', '',
+                    now(), p_branch, p_institution)
+            RETURNING id INTO b;
+        INSERT INTO uploads_batchitem (batch_id, record_id, position, outcome, message)
+            SELECT b, t.id, t.n - 1, 'pending', '' FROM unnest(moved) WITH ORDINALITY AS t(id, n);
+        COMMIT;
+        -- batch_send: claim, read, attempt, then the outcome
+        UPDATE uploads_uploadbatch SET status = 'sending', lease_expires_at = now() + interval '5 minutes',
+            attempt_count = attempt_count + 1 WHERE id = b AND status IN ('ready', 'retry_wait');
+        COMMIT;
+        PERFORM count(*) FROM uploads_uploadattempt WHERE batch_id = b AND duration_ms IS NULL;
+        SELECT array_agg(record_id ORDER BY position) INTO ids FROM uploads_batchitem
+            WHERE batch_id = b AND outcome = 'pending';
+        PERFORM sum(length(frozen_payload)) FROM records_kycrecord WHERE id = ANY(ids);
+        INSERT INTO uploads_uploadattempt (batch_id, number, started_at, response_body, error_class,
+                                           error_message)
+            VALUES (b, 1, now(), '', '', '') RETURNING id INTO a;
+        COMMIT;
+        UPDATE uploads_uploadattempt SET duration_ms = 1, status_code = 200,
+            response_body = '{"status":"success"}' WHERE id = a;
+        UPDATE uploads_uploadbatch SET status = 'accepted', lease_expires_at = NULL, finished_at = now(),
+            response_status_code = 200, response_message = 'ok' WHERE id = b AND status = 'sending';
+        UPDATE uploads_batchitem SET outcome = 'accepted', message = 'ok'
+            WHERE batch_id = b AND outcome = 'pending';
+        WITH m AS (UPDATE records_kycrecord SET status = 'uploaded', updated_at = now(),
+                       upload_message = 'ok', uploaded_at = now()
+                   WHERE id = ANY(ids) AND status = 'batched' RETURNING id)
+        SELECT array_agg(id) INTO moved FROM m;
+        INSERT INTO records_recordevent (record_id, actor_id, action, from_status, to_status, reason,
+                                         changed_fields, created_at)
+            SELECT id, NULL, 'uploaded', 'batched', 'uploaded', 'ok', '[]', now()
+            FROM records_kycrecord WHERE id = ANY(moved);
+        COMMIT;
+        n := n + 1;
+    END LOOP;
+END $$;
+"""
+
+
+def scenario_floor(bench: Bench, args: argparse.Namespace) -> None:
+    """The upload path's SQL alone (FLOOR_PROCEDURE) on N fresh approved records."""
+    import psycopg
+
+    n = args.records
+    print(f"\n[0] the upload path's SQL alone, no Python, on {n:,} records", flush=True)
+    bench.fresh_records(n, "U0-")
+    with psycopg.connect(bench.env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(FLOOR_PROCEDURE)  # type: ignore[arg-type]
+        started = time.perf_counter()
+        conn.execute(
+            "CALL bench_sql_floor(%s, %s, %s)", [bench.branch.pk, bench.institution.pk, bench.batch_size]
+        )
+        seconds = time.perf_counter() - started
+        left = conn.execute("SELECT count(*) FROM records_kycrecord WHERE status <> 'uploaded'").fetchone()
+    assert left is not None and left[0] == 0, "the floor left records behind"
+    bench.results["floor_s"] = seconds
+    print(f"    {seconds:.2f} s  ({n / seconds:,.0f} records/s)", flush=True)
+
+
 # --- report -------------------------------------------------------------------------------------------
 
 
@@ -683,6 +772,17 @@ def report(bench: Bench, args: argparse.Namespace, total: float) -> str:
                 "what the worker's own bookkeeping costs on top",
             ),
         ]
+    if "floor_s" in r:
+        rows.append(
+            (
+                "upload path's SQL alone, no Python",
+                f"{r['floor_s']:.2f} s",
+                f"{args.records / r['floor_s']:,.0f} rec/s",
+                "bench/run.py FLOOR_PROCEDURE: the statements of assembling and sending, same commits",
+            )
+        )
+        if "plain" in r:
+            rows.append(("  SQL alone / plain", f"{r['floor_s'] / min(r['plain']):.2f}x", "", ""))
     if "scale_1" in r:
         one, many = r["scale_1"], r[f"scale_{args.workers}"]
         speedup = one["seconds"] / many["seconds"]
@@ -792,7 +892,10 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run (about a minute)")
     parser.add_argument(
-        "--only", choices=("ratio", "scaling", "memory"), action="append", help="run only these (repeatable)"
+        "--only",
+        choices=("floor", "ratio", "scaling", "memory"),
+        action="append",
+        help="run only these (repeatable); floor: the upload path's SQL alone",
     )
     parser.add_argument(
         "--profile",
@@ -822,7 +925,9 @@ def main() -> int:
     django.setup()
     bench = Bench(env=env, batch_size=args.batch_size)
     bench.setup()
-    only = set(args.only or ("ratio", "scaling", "memory"))
+    only = set(args.only or ("floor", "ratio", "scaling", "memory"))
+    if "floor" in only and args.records:
+        scenario_floor(bench, args)
     if "ratio" in only and args.records:
         scenario_ratio(bench, args)
     if "scaling" in only and args.parallel_records:
