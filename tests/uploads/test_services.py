@@ -571,3 +571,22 @@ def test_status_moves_find_their_records_by_primary_key_whatever_the_statistics_
         cursor.execute("EXPLAIN " + update.split(" RETURNING ")[0])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "records_kycrecord_pkey" in plan, plan
+
+
+def test_batch_items_leave_room_on_their_page_for_the_outcome_and_have_no_redundant_index(
+    db: None,
+) -> None:
+    # Each item is written twice; the second write (its outcome) should touch no index (a HOT update),
+    # which needs free space on the item's page, and no index should duplicate the unique constraints'.
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's storage settings")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'uploads_batchitem'")
+        assert "fillfactor=50" in (cursor.fetchone()[0] or [])
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'uploads_batchitem' "
+            "AND indexdef LIKE '%%(batch_id)'"
+        )
+        assert cursor.fetchall() == []
