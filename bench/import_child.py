@@ -4,13 +4,15 @@
 
 Runs ``bulkdata.services.records_import`` exactly as ``manage.py import_records`` does (all or nothing,
 validation, encryption, duplicate checks, records, name tokens and audit events) and reports the seconds
-it took, the rows and this process's peak resident memory (VmHWM, which includes Django itself).
+it took, the rows and this process's peak resident memory (VmHWM, which includes Django itself), and the
+largest peak of the worker processes that prepared its rows (forked from it, so sharing its pages).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -57,6 +59,8 @@ def main() -> int:
                 "invalid": outcome.invalid,
                 "peak_kb": peak_kb(),
                 "peak_kb_before": started_kb,
+                # Linux gives ru_maxrss in kB: the largest of the waited-for children (the workers).
+                "workers_peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
             }
         )
     )
