@@ -106,6 +106,9 @@ class LabelIndex:
 
     unique: dict[str, dict[str, str]]
     shared: dict[str, dict[str, tuple[str, ...]]]
+    active: tuple[
+        tuple[str, str, frozenset[str]], ...
+    ]  # (field, list, its active codes) for each coded field
 
 
 def _index(entries: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
@@ -127,7 +130,8 @@ def label_index(book: CodeBook) -> LabelIndex:
     shared: dict[str, dict[str, tuple[str, ...]]] = {}
     for list_name in set(CODED_LISTS.values()):
         unique[list_name], shared[list_name] = _index(book.choices(list_name))
-    index = LabelIndex(unique=unique, shared=shared)
+    active = tuple((name, list_name, book.codes(list_name)) for name, list_name in CODED_LISTS.items())
+    index = LabelIndex(unique=unique, shared=shared, active=active)
     _label_cache = (book, index)
     return index
 
@@ -140,9 +144,9 @@ def resolve_labels(cleaned: dict[str, Any], *, codes: CodeBook) -> list[Problem]
     importer does not guess). Anything else is left for validation to refuse."""
     index = label_index(codes)
     problems: list[Problem] = []
-    for name, list_name in CODED_LISTS.items():
+    for name, list_name, active in index.active:
         value = cleaned.get(name)
-        if not isinstance(value, str) or not value or value in codes.codes(list_name):
+        if not isinstance(value, str) or not value or value in active:
             continue
         key = _fold(value)
         code = index.unique[list_name].get(key)

@@ -220,6 +220,7 @@ _AADHAAR_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d{4}([ -]?)\d{4}\1\d{4}(?![ -]?\d
 _AADHAAR_FULL = re.compile(r"[2-9]\d{3}([ -]?)\d{4}\1\d{4}", re.ASCII)
 _TWELVE_DIGITS = re.compile(r"\d{4}([ -]?)\d{4}\1\d{4}", re.ASCII)
 _AADHAAR_LAST4 = re.compile(r"\d{4}", re.ASCII)
+_FOUR_DIGITS = re.compile(r"\d{4}")  # decimal digits of any script, as _ascii_digits converts them
 
 _REF_NO = re.compile(r"[A-Za-z0-9_/-]+")
 _PAN = re.compile(r"[A-Z]{3}P[A-Z]\d{4}[A-Z]", re.ASCII)
@@ -317,6 +318,8 @@ def looks_like_aadhaar(text: str) -> bool:
 
 def contains_aadhaar(text: str) -> bool:
     """True when the text holds a full Aadhaar number anywhere (4-4-4 digits, Verhoeff-valid, any script)."""
+    if not _FOUR_DIGITS.search(text):  # most text has no 4 digits in a row (of any script): no number
+        return False
     text = _ascii_digits(text)
     return any(looks_like_aadhaar(match.group()) for match in _AADHAAR_RUN.finditer(text))
 
@@ -439,10 +442,11 @@ class _Checker:
 
     def screen_text(self) -> None:
         """Type, Aadhaar and forbidden-character checks that apply to every text field, draft or not."""
+        get = self.data.get
         for field in _STRING_FIELDS:
-            value = self.data.get(field)
-            if value is None:
-                value = ""
+            value = get(field)
+            if value is None or value == "":
+                value = ""  # blank: nothing below applies
             elif not isinstance(value, str):
                 self.error(field, f"{FIELD_LABELS[field]} must be text")
                 value = ""
