@@ -308,6 +308,16 @@ def _raw_chunks(rows: Iterable[RawRow]) -> Iterator[list[RawRow]]:
         yield chunk
 
 
+def _fork_pool(workers: int) -> Any:
+    if multiprocessing.current_process().daemon:
+        # A Celery prefork child (docker-compose's worker): multiprocessing refuses a daemonic process
+        # children; billiard, Celery's own fork of it with the same API, allows them.
+        import billiard
+
+        return billiard.get_context("fork").Pool(workers)
+    return multiprocessing.get_context("fork").Pool(workers)
+
+
 def _prepared_chunks(
     rows: Iterable[RawRow], stage: _Stage, *, parallel: bool
 ) -> Generator[list[PreparedRow], None, None]:
@@ -327,7 +337,7 @@ def _prepared_chunks(
     # Forked, so the workers start with the code book, the keys and the stage, and never open the
     # database: this process's connection (and its open transaction) stays its own.
     _worker_stage = stage
-    pool = multiprocessing.get_context("fork").Pool(workers)
+    pool = _fork_pool(workers)
     try:
         pending = deque([pool.apply_async(_stage_in_worker, _send(first))])
         failed: Exception | None = None

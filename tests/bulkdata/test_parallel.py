@@ -4,16 +4,19 @@ them in order in this process gives: the same records, events, tokens, problems,
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bulkdata import services
-from bulkdata.parsers import FileRefused
+from bulkdata.parsers import FileRefused, RawRow
 from bulkdata.services import records_import
 from institutions.models import Branch, User
+from records.codes import STATIC_CODE_BOOK
 from records.models import KycRecord, RecordEvent, RecordNameToken
 from tests.bulkdata.helpers import csv_bytes, rows
 
@@ -128,3 +131,31 @@ def test_a_bad_line_late_in_the_file_is_reported_after_the_rows_before_it(
     assert in_workers == check()
     assert in_workers[0].startswith("Row 11 has 62 cells")
     assert in_workers[1] == [4, 7, 8]
+
+
+def test_rows_are_prepared_by_workers_in_a_celery_prefork_child_too(workers: Path) -> None:
+    """A prefork worker's child is daemonic, and multiprocessing refuses such a process children."""
+    raws = [RawRow(n, {**record, "kyc_ref_no": f"D-{n}"}) for n, record in enumerate(rows(5), start=2)]
+    stage = services._Stage(
+        today=date.today(), codes=STATIC_CODE_BOOK, warnings_block=False, lines=None, keep_values=False
+    )
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+
+    def child() -> None:
+        try:
+            chunks = services._prepared_chunks(raws, stage, parallel=True)
+            results.put([[(row.number, row.ref_key, row.blocked) for row in chunk] for chunk in chunks])
+        except BaseException as exc:  # reported to the test
+            results.put(repr(exc))
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    found = results.get(timeout=60)
+    process.join(timeout=60)
+    assert found == [
+        [(2, "D-2", False), (3, "D-3", False)],
+        [(4, "D-4", False), (5, "D-5", False)],
+        [(6, "D-6", False)],
+    ]
+    assert str(process.pid) not in workers.read_text().split()  # its workers prepared them
