@@ -272,8 +272,13 @@ class _Stage:
         return prepared
 
 
-# The stage of the import running now, as the workers inherit it when they are forked.
+# In a worker: the stage of the import that forked it (set by _fork_pool's initializer).
 _worker_stage: _Stage | None = None
+
+
+def _set_worker_stage(stage: _Stage) -> None:
+    global _worker_stage
+    _worker_stage = stage
 
 
 # Rows cross between the processes as plain tuples: pickling the dataclasses took three times as long.
@@ -308,14 +313,17 @@ def _raw_chunks(rows: Iterable[RawRow]) -> Iterator[list[RawRow]]:
         yield chunk
 
 
-def _fork_pool(workers: int) -> Any:
+def _fork_pool(workers: int, stage: _Stage) -> Any:
+    """Forked workers: they start with the code book, the keys and the stage (handed over by fork, not
+    pickled), and never open the database, so this process's connection and transaction stay its own."""
+    context: Any = multiprocessing.get_context("fork")
     if multiprocessing.current_process().daemon:
         # A Celery prefork child (docker-compose's worker): multiprocessing refuses a daemonic process
         # children; billiard, Celery's own fork of it with the same API, allows them.
         import billiard
 
-        return billiard.get_context("fork").Pool(workers)
-    return multiprocessing.get_context("fork").Pool(workers)
+        context = billiard.get_context("fork")
+    return context.Pool(workers, initializer=_set_worker_stage, initargs=(stage,))
 
 
 def _prepared_chunks(
@@ -323,7 +331,6 @@ def _prepared_chunks(
 ) -> Generator[list[PreparedRow], None, None]:
     """The file's rows through ``stage``, chunk by chunk in file order; in worker processes when
     ``parallel`` and the file has more than one chunk."""
-    global _worker_stage
     raw_chunks = _raw_chunks(rows)
     first = next(raw_chunks, None)
     if first is None:
@@ -334,10 +341,7 @@ def _prepared_chunks(
         for raw in raw_chunks:
             yield stage.run(raw)
         return
-    # Forked, so the workers start with the code book, the keys and the stage, and never open the
-    # database: this process's connection (and its open transaction) stays its own.
-    _worker_stage = stage
-    pool = _fork_pool(workers)
+    pool = _fork_pool(workers, stage)
     try:
         pending = deque([pool.apply_async(_stage_in_worker, _send(first))])
         failed: Exception | None = None
@@ -359,7 +363,6 @@ def _prepared_chunks(
     finally:
         pool.terminate()
         pool.join()
-        _worker_stage = None
 
 
 # On PostgreSQL a chunk's values go as one array parameter: building, sending and planning 2,000
