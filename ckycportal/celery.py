@@ -22,3 +22,12 @@ def refuse_inconsistent_settings(**kwargs: Any) -> None:
     serious = [str(message) for message in run_checks() if message.is_serious()]
     if serious:
         raise RuntimeError("Refusing to start the worker:\n" + "\n".join(serious))
+
+
+@signals.task_prerun.connect
+def close_old_connections(**kwargs: Any) -> None:
+    """As before a request: drop a database connection that failed or outlived CONN_MAX_AGE (the kept
+    connections of CELERY_DB_REUSE_MAX would otherwise carry a broken one into every later task)."""
+    from django.db import close_old_connections as close
+
+    close()

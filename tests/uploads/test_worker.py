@@ -88,3 +88,20 @@ def test_rolled_back_transaction_enqueues_nothing(
 
 def worker_alive(worker: subprocess.Popen[bytes]) -> bool:
     return worker.poll() is None
+
+
+def test_a_task_keeps_the_database_connection_until_it_outlives_conn_max_age() -> None:
+    # Celery's Django fixup would close it around every task (a new PostgreSQL backend per batch sent);
+    # kept, it is still checked before each task as before a request.
+    from celery import signals
+    from django.db import connection
+
+    from ckycportal.celery import app
+
+    assert app.conf.get("CELERY_DB_REUSE_MAX")
+    connection.ensure_connection()
+    signals.task_prerun.send(sender=None)
+    assert connection.connection is not None
+    connection.close_at = time.monotonic() - 1
+    signals.task_prerun.send(sender=None)
+    assert connection.connection is None
