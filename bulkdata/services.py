@@ -50,9 +50,10 @@ from .parsers import MAX_UPLOAD_BYTES, FileRefused, Opener, RawRow, detect_forma
 from .rows import PreparedRow, blocks, prepare
 
 CHUNK_ROWS = 2_000
-# Worker processes preparing rows (PostgreSQL only, files longer than one chunk; 0 turns them off), and the
-# chunks each may have waiting, which bounds the memory they hold.
-POOL_WORKERS = os.cpu_count() or 1
+# Worker processes preparing rows (PostgreSQL only, files longer than one chunk; below 2 turns them off),
+# and the chunks each may have waiting, which bounds the memory they hold. More than 4 would only wait: this
+# process and PostgreSQL, writing, take about as long a row as two or three workers preparing it.
+POOL_WORKERS = min(os.cpu_count() or 1, 4)
 CHUNKS_AHEAD_PER_WORKER = 2
 FILE_CHUNK_BYTES = 1024 * 1024
 IMPORT_FILE_KEEP_HOURS = 24
