@@ -763,7 +763,7 @@ def report(bench: Bench, args: argparse.Namespace, total: float) -> str:
                 "  for scale: building the bodies",
                 f"{r['build_s']:.2f} s",
                 f"{n / r['build_s']:,.0f} rec/s",
-                "ORM read + decrypt + payload + JSON (bench process, untimed for plain)",
+                "from the fields: ORM read + decrypt + payload + JSON (the portal sends frozen payloads)",
             ),
             (
                 "  portal / (building + plain)",
