@@ -420,7 +420,11 @@ def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
     _require_waiting(record)
     _check_reviewer(actor, record)
     # The row as it is now, locked until commit: what is checked and frozen is exactly what is approved.
-    current = KycRecord.objects.select_for_update().select_related("branch__institution").get(pk=record.pk)
+    current = (
+        KycRecord.objects.select_for_update(of=("self",))
+        .select_related("branch__institution")
+        .get(pk=record.pk)
+    )
     today = timezone.localdate()
     stamp = check_stamp(today)  # before the code book: see check_stamp
     errors = record_blocking_problems(current)

@@ -128,3 +128,18 @@ def test_a_payload_gives_back_the_record_it_was_made_from(alice: User, branch_a:
         record = new_record(alice, branch_a, n, **overrides)
         data = services.record_data(record)
         assert payload_to_record(record_to_payload(data)) == data
+
+
+def test_approval_locks_the_record_it_freezes_and_not_its_branch_or_institution(
+    alice: User, bob: User, branch_a: Branch
+) -> None:
+    # Every approval of the institution would otherwise queue behind one row (and could deadlock with a
+    # settings change that re-dates the institution's records).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    record = services.record_submit(actor=alice, record=new_record(alice, branch_a))
+    with CaptureQueriesContext(connection) as queries:
+        services.record_approve(actor=bob, record=record)
+    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
+    assert locks and all(sql.endswith('FOR UPDATE OF "records_kycrecord"') for sql in locks), locks
