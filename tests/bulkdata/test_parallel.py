@@ -18,7 +18,8 @@ from bulkdata.services import records_import
 from institutions.models import Branch, User
 from records.codes import STATIC_CODE_BOOK
 from records.models import KycRecord, RecordEvent, RecordNameToken
-from tests.bulkdata.helpers import csv_bytes, rows
+from records.services import record_data
+from tests.bulkdata.helpers import csv_bytes, json_body, rows, xlsx_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +160,16 @@ def test_rows_are_prepared_by_workers_in_a_celery_prefork_child_too(workers: Pat
         [(6, "D-6", False)],
     ]
     assert str(process.pid) not in workers.read_text().split()  # its workers prepared them
+
+
+@pytest.mark.parametrize("make", [xlsx_bytes, json_body], ids=["xlsx", "json"])
+def test_workbooks_and_json_bodies_are_prepared_by_workers_too(
+    make: Any, workers: Path, alice: User, branch_a: Branch
+) -> None:
+    """Their cells are typed (dates, numbers) and JSON rows carry notes: all cross to the workers."""
+    records = rows(5)
+    data = make(records)
+    outcome = records_import(actor=alice, branch=branch_a, opener=lambda: io.BytesIO(data), save=True)
+    assert (outcome.rows, outcome.invalid, outcome.created) == (5, 0, 5)
+    assert str(os.getpid()) not in workers.read_text().split()
+    assert record_data(KycRecord.objects.get(kyc_ref_no="IMP-00004")) == records[3]
