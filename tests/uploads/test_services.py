@@ -590,3 +590,14 @@ def test_batch_items_leave_room_on_their_page_for_the_outcome_and_have_no_redund
             "AND indexdef LIKE '%%(batch_id)'"
         )
         assert cursor.fetchall() == []
+
+
+def test_records_have_no_index_on_who_submitted_or_reviewed_them(db: None) -> None:
+    # Each status change on the upload path writes an entry in every index of the record table; these two
+    # served no query (users are deactivated, never deleted).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, KycRecord._meta.db_table)
+    single = {tuple(c["columns"]) for c in indexes.values() if c["index"] and not c["unique"]}
+    assert ("submitted_by_id",) not in single and ("reviewed_by_id",) not in single
