@@ -31,3 +31,11 @@ def close_old_connections(**kwargs: Any) -> None:
     from django.db import close_old_connections as close
 
     close()
+
+
+@signals.worker_shutdown.connect
+def close_connections(**kwargs: Any) -> None:
+    """A stopping worker says goodbye to PostgreSQL: the connection it kept ends with it, not after it."""
+    from django.db import connections
+
+    connections.close_all()

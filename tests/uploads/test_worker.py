@@ -105,3 +105,12 @@ def test_a_task_keeps_the_database_connection_until_it_outlives_conn_max_age() -
     connection.close_at = time.monotonic() - 1
     signals.task_prerun.send(sender=None)
     assert connection.connection is None
+
+
+def test_a_stopping_worker_closes_the_database_connection_it_kept() -> None:
+    from celery import signals
+    from django.db import connection
+
+    connection.ensure_connection()
+    signals.worker_shutdown.send(sender=None)
+    assert connection.connection is None
