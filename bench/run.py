@@ -10,6 +10,8 @@
    partial index record_approved_queue, 1,000,000 takes about 14 minutes on its own: 2 to create, 12 to
    upload; before it, assembling sorted the whole backlog per batch and took 45). The table extrapolates
    the peak to 1,000,000; ``--records-for-memory 1000000`` measures it; ``--quick`` is a smoke run.
+0. (Run first; ``--only floor``) the SQL of that upload path alone, in one PL/pgSQL procedure
+   (FLOOR_PROCEDURE), on the same records: what PostgreSQL needs whatever the Python side does.
 
 Records are created fast (bench/seed.py: Fernet-encrypted in a tight loop, COPY in chunks); creation is
 timed and printed. Where PostgreSQL runs with ``autovacuum = off`` (these test machines), a thread runs
