@@ -70,6 +70,7 @@ def test_uploads_show_kwikids_word_and_the_last_attempt_but_not_the_response_bod
         started_at=timezone.now(),
         status_code=400,
         response_body='{"detail": {"records[1].pan": "OTHER CUSTOMER"}}',
+        error_class="KwikIDRejectedError",
     )
     client.force_login(alice)
 
@@ -77,7 +78,9 @@ def test_uploads_show_kwikids_word_and_the_last_attempt_but_not_the_response_bod
 
     assert f"Batch {batch.pk}" in html
     assert "KwikID: records[0].pan: invalid" in html
-    assert "HTTP 400" in html
+    # The attempt in people's words, not the error's class name (QA tryout).
+    assert "KwikID rejected the upload (HTTP 400)" in html
+    assert "KwikIDRejectedError" not in html
     assert "OTHER CUSTOMER" not in html
 
 
