@@ -64,6 +64,20 @@ def test_upload_checks_and_saves_nothing_until_confirmed(maker: Client, alice: U
     assert set(actions) >= {"import_uploaded", "import_checked", "import_confirmed", "import_done"}
 
 
+def test_preview_counts_have_thousands_separators(maker: Client) -> None:
+    records = rows(2)
+    records[1]["pan"] = "BAD"
+    upload(maker, csv_bytes(records))
+    job = ImportJob.objects.get()
+    # As a 2,503-row file would leave it (QA tryout: "Import the 2500 valid records only").
+    ImportJob.objects.filter(pk=job.pk).update(rows_total=2503, rows_valid=2500, rows_invalid=3)
+
+    html = maker.get(f"/data/imports/{job.pk}/").content.decode()
+
+    assert "Import the 2,500 valid records only" in html
+    assert 'id="rows-total">2,503<' in html
+
+
 def test_all_mode_is_refused_while_rows_are_invalid(maker: Client) -> None:
     upload(maker, csv_bytes(rows(2, gender="Q")[:1] + rows(2)[1:]))
     job = ImportJob.objects.get()
