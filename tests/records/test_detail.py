@@ -77,7 +77,7 @@ def test_uploads_show_kwikids_word_and_the_last_attempt_but_not_the_response_bod
     html = page(client, record)
 
     assert f"Batch {batch.pk}" in html
-    assert "KwikID: records[0].pan: invalid" in html
+    assert "KwikID: PAN: invalid" in html  # the form's label for the field KwikID names
     # The attempt in people's words, not the error's class name (QA tryout).
     assert "KwikID rejected the upload (HTTP 400)" in html
     assert "KwikIDRejectedError" not in html

@@ -11,7 +11,12 @@ from django.utils import timezone
 from institutions.models import Branch, Institution, User
 from tests.conftest import otp_login
 from uploads.models import BatchStatus, UploadAttempt, UploadBatch
-from uploads.templatetags.uploads_words import attempt_error_words, kwikid_words, without_token_advice
+from uploads.templatetags.uploads_words import (
+    attempt_error_words,
+    kwikid_field_words,
+    kwikid_words,
+    without_token_advice,
+)
 
 SERVER_ERROR = "KwikIDServerError: KwikID failed: HTTP 503, 152-byte body (4 ms)"
 
@@ -39,6 +44,26 @@ SERVER_ERROR = "KwikIDServerError: KwikID failed: HTTP 503, 152-byte body (4 ms)
 )
 def test_stored_errors_are_shown_in_words(stored: str, shown: str) -> None:
     assert kwikid_words(stored) == shown
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("poa.poa_vtc: Unknown city", "City, town or village: Unknown city"),
+        ("records[0].pan: invalid; mobile_number: bad", "PAN: invalid; Mobile number: bad"),
+        ("records/2/poa/poa_pin_code: no such PIN", "PIN code: no such PIN"),
+        # No field of the record at the end of the path, or no path at all: shown as stored.
+        ("records.0.unknown_field: odd", "records.0.unknown_field: odd"),
+        ("KwikID rejected the batch", "KwikID rejected the batch"),
+        (
+            "It no longer passes the CKYC rules: PAN: must be 10",
+            "It no longer passes the CKYC rules: PAN: must be 10",
+        ),
+        ("", ""),
+    ],
+)
+def test_kwikid_reasons_name_fields_by_their_form_labels(stored: str, shown: str) -> None:
+    assert kwikid_field_words(stored) == shown
 
 
 def test_attempt_error_class_in_words() -> None:

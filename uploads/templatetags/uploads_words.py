@@ -66,3 +66,27 @@ def attempt_error_words(error_class: object, status_code: int | None = None) -> 
 def without_token_advice(value: object) -> str:
     """A pause reason without its closing 'Replace the token ...' sentence (the banner links to it)."""
     return _TOKEN_ADVICE.sub("", "" if value is None else str(value))
+
+
+# "poa.poa_vtc: Unknown city", "records[0].pan: invalid", "pan: PAN does not match": a field path, then text.
+_FIELD_PATH = re.compile(r"^(?P<path>[A-Za-z_][\w.\[\]/]*): (?P<text>.*)$", re.DOTALL)
+_PATH_PARTS = re.compile(r"[.\[\]/]+")
+
+
+@register.filter
+def kwikid_field_words(value: object) -> str:
+    """KwikID's reasons with the form's labels for the fields they name: 'poa.poa_vtc: Unknown city' ->
+    'City, town or village: Unknown city'. Parts are the '; '-joined messages the portal stores; a part
+    whose path ends in no field of the record is shown as it is."""
+    from records.validation import FIELD_LABELS
+
+    parts = []
+    for part in ("" if value is None else str(value)).split("; "):
+        match = _FIELD_PATH.match(part)
+        if match:
+            names = [p for p in _PATH_PARTS.split(match.group("path")) if p]
+            label = FIELD_LABELS.get(names[-1]) if names else None
+            if label:
+                part = f"{label}: {match.group('text')}"
+        parts.append(part)
+    return "; ".join(parts)
