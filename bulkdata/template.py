@@ -8,7 +8,10 @@ downloaded can be uploaded without deleting anything.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from codelists.selectors import CODE_LISTS
 from records.codes import CODED_LISTS, CodeBook
@@ -62,9 +65,20 @@ EXAMPLE: dict[str, str] = {
 }
 
 
+def example_values(today: date | None = None) -> dict[str, str]:
+    """The example record, declared yesterday and verified today: rows a maker copies from it start with
+    the whole upload deadline ahead of them, not already overdue (QA tryout)."""
+    today = today or timezone.localdate()
+    return EXAMPLE | {
+        "kyc_declaration_date": (today - timedelta(days=1)).isoformat(),
+        "kyc_verification_date": today.isoformat(),
+    }
+
+
 def example_row() -> list[str]:
     """The example record in the template's column order."""
-    return [EXAMPLE[name] for name in COLUMNS]
+    values = example_values()
+    return [values[name] for name in COLUMNS]
 
 
 def write_template_xlsx(target: Any, *, book: CodeBook) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import openpyxl
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from bulkdata.parsers import COLUMNS, EXAMPLE_REF, FileRefused, RawRow, read_rows
 from bulkdata.rows import prepare
@@ -61,6 +63,16 @@ def saved(workbook: openpyxl.Workbook) -> bytes:
 
 def test_the_example_row_is_a_valid_record() -> None:
     problems = prepare(RawRow(2, dict(EXAMPLE)), today=AS_OF, warnings_block=True, codes=code_book()).problems
+    assert problems == []
+
+
+def test_the_example_row_is_verified_today_so_copies_of_it_are_not_overdue() -> None:
+    today = timezone.localdate()
+    values = dict(zip(COLUMNS, example_row(), strict=True))
+
+    assert values["kyc_verification_date"] == today.isoformat()
+    assert values["kyc_declaration_date"] == (today - timedelta(days=1)).isoformat()
+    problems = prepare(RawRow(2, values), today=today, warnings_block=True, codes=code_book()).problems
     assert problems == []
 
 
