@@ -2,6 +2,8 @@
 # (started here if installed but stopped) and Debian's chromium for the browser tests.
 PYTHON ?= python3.11
 VENV := .venv
+# The packages of the portal, bottom layer first (pyproject.toml's import-linter contract keeps them so).
+APPS := ckycportal institutions accounts kwikid codelists records uploads bulkdata reports kwikid_standin
 BIN := $(VENV)/bin
 
 TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,testserver \
@@ -30,14 +32,16 @@ services:
 test: $(VENV) services
 	mkdir -p .local/test
 	$(BIN)/ruff check .
-	DJANGO_DEBUG=true $(BIN)/mypy ckycportal accounts institutions records uploads reports kwikid_standin codelists bulkdata
+	$(BIN)/lint-imports
+	DJANGO_DEBUG=true $(BIN)/mypy $(APPS)
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DJANGO_DEBUG=true $(BIN)/mypy ckycportal accounts institutions records uploads reports kwikid_standin codelists bulkdata
+	$(BIN)/lint-imports
+	DJANGO_DEBUG=true $(BIN)/mypy $(APPS)
 
 format: $(VENV)
 	$(BIN)/ruff format .

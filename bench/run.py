@@ -343,8 +343,8 @@ class Bench:
     def write_bodies(self, path: Path) -> tuple[int, int]:
         """The request bodies the portal will send (same order, same grouping), serialised as client.py
         does; returns (requests, records). Not timed."""
+        from kwikid.payload import Header, build_request
         from records.models import KycRecord, Status
-        from uploads.payload import Header, build_request
 
         header = Header(
             fi_code=self.institution.fi_code,
@@ -517,7 +517,7 @@ class Bench:
 
 
 def run_plain(env: dict[str, str], bodies: Path, standin: StandInProcess) -> dict[str, Any]:
-    from uploads.client import UPLOAD_PATH
+    from kwikid.client import UPLOAD_PATH
 
     out = subprocess.run(
         [

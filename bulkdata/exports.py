@@ -22,9 +22,9 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from institutions.models import User
+from kwikid.fields import FIELDS
 from records.masking import PII_FIELDS, mask_value
 from records.models import KycRecord
-from records.validation import FIELDS
 from uploads.models import BatchItem
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -22,7 +22,7 @@ from typing import IO, Any
 import ijson
 
 from codelists.selectors import CODE_LISTS
-from records.validation import FIELDS
+from kwikid.fields import FIELDS
 
 # Limits, stated on the import page. The longest field takes 150 characters; a line of 40 such cells
 # stays far below MAX_LINE_CHARS.
@@ -364,7 +364,7 @@ _FIELD_SET = frozenset(FIELDS)
 
 
 def flatten_record(record: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
-    """An API record object (uploads/payload.py's shape) as flat fields, with notes on unknown members."""
+    """An API record object (kwikid/payload.py's shape) as flat fields, with notes on unknown members."""
     values: dict[str, Any] = {}
     notes: list[tuple[str, str, str]] = []
     if not isinstance(record, dict):

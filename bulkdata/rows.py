@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from records.codes import CODED_LISTS, STATIC_CODE_BOOK, CodeBook
-from records.validation import FIELD_LABELS, FIELDS, Problem, normalise_record, validate_record
+from codelists.codes import CODED_LISTS, STATIC_CODE_BOOK, CodeBook
+from kwikid.fields import FIELD_LABELS, FIELDS
+from records.validation import Problem, clean_record, validate_record
 
 from .parsers import (
     BRANCH_COLUMN,
@@ -29,13 +30,6 @@ from .parsers import (
 )
 
 _CONVERTED_FIELDS = frozenset({"differently_abled_flag", "impairment_percentage"})
-_CURRENT_ADDRESS = (
-    "current_address_line_1",
-    "current_vtc",
-    "current_state",
-    "current_country",
-    "current_pin_code",
-)
 
 
 def check_record(data: Mapping[str, Any], *, today: date, codes: CodeBook | None) -> list[Problem]:
@@ -189,18 +183,12 @@ def _explain_codes(problems: list[Problem], cleaned: Mapping[str, Any], codes: C
 
 
 def clean(data: Mapping[str, Any], *, codes: CodeBook | None = None) -> tuple[dict[str, Any], list[Problem]]:
-    """What ``records.services`` does before validating: normalise, and blank what the flags exclude;
-    with ``codes``, labels in coded columns become codes first (the import's own step)."""
-    cleaned = normalise_record(data)
-    problems = resolve_labels(cleaned, codes=codes) if codes is not None else []
-    if cleaned.get("current_address_same_as_poa_address") == "Y":
-        for name in _CURRENT_ADDRESS:
-            cleaned[name] = ""
-    if not cleaned.get("differently_abled_flag"):
-        cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
-    if "mobile_number" in cleaned and not cleaned.get("mobile_number"):
-        cleaned["mobile_isd"] = ""
-    return cleaned, problems
+    """``clean_record``, as the services store records; with ``codes``, labels in coded columns become
+    codes first (the import's own step)."""
+    if codes is None:
+        return clean_record(data)
+    book = codes
+    return clean_record(data, resolve=lambda cleaned: resolve_labels(cleaned, codes=book))
 
 
 def prepare(row: RawRow, *, today: date, warnings_block: bool, codes: CodeBook | None = None) -> PreparedRow:

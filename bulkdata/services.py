@@ -38,12 +38,13 @@ from django.utils import timezone
 
 from ckycportal import crypto
 from ckycportal.fields import EncryptedTextField
+from codelists.codes import CodeBook
 from codelists.selectors import code_book
 from institutions.models import AuditEvent, Branch, Role, User
-from records.codes import CodeBook
+from kwikid.fields import FIELDS
 from records.models import KycRecord, RecordEvent, RecordNameToken, Status
 from records.services import due_on, name_tokens
-from records.validation import FIELDS, Problem
+from records.validation import Problem
 
 from .models import JOB_TRANSITIONS, ImportFileChunk, ImportJob, ImportProblem, JobStatus
 from .parsers import MAX_UPLOAD_BYTES, FileRefused, Opener, RawRow, detect_format, read_rows

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from codelists.codes import CODED_LISTS, CodeBook
 from codelists.selectors import CODE_LISTS
-from records.codes import CODED_LISTS, CodeBook
 
 from .parsers import COLUMNS, EXAMPLE_REF, code_sheet_name
 

@@ -8,9 +8,9 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("batches/", include("uploads.urls")),
+    path("", include("uploads.urls")),  # batches/ and settings/institution/
     path("settings/", include("institutions.urls")),
-    path("reports/", include("reports.urls")),
+    path("", include("reports.urls")),  # the dashboard (the home page) and reports/
     path("data/", include("bulkdata.urls")),
     path("codes/", include("codelists.urls")),
     path("", include("records.urls")),

@@ -19,7 +19,7 @@ CODE_VALIDATOR = RegexValidator(r"^[A-Z0-9]+$", "Use capital letters and digits 
 class CodeEntry(models.Model):
     """One code of a list: what is stored and sent (code), what staff see (label), whether it is in use."""
 
-    # Set on each concrete list: the name records.codes uses for it, and the longest code it takes (the
+    # Set on each concrete list: the name codelists.codes uses for it, and the longest code it takes (the
     # record field's own max_length).
     list_name: str = ""
     max_code_length: int = 2

@@ -7,7 +7,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 
-from records.codes import (
+from codelists.codes import (
     CODED_LISTS,
     COUNTRIES_LIST,
     DOCUMENT_SUBMITTED_TYPES_LIST,
@@ -24,7 +24,7 @@ from records.codes import (
     CodeBook,
     PinEntry,
 )
-from records.validation import FIELD_LABELS
+from kwikid.fields import FIELD_LABELS
 
 from .models import CODE_LIST_MODELS, CodeBookStamp, PinCode, State
 

@@ -8,11 +8,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from institutions.models import AuditEvent, User
 
-from .models import CodeBookStamp, CodeEntry, PinCode
+from .models import CodeBookStamp, CodeEntry, PinCode, State
 from .pin_sources import PinRow
 
 _AUDITED_FIELDS = ("code", "label", "is_active", "sort_order", "note", "pin_master_name")
@@ -42,8 +43,6 @@ def code_entry_save(*, actor: User | None, entry: CodeEntry) -> CodeEntry:
         before = _snapshot(stored)
         if stored.code != entry.code:
             # Records hold codes: renaming one would silently change or orphan them. Add a new entry instead.
-            from django.core.exceptions import ValidationError
-
             raise ValidationError(
                 {"code": "A code cannot be changed; add a new entry and deactivate this one."}
             )
@@ -90,8 +89,6 @@ class PinMasterCounts:
 def pin_master_replace(*, rows: Iterable[PinRow], source: str, actor: User | None = None) -> PinMasterCounts:
     """Make the PIN master exactly ``rows`` (one transaction: all or nothing). Safe to run twice: a second run
     with the same rows changes nothing and reports everything unchanged. Audited with the counts."""
-    from .models import State
-
     wanted: dict[tuple[str, str], str] = {}
     for row in rows:
         wanted[(row.pin, row.state_name)] = row.district

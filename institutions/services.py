@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 from django_otp import devices_for_user
 
 from .models import AuditEvent, Branch, Institution, Role, User
@@ -15,57 +14,6 @@ from .models import AuditEvent, Branch, Institution, Role, User
 
 def _plain(value: Any) -> Any:
     return value if isinstance(value, (str, int, bool, type(None))) else str(value)
-
-
-@transaction.atomic
-def institution_configure(
-    *, actor: User | None, institution: Institution | None, data: dict[str, Any], token: str = ""
-) -> Institution:
-    """Create or update the institution's CERSAI codes and KwikID connection; a non-blank token replaces it.
-
-    Replacing the token lifts a pause caused by a refused token, so sending resumes by itself.
-    """
-    institution = institution or Institution()
-    # What is stored, not the instance: a ModelForm has already written the new values onto it.
-    stored = (
-        Institution.objects.select_for_update().get(pk=institution.pk) if institution.pk else Institution()
-    )
-    old_days = (stored.upload_due_days, stored.update_due_days) if institution.pk else None
-    before = {name: getattr(stored, name, None) for name in data if name != "api_token"}
-    for name, value in data.items():
-        setattr(institution, name, value)
-    if token.strip():
-        institution.api_token = token.strip()
-        institution.token_updated_at = timezone.now()
-        institution.token_updated_by = actor
-        institution.sending_paused_at = None
-        institution.sending_paused_reason = ""
-    institution.full_clean()
-    institution.save()
-    # Only what really changed, old -> new (settings hold no customer data); never the token itself.
-    changes = {
-        name: [_plain(old), _plain(getattr(institution, name))]
-        for name, old in before.items()
-        if old != getattr(institution, name)
-    }
-    if changes or token.strip():
-        AuditEvent.objects.create(
-            actor=actor,
-            action="institution_configured",
-            object_type="Institution",
-            object_id=str(institution.pk),
-            detail={"fields": sorted(changes), "changes": changes, "token_replaced": bool(token.strip())},
-        )
-    if old_days is not None and old_days != (institution.upload_due_days, institution.update_due_days):
-        from records.services import records_recompute_due_dates
-
-        records_recompute_due_dates(institution=institution)
-    if token.strip():
-        from uploads.services import batches_resume, request_assembly
-
-        batches_resume(institution_id=institution.pk)
-        request_assembly()
-    return institution
 
 
 # --- Branches and users -------------------------------------------------------------------------------

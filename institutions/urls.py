@@ -4,7 +4,6 @@ from . import views
 
 app_name = "institutions"
 urlpatterns = [
-    path("institution/", views.institution_settings, name="settings"),
     path("branches/", views.branch_list, name="branch_list"),
     path("branches/new/", views.branch_create, name="branch_create"),
     path("branches/<int:pk>/", views.branch_edit, name="branch_edit"),

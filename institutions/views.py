@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -12,31 +12,9 @@ from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 
 from . import selectors, services
-from .forms import BranchForm, InstitutionForm, PasswordResetForm, ReasonForm, UserCreateForm, UserEditForm
-from .models import AuditEvent, Institution, Role, User
+from .forms import BranchForm, PasswordResetForm, ReasonForm, UserCreateForm, UserEditForm
+from .models import AuditEvent, Role, User
 from .permissions import AuthedRequest, role_required
-from .services import institution_configure
-
-
-@role_required(Role.ADMIN, Role.AUDITOR)
-def institution_settings(request: AuthedRequest) -> HttpResponse:
-    institution = Institution.objects.order_by("pk").first()
-    if request.user.is_auditor:  # auditors read the configuration; no form, nothing to post
-        if request.method != "GET":
-            raise PermissionDenied("Auditors read the settings; they cannot change them.")
-        return render(
-            request, "institutions/institution_detail.html", {"institution": institution, "read_only": True}
-        )
-    form = InstitutionForm(request.POST or None, instance=institution)
-    if request.method == "POST" and form.is_valid():
-        data = {name: form.cleaned_data[name] for name in InstitutionForm.Meta.fields}
-        institution = institution_configure(
-            actor=request.user, institution=institution, data=data, token=form.cleaned_data["new_token"]
-        )
-        messages.success(request, "Institution settings were saved.")
-        return redirect("institutions:settings")
-    return render(request, "institutions/institution_form.html", {"form": form, "institution": institution})
-
 
 # --- Branches and users: only admins; every change goes through a service and is audited. -------------
 

@@ -10,10 +10,10 @@ from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
 from django import forms
 from django.utils import timezone
 
+from codelists.codes import CODED_LISTS, CodeBook
 from codelists.selectors import code_book
 from institutions.models import Branch
 
-from .codes import CODED_LISTS, CodeBook
 from .models import KycRecord
 from .services import RECORD_FIELDS
 from .validation import (

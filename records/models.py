@@ -145,7 +145,7 @@ class KycRecord(models.Model):
     upload_due_on = models.DateField("upload due on", null=True, blank=True, editable=False)
     # When the customer relationship ended: records are kept 5 years after it (PMLA), then may be purged.
     relationship_closed_on = models.DateField(null=True, blank=True)
-    # What the checker approved, exactly as it is sent: the record's API object (uploads.payload) as
+    # What the checker approved, exactly as it is sent: the record's API object (kwikid.payload) as
     # compact JSON, encrypted as one value; set at approval (services.record_freeze_values) and cleared when
     # the record goes back for editing. Empty for records approved before it existed: their fields are sent.
     frozen_payload = EncryptedTextField(blank=True, default="", db_default="", editable=False)

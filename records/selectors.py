@@ -6,21 +6,22 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.text import capfirst
 
 from ckycportal.crypto import keyed_hash
+from codelists.codes import CODED_LISTS
+from codelists.selectors import code_book
 from institutions.models import Branch, Role, User
+from kwikid.fields import FIELD_LABELS
 
 from . import services
-from .codes import CODED_LISTS
 from .listing import DATE_FIELDS, ListQuery, SeekPage, page_of
 from .masking import PII_FIELDS, mask_value
 from .models import DUE_SOON_DAYS, MAKER_ACTIONS, KycRecord, RecordEvent, RecordNameToken, Status
 from .services import name_tokens
-from .validation import FIELD_LABELS
 
 
 def branch_list(user: User) -> QuerySet[Branch]:
@@ -224,17 +225,16 @@ def record_events(record: KycRecord, *, reveal: bool = False) -> list[RecordEven
 def record_uploads(record: KycRecord) -> list[Any]:
     """Every batch the record was in, newest first, with KwikID's word on it and the batch's last attempt.
 
-    The attempt's response body is left out: it may name other customers' records.
+    Read through the record's own relations (the uploads app sits above this one). The attempt's response
+    body is left out: it may name other customers' records.
     """
-    from uploads.models import UploadAttempt
-
     items = list(
         record.batch_items.select_related("batch")
-        .prefetch_related(Prefetch("batch__attempts", queryset=UploadAttempt.objects.order_by("-number")))
+        .prefetch_related("batch__attempts")
         .order_by("-batch__created_at", "-pk")
     )
     for item in items:
-        attempts = list(item.batch.attempts.all())
+        attempts = sorted(item.batch.attempts.all(), key=lambda attempt: attempt.number, reverse=True)
         item.last_attempt = attempts[0] if attempts else None  # type: ignore[attr-defined]
         item.attempt_count = len(attempts)  # type: ignore[attr-defined]
     return items
@@ -347,8 +347,6 @@ def record_sections(record: KycRecord, problem_fields: set[str], *, reveal: bool
     PII is masked unless ``reveal`` (the caller has checked the permission and written the audit event).
     Codes show with their label from the code book (inactive codes too).
     """
-    from codelists.selectors import code_book
-
     book = code_book()
     sections: list[dict[str, Any]] = []
     for title, names in SECTIONS:

@@ -7,15 +7,20 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateField, ExpressionWrapper, F
 from django.utils import timezone
 
 from ckycportal.crypto import keyed_hash
+from codelists.codes import CodeBook
+from codelists.models import CodeBookStamp
+from codelists.selectors import code_book
 from institutions.models import Branch, Institution, Role, User
+from kwikid.payload import encode_records, record_to_payload
+from kwikid.schema import record_problem
 
 from .masking import PII_FIELDS, mask_value
 from .models import (
@@ -27,10 +32,7 @@ from .models import (
     RecordNameToken,
     Status,
 )
-from .validation import FIELDS, Problem, contains_aadhaar, normalise_record, validate_record
-
-if TYPE_CHECKING:
-    from .codes import CodeBook
+from .validation import FIELDS, Problem, blocking_problems, clean_record, contains_aadhaar, validate_record
 
 # The model fields a maker enters: the API's own names, in the API's order (one list, validation's).
 RECORD_FIELDS: tuple[str, ...] = FIELDS
@@ -58,17 +60,16 @@ def record_data(record: KycRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in RECORD_FIELDS}
 
 
-def record_blocking_problems(record: KycRecord) -> list[Problem]:
-    """What stops the record being submitted, approved or batched: the full rules, with the admin-edited code
-    lists and the PIN master, and warnings too where the institution makes them block."""
-    from codelists.selectors import code_book
-
-    from .validation import blocking_problems
-
+def record_blocking_problems(
+    record: KycRecord, *, today: date | None = None, codes: CodeBook | None = None
+) -> tuple[list[Problem], list[Problem]]:
+    """Every problem of the record under the full rules, with the admin-edited code lists and the PIN master
+    (or ``codes``), and those that stop it being submitted, approved or batched: the errors, and the
+    warnings too where the institution makes them block."""
     problems = validate_record(
-        record_data(record), complete=True, today=timezone.localdate(), codes=code_book()
+        record_data(record), complete=True, today=today or timezone.localdate(), codes=codes or code_book()
     )
-    return blocking_problems(problems, warnings_block=record.branch.institution.warnings_block)
+    return problems, blocking_problems(problems, warnings_block=record.branch.institution.warnings_block)
 
 
 def check_stamp(today: date) -> str:
@@ -77,28 +78,29 @@ def check_stamp(today: date) -> str:
     Read it *before* fetching the code book that checks a record: a stamp is then never newer than the lists
     it vouches for, and a list edited in between only makes the worker check the record again.
     """
-    from codelists.models import CodeBookStamp
-
     token = CodeBookStamp.objects.values_list("token", flat=True).first()
     return f"{token}/{today.isoformat()}" if token else ""
 
 
 def record_freeze_values(
-    data: Mapping[str, Any], *, stamp: str, today: date, codes: CodeBook | None
+    data: Mapping[str, Any],
+    *,
+    stamp: str,
+    today: date,
+    codes: CodeBook | None,
+    problems: list[Problem] | None = None,
 ) -> dict[str, str]:
     """What approval stores on a record: its API payload as it will be sent, and ``stamp`` when it passed.
 
     No database: the bench's seed calls it too. ``frozen_checked`` is ``stamp`` only when the record meets
     every CKYC rule with no problem at all (so the institution's warnings setting cannot matter) and
-    KwikID's schema; otherwise it is empty and the worker checks the record before sending, as before.
+    KwikID's schema; otherwise it is empty and the worker checks the record before sending. ``problems``:
+    the record's problems under the same rules, already found by the caller (approval validates once).
     """
-    from uploads.payload import encode_records, record_to_payload
-    from uploads.schema import record_problem
-
     payload = record_to_payload(data)
-    passed = not validate_record(data, complete=True, today=today, codes=codes) and not record_problem(
-        payload
-    )
+    if problems is None:
+        problems = validate_record(data, complete=True, today=today, codes=codes)
+    passed = not problems and not record_problem(payload)
     return {
         "frozen_payload": encode_records([payload])[0].decode(),
         "frozen_checked": stamp if passed else "",
@@ -118,24 +120,7 @@ def _require_branch(actor: User, branch: Branch) -> None:
 def _clean(data: Mapping[str, Any], *, complete: bool, warnings_block: bool = False) -> dict[str, Any]:
     # The admin-edited code lists and the PIN master; warnings block only a complete record, and only when
     # the institution says so (Institution.warnings_block).
-    from codelists.selectors import code_book
-
-    from .validation import blocking_problems
-
-    cleaned = normalise_record(data)
-    if cleaned.get("current_address_same_as_poa_address") == "Y":
-        for name in (
-            "current_address_line_1",
-            "current_vtc",
-            "current_state",
-            "current_country",
-            "current_pin_code",
-        ):
-            cleaned[name] = ""
-    if not cleaned.get("differently_abled_flag"):
-        cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
-    if "mobile_number" in cleaned and not cleaned.get("mobile_number"):
-        cleaned["mobile_isd"] = ""
+    cleaned, _ = clean_record(data)
     problems = validate_record(cleaned, complete=complete, today=timezone.localdate(), codes=code_book())
     errors = blocking_problems(problems, warnings_block=warnings_block and complete)
     if errors:
@@ -349,7 +334,7 @@ def record_submit(*, actor: User, record: KycRecord) -> KycRecord:
         raise PermissionDenied("Only compliance staff (makers) submit KYC records.")
     _require_branch(actor, record.branch)
     record.refresh_from_db()
-    errors = record_blocking_problems(record)
+    _, errors = record_blocking_problems(record)
     if errors:
         raise RecordInvalid(errors)
     return _transition(
@@ -415,8 +400,6 @@ def _conflict(record: KycRecord) -> RecordConflict:
 @transaction.atomic
 def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
     """Approve a submitted record for upload. Never by its maker; exactly one of two racing checkers wins."""
-    from codelists.selectors import code_book
-
     _require_waiting(record)
     _check_reviewer(actor, record)
     # The row as it is now, locked until commit: what is checked and frozen is exactly what is approved.
@@ -427,7 +410,8 @@ def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
     )
     today = timezone.localdate()
     stamp = check_stamp(today)  # before the code book: see check_stamp
-    errors = record_blocking_problems(current)
+    book = code_book()
+    problems, errors = record_blocking_problems(current, today=today, codes=book)
     if errors:
         raise RecordInvalid(errors)
     return _transition(
@@ -437,7 +421,7 @@ def record_approve(*, actor: User, record: KycRecord) -> KycRecord:
         action=RecordEvent.Action.APPROVED,
         reviewed_by=actor,
         reviewed_at=timezone.now(),
-        **record_freeze_values(record_data(current), stamp=stamp, today=today, codes=code_book()),
+        **record_freeze_values(record_data(current), stamp=stamp, today=today, codes=book, problems=problems),
     )
 
 
@@ -577,8 +561,6 @@ def _move_rows(
     reason: str,
 ) -> list[int]:
     """_transition_many's two statements for one group of records that share a reason."""
-    from django.db import connection
-
     quote = connection.ops.quote_name
     record_meta, event_meta = KycRecord._meta, RecordEvent._meta
     table, pk = quote(record_meta.db_table), quote(str(record_meta.pk.column))

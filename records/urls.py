@@ -1,12 +1,9 @@
 from django.urls import path
 
-from reports import views as reports_views
-
 from . import views
 
 app_name = "records"
 urlpatterns = [
-    path("", reports_views.dashboard, name="dashboard"),  # the dashboard lives in the reports app
     path("records/", views.record_list, name="list"),
     path("records/new/", views.record_create, name="create"),
     path("records/review/", views.review_queue, name="review_queue"),

@@ -27,12 +27,12 @@ messages are built only for the values that fail.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from records.codes import (
+from codelists.codes import (
     AADHAAR_POA_CODES,
     CODED_LISTS,
     COUNTRIES_LIST,
@@ -47,6 +47,14 @@ from records.codes import (
     STATIC_CODE_BOOK,
     YES_NO_LIST,
     CodeBook,
+)
+from kwikid.fields import (
+    CURRENT_ADDRESS_FIELDS,
+    DATE_FIELDS,
+    FIELD_LABELS,
+    FIELDS,
+    MAX_LENGTHS,
+    POA_ADDRESS_FIELDS,
 )
 
 ERROR = "error"
@@ -64,91 +72,6 @@ class Problem:
         return self.severity == ERROR
 
 
-# The API's field names, in the order problems are reported.
-FIELDS: tuple[str, ...] = (
-    "kyc_ref_no",
-    "pan",
-    "applicant_name_title",
-    "applicant_first_name",
-    "applicant_middle_name",
-    "applicant_rel_details_flag",
-    "applicant_rel_name_title",
-    "applicant_rel_first_name",
-    "applicant_rel_middle_name",
-    "gender",
-    "dob",
-    "differently_abled_flag",
-    "impairment_type",
-    "impairment_percentage",
-    "udid_number",
-    "poa_document",
-    "poa_document_number",
-    "poa_address_line_1",
-    "poa_vtc",
-    "poa_state",
-    "poa_country",
-    "poa_pin_code",
-    "current_address_same_as_poa_address",
-    "current_address_line_1",
-    "current_vtc",
-    "current_state",
-    "current_country",
-    "current_pin_code",
-    "mobile_isd",
-    "mobile_number",
-    "kyc_declaration_date",
-    "kyc_declaration_place",
-    "kyc_verification_date",
-    "kyc_type",
-    "kyc_verifier_name",
-    "kyc_verifier_designation",
-    "kyc_verifier_branch",
-    "kyc_verifier_employee_code",
-    "kyc_type_of_document_submitted",
-)
-
-FIELD_LABELS: dict[str, str] = {
-    "kyc_ref_no": "KYC reference number",
-    "pan": "PAN",
-    "applicant_name_title": "Title",
-    "applicant_first_name": "First name",
-    "applicant_middle_name": "Middle name",
-    "applicant_rel_details_flag": "Father or spouse",
-    "applicant_rel_name_title": "Father's or spouse's title",
-    "applicant_rel_first_name": "Father's or spouse's first name",
-    "applicant_rel_middle_name": "Father's or spouse's middle name",
-    "gender": "Gender",
-    "dob": "Date of birth",
-    "differently_abled_flag": "Differently abled",
-    "impairment_type": "Type of impairment",
-    "impairment_percentage": "Impairment percentage",
-    "udid_number": "UDID number",
-    "poa_document": "Proof of address document",
-    "poa_document_number": "Proof of address document number",
-    "poa_address_line_1": "Address line 1",
-    "poa_vtc": "City, town or village",
-    "poa_state": "State",
-    "poa_country": "Country",
-    "poa_pin_code": "PIN code",
-    "current_address_same_as_poa_address": "Current address same as proof of address",
-    "current_address_line_1": "Current address line 1",
-    "current_vtc": "Current city, town or village",
-    "current_state": "Current address state",
-    "current_country": "Current address country",
-    "current_pin_code": "Current address PIN code",
-    "mobile_isd": "Mobile ISD code",
-    "mobile_number": "Mobile number",
-    "kyc_declaration_date": "Declaration date",
-    "kyc_declaration_place": "Declaration place",
-    "kyc_verification_date": "Verification date",
-    "kyc_type": "KYC type",
-    "kyc_verifier_name": "Verifier name",
-    "kyc_verifier_designation": "Verifier designation",
-    "kyc_verifier_branch": "Verifier branch",
-    "kyc_verifier_employee_code": "Verifier employee code",
-    "kyc_type_of_document_submitted": "Type of document submitted",
-}
-
 AADHAAR_MESSAGE = (
     "Enter only the last 4 digits of the Aadhaar number; a full Aadhaar number must never be stored"
 )
@@ -160,28 +83,20 @@ AADHAAR_IN_TEXT_MESSAGE = (
 )
 PAN_MESSAGE = "PAN must be 5 letters, 4 digits, 1 letter, with P as 4th letter for an individual"
 
-# Not published by KwikID or CERSAI for the institution's own reference: 50 matches the other
-# CERSAI identifier-like fields and fits every core-banking reference seen so far.
-KYC_REF_NO_MAX_LENGTH = 50
+KYC_REF_NO_MAX_LENGTH = MAX_LENGTHS["kyc_ref_no"]
 MIN_DOB = date(1900, 1, 1)
 ADULT_AGE = 18
 KYC_TYPE_MINOR = "05"
 ISD_INDIA = "91"
 
-_DATE_FIELDS = ("dob", "kyc_declaration_date", "kyc_verification_date")
+_DATE_FIELDS = DATE_FIELDS
 _STRING_FIELDS = tuple(
     name for name in FIELDS if name not in {*_DATE_FIELDS, "differently_abled_flag", "impairment_percentage"}
 )
 _ORDER = {name: index for index, name in enumerate(FIELDS)}
 
-_POA_ADDRESS = ("poa_address_line_1", "poa_vtc", "poa_state", "poa_country", "poa_pin_code")
-_CURRENT_ADDRESS = (
-    "current_address_line_1",
-    "current_vtc",
-    "current_state",
-    "current_country",
-    "current_pin_code",
-)
+_POA_ADDRESS = POA_ADDRESS_FIELDS
+_CURRENT_ADDRESS = CURRENT_ADDRESS_FIELDS
 
 
 _TITLE_FEMALE = frozenset({"MRS", "MS", "MISS"})
@@ -250,24 +165,8 @@ _ISD = re.compile(r"\d{1,3}", re.ASCII)
 _MOBILE_INDIA = re.compile(r"[6-9]\d{9}", re.ASCII)
 _MOBILE_OTHER = re.compile(r"\d{1,20}", re.ASCII)
 
-_MAX_LENGTHS = {
-    "applicant_first_name": 50,
-    "applicant_middle_name": 50,
-    "applicant_rel_first_name": 50,
-    "applicant_rel_middle_name": 50,
-    "udid_number": 20,
-    "poa_address_line_1": 55,
-    "current_address_line_1": 55,
-    "poa_vtc": 50,
-    "current_vtc": 50,
-    "kyc_declaration_place": 50,
-    "kyc_verifier_name": 150,
-    "kyc_verifier_designation": 50,
-    "kyc_verifier_branch": 50,
-    "kyc_verifier_employee_code": 50,
-}
-# Longest document number CERSAI accepts for any OVD (NREGA job card).
-_POA_NUMBER_MAX_LENGTH = 40
+_MAX_LENGTHS = MAX_LENGTHS
+_POA_NUMBER_MAX_LENGTH = MAX_LENGTHS["poa_document_number"]
 
 # Verhoeff tables (dihedral group D5): multiplication, permutation.
 _VERHOEFF_D = (
@@ -788,7 +687,7 @@ def validate_record(
     ``today`` bounds "not in the future"; it defaults to ``date.today()``, so Django callers should pass
     ``timezone.localdate()``. ``codes`` holds the code lists and PIN master to check against: the portal
     passes ``codelists.selectors.code_book()`` (fetch it once per file, not per row); None means the static
-    seed lists of ``records.codes`` and no PIN master.
+    seed lists of ``codelists.codes`` and no PIN master.
     """
     book = STATIC_CODE_BOOK if codes is None else codes
     return _Checker(data, complete=complete, today=today or date.today(), codes=book).run()
@@ -892,3 +791,24 @@ def normalise_record(data: Mapping[str, Any]) -> dict[str, Any]:
         if result.get(country) == "IN" and isinstance(result.get(pin), str):
             result[pin] = _WHITESPACE.sub("", result[pin])
     return result
+
+
+def clean_record(
+    data: Mapping[str, Any], *, resolve: Callable[[dict[str, Any]], list[Problem]] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """What every entry path stores: ``normalise_record``, then blank what the record's own flags exclude
+    (the current address when it is the proof of address, the disability details when not differently
+    abled, the ISD code without a mobile number).
+
+    ``resolve`` runs between the two on the normalised dict, in place (the import turns labels into codes
+    there, so a "Yes" in the same-address column blanks the current address); its problems are returned.
+    """
+    cleaned = normalise_record(data)
+    problems = resolve(cleaned) if resolve is not None else []
+    if cleaned.get("current_address_same_as_poa_address") == "Y":
+        cleaned.update(dict.fromkeys(CURRENT_ADDRESS_FIELDS, ""))
+    if not cleaned.get("differently_abled_flag"):
+        cleaned.update(impairment_type="", impairment_percentage=None, udid_number="")
+    if "mobile_number" in cleaned and not cleaned.get("mobile_number"):
+        cleaned["mobile_isd"] = ""
+    return cleaned, problems

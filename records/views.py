@@ -15,14 +15,16 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from codelists.selectors import code_book
 from institutions.models import Role
 from institutions.permissions import AuthedRequest, role_required
+from kwikid.fields import FIELD_LABELS
 
 from . import selectors, services
 from .forms import KycRecordForm, ReturnForm, add_problems
 from .listing import QUEUE_SORTS, RecordListForm
 from .models import KycRecord, Status
-from .validation import FIELD_LABELS, validate_record
+from .validation import validate_record
 
 
 def _list_form(request: AuthedRequest, **kwargs: Any) -> RecordListForm:
@@ -175,8 +177,6 @@ def record_reveal(request: AuthedRequest, pk: int) -> HttpResponse:
 def record_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
     revealed = _revealed(request, record)
-    from codelists.selectors import code_book  # the admin-edited lists and the PIN master
-
     problems = validate_record(
         services.record_data(record), complete=True, today=timezone.localdate(), codes=code_book()
     )

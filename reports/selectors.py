@@ -24,6 +24,7 @@ from ckycportal.logging import redact
 from codelists.models import CODE_LIST_MODELS
 from institutions.models import AuditEvent, Branch, Institution, Role, User
 from institutions.selectors import institution_for
+from records import models as record_models
 from records import selectors as record_selectors
 from records.masking import mask_value
 from records.models import KycRecord, RecordEvent, Status
@@ -398,8 +399,6 @@ def _has_due_clock() -> bool:
 
 
 def _due_soon_days() -> int:
-    from records import models as record_models
-
     return int(getattr(record_models, "DUE_SOON_DAYS", 3))
 
 

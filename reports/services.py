@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ckycportal.logging import redact
 from institutions.models import Role, User
+from records import models as record_models
 from records import selectors as record_selectors
 from records.models import KycRecord, RecordEvent, Status
 
@@ -41,8 +42,6 @@ DUE_SOON_DAYS = 3
 
 
 def _due_soon_days() -> int:
-    from records import models as record_models
-
     return int(getattr(record_models, "DUE_SOON_DAYS", DUE_SOON_DAYS))
 
 

@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,16 +18,15 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from institutions.models import AuditEvent, Branch, Institution, User
-from records import services as record_services
-from records.models import KycRecord, Status
-
-from .client import (
+from codelists.selectors import code_book
+from institutions.models import AuditEvent, Branch, Institution, Role, User
+from kwikid.client import (
     KwikIDAuthError,
     KwikIDClient,
     KwikIDError,
@@ -39,6 +37,21 @@ from .client import (
     UploadResult,
     process_session,
 )
+from kwikid.fields import FIELD_LABELS
+from kwikid.payload import (
+    PAYLOAD_FIELDS,
+    Header,
+    encode_records,
+    encode_request,
+    payload_to_record,
+    record_to_payload,
+)
+from kwikid.rejections import map_rejection
+from kwikid.schema import record_problem
+from records import services as record_services
+from records.models import KycRecord, Status
+from records.validation import blocking_problems, validate_record
+
 from .models import (
     BATCH_TRANSITIONS,
     CANCELLABLE,
@@ -48,15 +61,6 @@ from .models import (
     UploadAttempt,
     UploadBatch,
 )
-from .payload import (
-    PAYLOAD_FIELDS,
-    Header,
-    encode_records,
-    encode_request,
-    payload_to_record,
-    record_to_payload,
-)
-from .schema import record_problem
 
 logger = logging.getLogger(__name__)
 
@@ -205,9 +209,6 @@ def _claim(batch_id: int) -> UploadBatch | None:
 
 def _failing_ckyc_rules(rows: list[dict[str, Any]], *, warnings_block: bool) -> dict[int, str]:
     """The records (by id) that no longer pass the CKYC rules, each with what to fix, in people's words."""
-    from codelists.selectors import code_book
-    from records.validation import FIELD_LABELS, blocking_problems, validate_record
-
     if not rows:
         return {}
     book, today = code_book(), timezone.localdate()
@@ -490,54 +491,6 @@ def _on_accepted(
     return SendOutcome(batch.pk, BatchStatus.ACCEPTED)
 
 
-# "records[3].pan", "records.3.pan", "records/3/pan", "records[3]"
-_INDEX_KEY = re.compile(r"^records(?:\[(\d+)\]|[./](\d+))(?:[./](.*))?$")
-
-
-def _messages(value: Any, field: str = "") -> list[str]:
-    """Flatten whatever KwikID put under a key into readable lines, prefixed by the field path."""
-    if isinstance(value, dict):
-        return [m for k, v in value.items() for m in _messages(v, f"{field}.{k}" if field else str(k))]
-    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
-        return [f"{field}: {v}" if field else str(v) for v in value]
-    if isinstance(value, list):
-        return [m for v in value for m in _messages(v, field)]
-    return [f"{field}: {value}" if field else str(value)]
-
-
-def map_rejection(detail: Any, refs: list[str]) -> dict[int, list[str]]:
-    """Which positions of the batch a 400's ``detail`` names, with the messages for each.
-
-    Understands record indexes as keys (``records[3].pan``, ``records.3.pan``, ``records/3/pan``), a
-    ``records`` member holding a list or an index-keyed mapping of per-record errors, and keys equal to a
-    record's kyc_ref_no. Anything else names no record (and then the whole batch is rejected).
-    """
-    named: dict[int, list[str]] = {}
-    if not isinstance(detail, dict):
-        return named
-
-    def name(position: int, messages: list[str]) -> None:
-        if 0 <= position < len(refs) and messages:
-            named.setdefault(position, []).extend(messages)
-
-    position_of_ref = {ref: i for i, ref in enumerate(refs)}
-    for key, value in detail.items():
-        match = _INDEX_KEY.match(str(key))
-        if match:
-            name(int(match.group(1) or match.group(2)), _messages(value, match.group(3) or ""))
-        elif key == "records" and isinstance(value, list):
-            for position, errors in enumerate(value):
-                if errors:
-                    name(position, _messages(errors))
-        elif key == "records" and isinstance(value, dict):
-            for index, errors in value.items():
-                if str(index).isdigit():
-                    name(int(index), _messages(errors))
-        elif key in position_of_ref:
-            name(position_of_ref[key], _messages(value))
-    return named
-
-
 def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[Sent]) -> SendOutcome:
     message = error.message or "KwikID rejected the batch"
     _set_batch(
@@ -600,16 +553,9 @@ def _on_auth_error(batch: UploadBatch, error: KwikIDAuthError) -> SendOutcome:
 
 def notify_admins_token_refused(institution_id: int) -> None:
     """Mail every active admin that sending is paused (the banner on every page says it too)."""
-    from django.core.mail import send_mail
-
-    from institutions.models import Role
-    from institutions.models import User as PortalUser
-
     institution = Institution.objects.get(pk=institution_id)
     recipients = list(
-        PortalUser.objects.filter(role=Role.ADMIN, is_active=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
+        User.objects.filter(role=Role.ADMIN, is_active=True).exclude(email="").values_list("email", flat=True)
     )
     if recipients:
         send_mail(

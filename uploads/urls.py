@@ -4,11 +4,14 @@ from . import views
 
 app_name = "uploads"
 urlpatterns = [
-    path("", views.batch_list, name="list"),
-    path("send-now/", views.send_now, name="send_now"),
-    path("progress.json", views.progress, name="progress"),
-    path("<int:pk>/", views.batch_detail, name="detail"),
-    path("<int:pk>/retry/", views.batch_retry_now, name="retry_now"),
-    path("<int:pk>/cancel/", views.batch_cancel, name="cancel"),
-    path("<int:pk>/resolve/", views.batch_resolve, name="resolve"),
+    path("batches/", views.batch_list, name="list"),
+    path("batches/send-now/", views.send_now, name="send_now"),
+    path("batches/progress.json", views.progress, name="progress"),
+    path("batches/<int:pk>/", views.batch_detail, name="detail"),
+    path("batches/<int:pk>/retry/", views.batch_retry_now, name="retry_now"),
+    path("batches/<int:pk>/cancel/", views.batch_cancel, name="cancel"),
+    path("batches/<int:pk>/resolve/", views.batch_resolve, name="resolve"),
+    # The institution's settings sit beside its branches and users (settings/), but changing them
+    # re-dates records and resumes sending: see uploads.institution.
+    path("settings/institution/", views.institution_settings, name="institution_settings"),
 ]

@@ -6,15 +6,18 @@ import json
 from collections.abc import Callable
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from institutions.models import Role
+from institutions.forms import InstitutionForm
+from institutions.models import Institution, Role
 from institutions.permissions import AuthedRequest, role_required
 
 from . import selectors, services
+from .institution import institution_configure
 from .models import CANCELLABLE, BatchStatus, UploadBatch
 
 
@@ -104,3 +107,23 @@ def batch_resolve(request: AuthedRequest, pk: int) -> HttpResponse:
         return f"Batch {batch.pk} is being sent again."
 
     return _batch_action(request, pk, resolve)
+
+
+@role_required(Role.ADMIN, Role.AUDITOR)
+def institution_settings(request: AuthedRequest) -> HttpResponse:
+    institution = Institution.objects.order_by("pk").first()
+    if request.user.is_auditor:  # auditors read the configuration; no form, nothing to post
+        if request.method != "GET":
+            raise PermissionDenied("Auditors read the settings; they cannot change them.")
+        return render(
+            request, "institutions/institution_detail.html", {"institution": institution, "read_only": True}
+        )
+    form = InstitutionForm(request.POST or None, instance=institution)
+    if request.method == "POST" and form.is_valid():
+        data = {name: form.cleaned_data[name] for name in InstitutionForm.Meta.fields}
+        institution = institution_configure(
+            actor=request.user, institution=institution, data=data, token=form.cleaned_data["new_token"]
+        )
+        messages.success(request, "Institution settings were saved.")
+        return redirect("uploads:institution_settings")
+    return render(request, "institutions/institution_form.html", {"form": form, "institution": institution})

@@ -1,4 +1,4 @@
-"""Seed every code list from records.codes (the static seeds), with notes on where the lists come from."""
+"""Seed every code list from codelists.codes (the static seeds), with notes on where the lists come from."""
 
 from django.db import migrations
 
@@ -34,7 +34,7 @@ INACTIVE = {"KycType": [("02", "Small account"), ("03", "Simplified measures acc
 
 
 def seed(apps, schema_editor):
-    from records import codes
+    from codelists import codes
 
     lists = {
         "NameTitle": codes.NAME_TITLES,

@@ -57,7 +57,7 @@ def test_demo_checker_logs_in_with_a_code_from_the_published_key(client: Client,
 
     client.post(reverse("accounts:otp_verify"), {"code": code})
 
-    assert client.get(reverse("records:dashboard")).status_code == 200
+    assert client.get(reverse("reports:dashboard")).status_code == 200
 
 
 def test_demo_code_command_prints_the_current_code(seeded: None, settings: Any) -> None:

@@ -39,7 +39,7 @@ def test_session_idle_past_its_age_is_signed_out(client: Client, alice: User) ->
         expire_date=timezone.now() - timedelta(seconds=1)
     )
 
-    response = client.get(reverse("records:dashboard"))
+    response = client.get(reverse("reports:dashboard"))
 
     assert (response.status_code, response.url.split("?")[0]) == (302, reverse("login"))
 
@@ -49,7 +49,7 @@ def test_each_request_pushes_the_idle_deadline_back(client: Client, alice: User)
     key = client.session.session_key
     Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(seconds=30))
 
-    client.get(reverse("records:dashboard"))
+    client.get(reverse("reports:dashboard"))
 
     remaining = Session.objects.get(session_key=key).expire_date - timezone.now()
     assert remaining > timedelta(minutes=14)
@@ -69,7 +69,7 @@ def test_session_younger_than_the_limit_stays_signed_in(client: Client, alice: U
     client.force_login(alice)
     age_session(client, settings.PORTAL_SESSION_MAX_SECONDS - 60)
 
-    response = client.get(reverse("records:dashboard"))
+    response = client.get(reverse("reports:dashboard"))
 
     assert response.status_code == 200
 
@@ -78,7 +78,7 @@ def test_session_older_than_the_limit_is_signed_out_however_active(client: Clien
     client.force_login(alice)
     age_session(client, settings.PORTAL_SESSION_MAX_SECONDS + 1)
 
-    response = client.get(reverse("records:dashboard"))
+    response = client.get(reverse("reports:dashboard"))
 
     assert (response.status_code, response.url.split("?")[0]) == (302, reverse("login"))
 
@@ -87,7 +87,7 @@ def test_session_older_than_the_limit_says_why_it_ended(client: Client, alice: U
     client.force_login(alice)
     age_session(client, settings.PORTAL_SESSION_MAX_SECONDS + 1)
 
-    response = client.get(reverse("records:dashboard"), follow=True)
+    response = client.get(reverse("reports:dashboard"), follow=True)
 
     assert any("10-hour limit" in str(m) for m in get_messages(response.wsgi_request))
 
@@ -95,9 +95,9 @@ def test_session_older_than_the_limit_says_why_it_ended(client: Client, alice: U
 def test_signed_out_session_stays_out_on_the_next_request(client: Client, alice: User) -> None:
     client.force_login(alice)
     age_session(client, settings.PORTAL_SESSION_MAX_SECONDS + 1)
-    client.get(reverse("records:dashboard"))
+    client.get(reverse("reports:dashboard"))
 
-    response = client.get(reverse("records:dashboard"))
+    response = client.get(reverse("reports:dashboard"))
 
     assert response.status_code == 302
 
@@ -122,7 +122,7 @@ def test_password_change_keeps_the_current_session(client: Client, alice: User) 
     client.force_login(alice)
     change_password(client)
 
-    response = client.get(reverse("records:dashboard"))
+    response = client.get(reverse("reports:dashboard"))
 
     assert response.status_code == 200
 
@@ -131,10 +131,10 @@ def test_password_change_ends_the_users_other_sessions(alice: User) -> None:
     here, elsewhere = Client(), Client()
     here.force_login(alice)
     elsewhere.force_login(alice)
-    assert elsewhere.get(reverse("records:dashboard")).status_code == 200
+    assert elsewhere.get(reverse("reports:dashboard")).status_code == 200
 
     assert change_password(here) == 302
-    response = elsewhere.get(reverse("records:dashboard"))
+    response = elsewhere.get(reverse("reports:dashboard"))
 
     assert (response.status_code, response.url.split("?")[0]) == (302, reverse("login"))
 
@@ -146,7 +146,7 @@ def test_password_change_leaves_other_users_signed_in(alice: User, mallory: User
 
     change_password(here)
 
-    assert other.get(reverse("records:dashboard")).status_code == 200
+    assert other.get(reverse("reports:dashboard")).status_code == 200
 
 
 @pytest.mark.parametrize("new", ["short1!", "password123456"])

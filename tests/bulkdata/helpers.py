@@ -10,10 +10,10 @@ from datetime import date
 from typing import Any
 
 from bulkdata.models import ImportJob
+from kwikid.fields import FIELDS
+from kwikid.payload import record_to_payload
 from records.models import KycRecord
-from records.validation import FIELDS
 from tests.records.factories import valid_record
-from uploads.payload import record_to_payload
 
 
 def rows(n: int, prefix: str = "IMP", **overrides: Any) -> list[dict[str, Any]]:

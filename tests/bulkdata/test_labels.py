@@ -10,9 +10,9 @@ import pytest
 from bulkdata.parsers import RawRow
 from bulkdata.rows import PreparedRow, prepare
 from codelists import services
+from codelists.codes import STATIC_LISTS, CodeBook
 from codelists.models import State
 from codelists.selectors import code_book
-from records.codes import STATIC_LISTS, CodeBook
 from tests.bulkdata.helpers import rows
 from tests.codelists.fixtures import ensure_code_lists_seeded
 from tests.records.factories import AS_OF

@@ -15,8 +15,8 @@ import pytest
 from bulkdata import services
 from bulkdata.parsers import FileRefused, RawRow
 from bulkdata.services import records_import
+from codelists.codes import STATIC_CODE_BOOK
 from institutions.models import Branch, User
-from records.codes import STATIC_CODE_BOOK
 from records.models import KycRecord, RecordEvent, RecordNameToken
 from records.services import record_data
 from tests.bulkdata.helpers import csv_bytes, json_body, rows, xlsx_bytes

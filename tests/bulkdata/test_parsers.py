@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bulkdata.parsers import MAX_BLANK_ROWS, FileRefused, RawRow, read_rows
-from records.validation import FIELDS
+from kwikid.fields import FIELDS
 from tests.bulkdata.helpers import csv_bytes, json_body, rows, xlsx_bytes
 
 

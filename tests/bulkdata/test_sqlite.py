@@ -22,7 +22,7 @@ from django.test import Client
 from bulkdata.models import ImportJob
 from institutions.models import Branch, Institution, Role, User
 from records.models import KycRecord
-from records.validation import FIELDS
+from kwikid.fields import FIELDS
 from tests.records.factories import valid_record
 
 institution = Institution.objects.create(

@@ -17,9 +17,9 @@ from django.utils import timezone
 from bulkdata.parsers import COLUMNS, EXAMPLE_REF, FileRefused, RawRow, read_rows
 from bulkdata.rows import prepare
 from bulkdata.template import EXAMPLE, example_row
+from codelists.codes import STATIC_CODE_BOOK
 from codelists.selectors import CODE_LISTS, code_book
 from institutions.models import User
-from records.codes import STATIC_CODE_BOOK
 from tests.bulkdata.helpers import cell, rows
 from tests.codelists.fixtures import ensure_code_lists_seeded
 from tests.conftest import otp_login

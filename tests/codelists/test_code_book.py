@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from codelists import services
+from codelists import codes, services
 from codelists.models import CODE_LIST_MODELS, Gender, NameTitle, PinCode, State
 from codelists.selectors import code_book, pin_get
-from records import codes
 
 from .fixtures import small_pin_master
 

@@ -374,7 +374,7 @@ def test_auditor_reads_institution_branches_and_users_without_forms(
 ) -> None:
     institution.api_token = "secret-token-abcd"
     institution.save()
-    page = auditor_client.get(reverse("institutions:settings")).content.decode()
+    page = auditor_client.get(reverse("uploads:institution_settings")).content.decode()
     assert "TEST01" in page and "<form" not in page.split('id="main"')[1]
     assert "abcd" not in page  # not even the token's last characters
     branches = auditor_client.get(reverse("institutions:branch_list")).content.decode()
@@ -387,7 +387,7 @@ def test_auditor_reads_institution_branches_and_users_without_forms(
 def test_auditor_cannot_post_the_institution_settings(
     auditor_client: Client, institution: Institution
 ) -> None:
-    response = auditor_client.post(reverse("institutions:settings"), {"name": "Renamed"})
+    response = auditor_client.post(reverse("uploads:institution_settings"), {"name": "Renamed"})
     assert response.status_code == 403
     institution.refresh_from_db()
     assert institution.name == "Test Bank"

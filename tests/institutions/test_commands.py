@@ -233,7 +233,9 @@ def test_admin_saving_a_new_token_stores_it_with_who_replaced_it(
 ) -> None:
     otp_login(client, erin)
 
-    client.post(reverse("institutions:settings"), settings_form(institution, new_token="new-token-5555aaaa"))
+    client.post(
+        reverse("uploads:institution_settings"), settings_form(institution, new_token="new-token-5555aaaa")
+    )
 
     institution.refresh_from_db()
     assert (institution.api_token, institution.token_updated_by) == ("new-token-5555aaaa", erin)
@@ -247,7 +249,9 @@ def test_admin_saving_a_new_token_lifts_the_sending_pause(
     )
     otp_login(client, erin)
 
-    client.post(reverse("institutions:settings"), settings_form(institution, new_token="new-token-5555aaaa"))
+    client.post(
+        reverse("uploads:institution_settings"), settings_form(institution, new_token="new-token-5555aaaa")
+    )
 
     institution.refresh_from_db()
     assert (institution.sending_paused_at, institution.sending_paused_reason) == (None, "")
@@ -258,7 +262,7 @@ def test_admin_saving_without_a_token_keeps_the_token(
 ) -> None:
     otp_login(client, erin)
 
-    client.post(reverse("institutions:settings"), settings_form(institution, name="Renamed Bank"))
+    client.post(reverse("uploads:institution_settings"), settings_form(institution, name="Renamed Bank"))
 
     institution.refresh_from_db()
     assert (institution.name, institution.api_token) == ("Renamed Bank", TOKEN)
@@ -267,7 +271,7 @@ def test_admin_saving_without_a_token_keeps_the_token(
 def test_settings_page_never_shows_the_token(client: Client, erin: User, institution: Institution) -> None:
     otp_login(client, erin)
 
-    response = client.get(reverse("institutions:settings"))
+    response = client.get(reverse("uploads:institution_settings"))
 
     assert TOKEN not in response.content.decode()
 
@@ -277,7 +281,7 @@ def test_settings_page_shows_the_token_last_four_characters(
 ) -> None:
     otp_login(client, erin)
 
-    response = client.get(reverse("institutions:settings"))
+    response = client.get(reverse("uploads:institution_settings"))
 
     assert f"…{TOKEN[-4:]}" in response.content.decode()
 
@@ -288,7 +292,7 @@ def test_settings_form_with_errors_does_not_echo_the_new_token(
     otp_login(client, erin)
     data = settings_form(institution, max_records_per_request=0, new_token="typed-token-7777bbbb")
 
-    response = client.post(reverse("institutions:settings"), data)
+    response = client.post(reverse("uploads:institution_settings"), data)
 
     assert (response.status_code, "typed-token-7777bbbb" in response.content.decode()) == (200, False)
 
@@ -296,13 +300,13 @@ def test_settings_form_with_errors_does_not_echo_the_new_token(
 def test_maker_cannot_open_the_settings_page(client: Client, alice: User) -> None:
     client.force_login(alice)
 
-    response = client.get(reverse("institutions:settings"))
+    response = client.get(reverse("uploads:institution_settings"))
 
     assert response.status_code == 403
 
 
 def test_run_banner_labels_the_demo_logins() -> None:
-    from institutions.management.commands.runlocal import Command as RunLocal
+    from accounts.management.commands.runlocal import Command as RunLocal
 
     out = io.StringIO()
     RunLocal(stdout=out)._banner(8000, "kyc-demo-2026!")

@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from institutions.models import AuditEvent, Branch, Institution, User
-from institutions.services import institution_configure
 from tests.conftest import new_record, otp_login
+from uploads.institution import institution_configure
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +67,9 @@ def test_the_settings_page_audits_and_re_dates_what_it_changed(
 
     record = new_record(alice, branch_a)
     otp_login(client, erin)
-    response = client.post(reverse("institutions:settings"), settings_form(institution, upload_due_days=12))
+    response = client.post(
+        reverse("uploads:institution_settings"), settings_form(institution, upload_due_days=12)
+    )
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="institution_configured")
     assert event.detail["changes"] == {"upload_due_days": [10, 12]}

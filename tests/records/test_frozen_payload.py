@@ -9,12 +9,12 @@ import pytest
 from django.utils import timezone
 
 from institutions.models import Branch, User
+from kwikid.payload import payload_to_record, record_to_payload
 from kwikid_standin.server import StandIn
 from records import services
 from records.models import KycRecord, Status
 from tests.conftest import approved_record, new_record
 from uploads import services as upload_services
-from uploads.payload import payload_to_record, record_to_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +143,21 @@ def test_approval_locks_the_record_it_freezes_and_not_its_branch_or_institution(
         services.record_approve(actor=bob, record=record)
     locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
     assert locks and all(sql.endswith('FOR UPDATE OF "records_kycrecord"') for sql in locks), locks
+
+
+def test_approval_checks_the_record_once_with_one_code_book(
+    alice: User, bob: User, branch_a: Branch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = services.record_submit(actor=alice, record=new_record(alice, branch_a))
+    books: list[Any] = []
+    validate = services.validate_record
+
+    def counting(data: Any, **kwargs: Any) -> Any:
+        books.append(kwargs["codes"])
+        return validate(data, **kwargs)
+
+    monkeypatch.setattr(services, "validate_record", counting)
+    services.record_approve(actor=bob, record=record)
+    assert len(books) == 1
+    assert books[0] is not None
+    assert KycRecord.objects.get(pk=record.pk).frozen_checked  # passed, and so frozen as checked

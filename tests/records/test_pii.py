@@ -204,7 +204,7 @@ def test_pages_with_pii_are_not_cached(client: Any, alice: User, branch_a: Branc
 
 
 def test_token_replacement_is_audited_without_its_value(erin: User, institution: Institution) -> None:
-    from institutions.services import institution_configure
+    from uploads.institution import institution_configure
 
     institution_configure(actor=erin, institution=institution, data={}, token="brand-new-token-5678")
     event = AuditEvent.objects.get(action="institution_configured")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from records import codes
+from codelists import codes
 from records.validation import (
     AADHAAR_IN_TEXT_MESSAGE,
     AADHAAR_MESSAGE,

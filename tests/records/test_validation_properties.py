@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from records.codes import STATIC_LISTS, CodeBook, PinEntry
+from codelists.codes import STATIC_LISTS, CodeBook, PinEntry
 from records.validation import _MAX_LENGTHS, contains_aadhaar, normalise_record, validate_record
 
 from .factories import AS_OF

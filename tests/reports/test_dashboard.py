@@ -101,20 +101,20 @@ def test_query_count_does_not_grow_with_records_or_branches(
     client = client_for(auditor)
     new_record(alice, branch_a, 1)
     with django_assert_max_num_queries(40) as few:
-        assert client.get(reverse("records:dashboard")).status_code == 200
+        assert client.get(reverse("reports:dashboard")).status_code == 200
     for n in range(5):
         branch = Branch.objects.create(institution=institution, code=f"X{n}", name=f"Extra {n}")
         maker = make_user(f"m{n}", Role.MAKER, branch)
         for k in range(4):
             new_record(maker, branch, 100 * n + k)
     with django_assert_max_num_queries(len(few.captured_queries)):
-        response = client.get(reverse("records:dashboard"))
+        response = client.get(reverse("reports:dashboard"))
     assert len(response.context["data"].per_branch) == 6
 
 
 def test_page_shows_charts_as_images_without_scripts(alice: User, bob: User, branch_a: Branch) -> None:
     record_services.record_submit(actor=alice, record=new_record(alice, branch_a, 1))
-    response = client_for(bob).get(reverse("records:dashboard"))
+    response = client_for(bob).get(reverse("reports:dashboard"))
     body = response.content.decode()
     assert 'src="data:image/svg+xml;base64,' in body
     assert "Bar chart of records by status" in body  # the text alternative
@@ -132,10 +132,10 @@ def test_figures_are_kept_a_few_seconds_and_say_when_they_were_taken(
     client = client_for(bob)
     new_record(alice, branch_a, 1)
     with django_assert_max_num_queries(40) as first:
-        client.get(reverse("records:dashboard"))
+        client.get(reverse("reports:dashboard"))
     new_record(alice, branch_a, 2)
     with django_assert_max_num_queries(len(first.captured_queries) - 5) as second:
-        response = client.get(reverse("records:dashboard"))
+        response = client.get(reverse("reports:dashboard"))
     assert sum(response.context["data"].counts.values()) == 1  # the kept figures
     assert "Figures as of" in response.content.decode()
     assert len(second.captured_queries) < len(first.captured_queries)

@@ -176,7 +176,7 @@ def test_bell_counts_unread_and_mark_read(returned: Any, alice: User) -> None:
     services.notifications_derive()
     client = Client()
     otp_login(client, alice)
-    page = client.get(reverse("records:dashboard")).content.decode()
+    page = client.get(reverse("reports:dashboard")).content.decode()
     assert '1<span class="visually-hidden"> unread</span>' in page
     note = Notification.objects.get()
     response = client.get(reverse("reports:notifications"))
@@ -184,7 +184,7 @@ def test_bell_counts_unread_and_mark_read(returned: Any, alice: User) -> None:
     client.post(reverse("reports:notification_read", kwargs={"pk": note.pk}))
     note.refresh_from_db()
     assert note.read_at is not None
-    page = client.get(reverse("records:dashboard")).content.decode()
+    page = client.get(reverse("reports:dashboard")).content.decode()
     assert "unread</span>" not in page
 
 

@@ -30,7 +30,7 @@ ANON = REDIRECT  # to the login page
 # (url name, method, scope) -> expected status per role, in ROLES order. Scope: which branch's object the
 # URL names ("own" = the maker's and checker's branch A, "other" = branch B) or "-" for none.
 EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
-    ("records:dashboard", "GET", "-"): (ANON, OK, OK, OK, OK),
+    ("reports:dashboard", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("records:list", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("records:create", "GET", "-"): (ANON, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     ("records:review_queue", "GET", "-"): (ANON, FORBIDDEN, OK, FORBIDDEN, FORBIDDEN),
@@ -62,7 +62,7 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("uploads:cancel", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("uploads:resolve", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("uploads:resolve", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
-    ("institutions:settings", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),  # auditors read
+    ("uploads:institution_settings", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),  # auditors read
     # Branch and user administration: admins only ("own"/"other" = branch A/B, or a user of branch A/B).
     ("institutions:branch_list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),  # auditors read
     ("institutions:branch_create", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),

@@ -27,13 +27,13 @@ from django.db import connection
 
 from ckycportal.celery import app
 from institutions.models import Branch, Institution, Role, User
-from institutions.services import institution_configure
 from kwikid_standin.server import StandIn
 from records.models import KycRecord, RecordEvent, Status
 from records.services import RecordConflict, record_approve, record_submit
 from tests.conftest import TOKEN, approved_record, make_user, new_record, wait_for
 from tests.uploads.conftest import StartWorker, sweep_after_lease
 from uploads import services, tasks
+from uploads.institution import institution_configure
 from uploads.models import BatchItem, BatchStatus, UploadAttempt, UploadBatch
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

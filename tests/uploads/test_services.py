@@ -176,7 +176,7 @@ def test_401_pauses_the_institution_and_its_batches(
 def test_replacing_the_token_resumes_and_sends_each_record_once(
     approved: list[KycRecord], kwikid: StandIn, erin: User
 ) -> None:
-    from institutions.services import institution_configure
+    from uploads.institution import institution_configure
 
     kwikid.set_faults(token="rotated-token-9876")
     send_all()
@@ -295,32 +295,6 @@ def test_no_request_goes_out_with_an_empty_token(approved: list[KycRecord], kwik
     assert services.batch_send(batch_id=batch_id).status == BatchStatus.PAUSED
     assert kwikid.stats()["requests"] == 0
     assert UploadBatch.objects.get(pk=batch_id).attempt_count == 0
-
-
-@pytest.mark.parametrize(
-    ("detail", "expected"),
-    [
-        ({"records[1].pan": ["bad"]}, {1: ["pan: bad"]}),
-        ({"records.1.basic_details.gender": "bad"}, {1: ["basic_details.gender: bad"]}),
-        ({"records/0/pan": ["bad"]}, {0: ["pan: bad"]}),
-        ({"records[2]": "duplicate reference"}, {2: ["duplicate reference"]}),
-        ({"records": [None, {"pan": ["bad"]}, {}]}, {1: ["pan: bad"]}),
-        (
-            {"records": {"0": {"poa": {"poa_pin_code": ["unknown PIN"]}}}},
-            {0: ["poa.poa_pin_code: unknown PIN"]},
-        ),
-        ({"REF-3": {"pan": "mismatch"}}, {2: ["pan: mismatch"]}),
-        ({"REF-2": "duplicate"}, {1: ["duplicate"]}),
-        ({"records[9].pan": ["out of range"]}, {}),
-        ({"fi_code": ["missing"]}, {}),
-        ("plain message", {}),
-        ([], {}),
-    ],
-)
-def test_map_rejection_understands_index_and_reference_keys(
-    detail: Any, expected: dict[int, list[str]]
-) -> None:
-    assert services.map_rejection(detail, ["REF-1", "REF-2", "REF-3"]) == expected
 
 
 def test_retry_delay_grows_is_capped_and_honours_retry_after() -> None:

@@ -10,6 +10,8 @@ import re
 
 from django import template
 
+from kwikid.fields import FIELD_LABELS
+
 register = template.Library()
 
 ERROR_WORDS = {
@@ -78,8 +80,6 @@ def kwikid_field_words(value: object) -> str:
     """KwikID's reasons with the form's labels for the fields they name: 'poa.poa_vtc: Unknown city' ->
     'City, town or village: Unknown city'. Parts are the '; '-joined messages the portal stores; a part
     whose path ends in no field of the record is shown as it is."""
-    from records.validation import FIELD_LABELS
-
     parts = []
     for part in ("" if value is None else str(value)).split("; "):
         match = _FIELD_PATH.match(part)

@@ -12,19 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from records.validation import FIELDS
+from .fields import CURRENT_FROM_POA, DATE_FIELDS, FIELDS
 
-_CURRENT_FROM_POA = {
-    "current_address_line_1": "poa_address_line_1",
-    "current_vtc": "poa_vtc",
-    "current_state": "poa_state",
-    "current_country": "poa_country",
-    "current_pin_code": "poa_pin_code",
-}
+_CURRENT_FROM_POA = CURRENT_FROM_POA
 
 
-# Every field record_to_payload reads: what the sender loads of a record, and nothing more. The API's own
-# flat field names, as validation lists them (one list: a field added there is sent too).
+# Every field record_to_payload reads: what the sender loads of a record, and nothing more (the catalogue's
+# names: a field added there is sent too).
 PAYLOAD_FIELDS: tuple[str, ...] = FIELDS
 
 
@@ -118,7 +112,7 @@ def record_to_payload(record: Any) -> dict[str, Any]:
     }
 
 
-_DATE_FIELDS = frozenset({"dob", "kyc_declaration_date", "kyc_verification_date"})
+_DATE_FIELDS = frozenset(DATE_FIELDS)
 
 
 def payload_to_record(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,7 +128,7 @@ def payload_to_record(payload: Mapping[str, Any]) -> dict[str, Any]:
     data["differently_abled_flag"] = bool(flat.get("differently_abled_flag"))
     data["impairment_percentage"] = flat.get("impairment_percentage")
     if data["current_address_same_as_poa_address"] == "Y":
-        # The payload repeats the POA address there; the record stores it blank (records.services._clean).
+        # The payload repeats the POA address there; the record stores it blank (records' clean_record).
         data.update(dict.fromkeys(_CURRENT_FROM_POA, ""))
     return data
 

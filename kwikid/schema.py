@@ -1,4 +1,4 @@
-"""KwikID's request schema (kwikid_openapi.yaml beside this file), compiled once, checked before sending.
+"""KwikID's request schema (openapi.yaml beside this file), compiled once, checked before sending.
 
 fastjsonschema compiles the schema to Python: about 8 microseconds a record here, against about 240 for
 jsonschema's validator, which matters at 100,000 records a run.
@@ -14,7 +14,7 @@ from typing import Any
 import fastjsonschema
 import yaml
 
-SPEC_PATH = Path(__file__).with_name("kwikid_openapi.yaml")
+SPEC_PATH = Path(__file__).with_name("openapi.yaml")
 
 
 @functools.cache

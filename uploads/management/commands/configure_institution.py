@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from institutions.models import Branch, Institution
-from institutions.services import institution_configure
+from uploads.institution import institution_configure
 
 
 def read_secret(source: str) -> str:

@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.demo import DEMO_TOTP_SECRET
-from institutions.management.commands.seed_demo import DEMO_TOTP_USERS, DEMO_USERS
+from accounts.management.commands.seed_demo import DEMO_TOTP_USERS, DEMO_USERS
 from institutions.models import Role
 
 STANDIN_PORT = 8765

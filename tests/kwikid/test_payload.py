@@ -1,5 +1,5 @@
 """The request body, byte for byte: golden JSON for a complete and a minimal record, checked against the
-API's OpenAPI description kept beside the client (uploads/kwikid_openapi.yaml)."""
+API's OpenAPI description kept beside the client (kwikid/openapi.yaml)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.records.factories import differently_abled_record, minimal_record, valid_record
-from uploads.payload import (
+from kwikid.payload import (
     PAYLOAD_FIELDS,
     Header,
     build_request,
@@ -20,9 +19,10 @@ from uploads.payload import (
     encode_request,
     record_to_payload,
 )
+from tests.records.factories import differently_abled_record, minimal_record, valid_record
 
 GOLDEN = Path(__file__).parent / "golden"
-SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "uploads" / "kwikid_openapi.yaml").read_text())
+SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "kwikid" / "openapi.yaml").read_text())
 HEADER = Header(fi_code="TEST01", version="V1.3", region_code="MH", username="TESTUSER", branch_code="BRA")
 
 

@@ -25,9 +25,8 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from kwikid_standin import UPLOAD_PATH, StandIn, sample_payload
-from uploads import client as client_module
-from uploads.client import (
+from kwikid import client as client_module
+from kwikid.client import (
     BODY_LIMIT,
     KwikIDAuthError,
     KwikIDClient,
@@ -41,6 +40,7 @@ from uploads.client import (
     UploadResult,
     process_session,
 )
+from kwikid_standin import UPLOAD_PATH, StandIn, sample_payload
 
 TOKEN = "tok-Secret-9f8e7d6c5b4a3921"
 PAN = "ABCDE1234F"  # the PAN sample_payload uses: it must never reach an error's text either

@@ -1,0 +1,22 @@
+"""The portal's one error vocabulary: every refusal a service makes is a ``PortalError``.
+
+Its ``message`` is written for the person who asked (it is shown on the page as it is), names what to fix,
+and never holds personal data. Views turn any of them into a message in one place
+(``ckycportal.views.refusal_message``); anything else that escapes a service is a bug, not a refusal.
+"""
+
+from __future__ import annotations
+
+
+class PortalError(Exception):
+    """A refusal the user can act on; ``message`` says what happened and what to do."""
+
+    default_message = "That could not be done."
+
+    def __init__(self, message: str = "") -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class ActionRefused(PortalError):
+    """The action is not allowed here: wrong state, wrong role, or a rule of the portal."""
