@@ -1,0 +1,1 @@
+"""Records in and out in bulk: CSV, XLSX and JSON imports (all or nothing) and streaming exports."""

@@ -22,7 +22,7 @@ from typing import IO, Any
 import ijson
 
 from codelists.selectors import CODE_LISTS
-from kwikid.fields import FIELDS
+from kwikid.fields import FIELDS, RECORD, SECTIONS
 
 # Limits, stated on the import page. The longest field takes 150 characters; a line of 40 such cells
 # stays far below MAX_LINE_CHARS.
@@ -359,7 +359,7 @@ def _xlsx_value(cell: Any) -> Any:
 
 # --- JSON -------------------------------------------------------------------------------------------
 
-_SECTIONS = ("basic_details", "poa", "current_address", "contact_details", "kyc_verification_details")
+_SECTIONS = frozenset(section for section, _ in SECTIONS if section != RECORD)  # the API objects
 _FIELD_SET = frozenset(FIELDS)
 
 

@@ -1,0 +1,1 @@
+"""The CERSAI code lists and the PIN master: the code book every form, rule and import reads."""

@@ -1,0 +1,1 @@
+"""The KYC record: its CKYC rules, its lifecycle from draft to uploaded, its history and its pages."""

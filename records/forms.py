@@ -13,12 +13,12 @@ from django.utils import timezone
 from codelists.codes import CODED_LISTS, CodeBook
 from codelists.selectors import code_book
 from institutions.models import Branch
+from kwikid.fields import CURRENT_ADDRESS_FIELDS, FIELD_LABELS
 
 from .models import KycRecord
 from .services import RECORD_FIELDS
 from .validation import (
     AADHAAR_MESSAGE,
-    FIELD_LABELS,
     Problem,
     blocking_problems,
     contains_aadhaar,
@@ -40,15 +40,6 @@ AADHAAR_WIPED = (
 )
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-CURRENT_ADDRESS_FIELDS = (
-    "current_address_line_1",
-    "current_vtc",
-    "current_state",
-    "current_country",
-    "current_pin_code",
-)
-DISABILITY_FIELDS = ("impairment_type", "impairment_percentage", "udid_number")
 
 
 def add_problems(form: forms.BaseForm, problems: list[Problem]) -> None:

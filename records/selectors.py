@@ -15,7 +15,8 @@ from ckycportal.crypto import keyed_hash
 from codelists.codes import CODED_LISTS
 from codelists.selectors import code_book
 from institutions.models import Branch, Role, User
-from kwikid.fields import FIELD_LABELS
+from kwikid.fields import FIELD_LABELS, KYC_VERIFICATION_DETAILS, SECTION_TITLES
+from kwikid.fields import SECTIONS as API_SECTIONS
 
 from . import services
 from .listing import DATE_FIELDS, ListQuery, SeekPage, page_of
@@ -278,66 +279,15 @@ def status_counts(user: User) -> dict[str, int]:
     return counts
 
 
-SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Record", ("kyc_ref_no", "pan")),
-    (
-        "Basic details",
-        (
-            "applicant_name_title",
-            "applicant_first_name",
-            "applicant_middle_name",
-            "gender",
-            "dob",
-            "applicant_rel_details_flag",
-            "applicant_rel_name_title",
-            "applicant_rel_first_name",
-            "applicant_rel_middle_name",
-            "differently_abled_flag",
-            "impairment_type",
-            "impairment_percentage",
-            "udid_number",
-        ),
-    ),
-    (
-        "Proof of address",
-        (
-            "poa_document",
-            "poa_document_number",
-            "poa_address_line_1",
-            "poa_vtc",
-            "poa_state",
-            "poa_country",
-            "poa_pin_code",
-        ),
-    ),
-    (
-        "Current address",
-        (
-            "current_address_same_as_poa_address",
-            "current_address_line_1",
-            "current_vtc",
-            "current_state",
-            "current_country",
-            "current_pin_code",
-        ),
-    ),
-    ("Contact details", ("mobile_isd", "mobile_number")),
-    # Portal-only: never sent to KwikID; it makes the record an update with the shorter deadline.
-    ("Existing CKYC record", ("existing_ckyc_no",)),
-    (
-        "KYC verification details",
-        (
-            "kyc_declaration_date",
-            "kyc_declaration_place",
-            "kyc_verification_date",
-            "kyc_type",
-            "kyc_type_of_document_submitted",
-            "kyc_verifier_name",
-            "kyc_verifier_designation",
-            "kyc_verifier_branch",
-            "kyc_verifier_employee_code",
-        ),
-    ),
+# The record page's sections: the API's objects in the API's order (the catalogue's), with the portal's own
+# field (the customer's existing KIN: never sent, it makes the record an update) before the verification.
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    item
+    for section, names in API_SECTIONS
+    for item in (
+        *((("Existing CKYC record", ("existing_ckyc_no",)),) if section == KYC_VERIFICATION_DETAILS else ()),
+        (SECTION_TITLES[section], names),
+    )
 )
 
 

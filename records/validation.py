@@ -12,13 +12,13 @@ Two modes:
 
 Each field gets at most one error, so staff see the first thing to fix.
 
-Severity follows the sources in DOMAIN.md section 6: a rule stated by CERSAI or KwikID [S] is an error; a
-rule that only a secondary source [S2] or an inference [I] gives is a warning, shown but not blocking
-unless the institution makes warnings block (``blocking_problems``). Code-list membership is an error
-whatever the list's source, because the lists are the admins' to edit (codelists app). Three [S2] rules
-stay errors on purpose: the PAN's 4th letter P (an individual's PAN by the Income Tax Department's
-structure), a PIN that is not in the PIN master or lies in another state (the portal's brief), and the
-Aadhaar guard (UIDAI's storage rule).
+Severity follows where a rule comes from: a rule CERSAI or KwikID states is an error; a rule that only a
+secondary source (a bank's or vendor's published guide) or an inference gives is a warning, shown but not
+blocking unless the institution makes warnings block (``blocking_problems``). Code-list membership is an
+error whatever the list's source, because the lists are the admins' to edit (codelists app). Three
+secondary-source rules stay errors on purpose: the PAN's 4th letter P (an individual's PAN by the Income
+Tax Department's structure), a PIN that is not in the PIN master or lies in another state (the portal's
+brief), and the Aadhaar guard (UIDAI's storage rule).
 
 This runs on 100,000-row imports: regexes are compiled once, code lists are sets in the CodeBook, and
 messages are built only for the values that fail.

@@ -1,0 +1,1 @@
+"""What people read the portal through: the dashboard, the audit log and notifications."""

@@ -1,0 +1,1 @@
+"""Sending approved records to KwikID in batches, keeping every answer, and the institution's settings."""

@@ -17,6 +17,7 @@ from records.validation import (
     PAN_MESSAGE,
     Problem,
     blocking_problems,
+    clean_record,
     looks_like_aadhaar,
     normalise_record,
     validate_record,
@@ -326,8 +327,8 @@ MUTATIONS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-# Rules that only a secondary source [S2] or an inference [I] gives (DOMAIN.md section 6): one warning on
-# the field, no error.
+# Rules that only a secondary source or an inference gives (see records/validation.py): one warning on the
+# field, no error.
 WARNING_MUTATIONS: list[tuple[str, dict[str, Any], str]] = [
     ("under 18 on a normal KYC", {"dob": date(2008, 11, 3)}, "dob"),
     ("under 18 on an OTP e-KYC", {"dob": date(2010, 1, 1), "kyc_type": "04"}, "dob"),
@@ -875,3 +876,44 @@ def test_a_full_aadhaar_number_in_free_text_gets_a_message_for_free_text() -> No
     [problem] = errors(check(record))
     assert problem.message.startswith("Verifier employee code looks like it contains an Aadhaar number")
     assert "last 4 digits of the Aadhaar" not in problem.message
+
+
+def test_clean_record_blanks_what_the_flags_exclude_after_normalising() -> None:
+    data = {
+        **valid_record(),
+        "current_address_same_as_poa_address": "Y",
+        "current_vtc": "Pune",
+        "differently_abled_flag": False,
+        "impairment_type": "01",
+        "udid_number": "MH1234567890123456",
+        "mobile_number": "",
+        "mobile_isd": "91",
+        "pan": " abcpk1234l ",
+    }
+    cleaned, problems = clean_record(data)
+    assert problems == []
+    assert cleaned["pan"] == "ABCPK1234L"
+    assert cleaned["current_vtc"] == ""
+    assert (cleaned["impairment_type"], cleaned["udid_number"], cleaned["impairment_percentage"]) == (
+        "",
+        "",
+        None,
+    )
+    assert cleaned["mobile_isd"] == ""
+
+
+def test_clean_record_resolves_before_it_blanks() -> None:
+    seen: list[str] = []
+
+    def resolve(cleaned: dict[str, Any]) -> list[Problem]:
+        seen.append(cleaned["current_address_same_as_poa_address"])
+        cleaned["current_address_same_as_poa_address"] = "Y"  # as a label "Yes" becomes its code
+        return [Problem("gender", "a note from the resolver")]
+
+    cleaned, problems = clean_record(
+        {**valid_record(), "current_address_same_as_poa_address": "Yes", "current_vtc": "Pune"},
+        resolve=resolve,
+    )
+    assert seen == ["Yes"]
+    assert cleaned["current_vtc"] == ""
+    assert problems == [Problem("gender", "a note from the resolver")]
