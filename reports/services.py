@@ -162,10 +162,10 @@ def digests_create(*, now: datetime | None = None) -> int:
 
 
 def _ring_email_sender() -> None:
-    from .tasks import send_notification_emails
+    from .tasks import notification_emails_send
 
     try:
-        send_notification_emails.delay()
+        notification_emails_send.delay()
     except Exception:  # the broker is only a doorbell: the periodic run sends them anyway
         logger.warning("Could not queue the notification emails; the periodic run will send them")
 
