@@ -363,7 +363,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(UPLOAD_ASSEMBLE_EVERY_SECONDS),
     },
     "derive-notifications": {
-        "task": "reports.tasks.derive_notifications",
+        "task": "reports.tasks.notifications_derive",
         "schedule": float(NOTIFY_EVERY_SECONDS),
     },
     # Uploaded import files hold PII: deleted a day after upload (bulkdata.services.imports_purge_expired).

@@ -4,7 +4,7 @@ from django import forms
 
 from institutions.models import Branch
 
-from .selectors import audit_actions
+from .audit import audit_actions
 
 
 class AuditFilterForm(forms.Form):

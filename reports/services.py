@@ -22,9 +22,8 @@ from django.utils import timezone
 
 from ckycportal.logging import redact
 from institutions.models import Role, User
-from records import models as record_models
 from records import selectors as record_selectors
-from records.models import KycRecord, RecordEvent, Status
+from records.models import DUE_SOON_DAYS, RecordEvent, Status
 
 from .models import DerivationCursor, Notification
 
@@ -38,11 +37,6 @@ DERIVE_CHUNK = 1000
 EMAIL_CHUNK = 50
 EMAIL_CLAIM = timedelta(minutes=5)
 EMAIL_MAX_ATTEMPTS = 8
-DUE_SOON_DAYS = 3
-
-
-def _due_soon_days() -> int:
-    return int(getattr(record_models, "DUE_SOON_DAYS", DUE_SOON_DAYS))
 
 
 def _email_status(user: User) -> str:
@@ -117,14 +111,12 @@ class DigestCounts:
 
 def _digest_counts(checker: User, today: datetime) -> DigestCounts:
     waiting = record_selectors.review_queue(checker).count()
-    overdue = due_soon = 0
-    if any(f.name == "upload_due_on" for f in KycRecord._meta.get_fields()):
-        open_records = record_selectors.record_list(checker).exclude(status=Status.UPLOADED)
-        day = today.date()
-        overdue = open_records.filter(upload_due_on__lt=day).count()
-        due_soon = open_records.filter(
-            upload_due_on__gte=day, upload_due_on__lte=day + timedelta(days=_due_soon_days())
-        ).count()
+    open_records = record_selectors.record_list(checker).exclude(status=Status.UPLOADED)
+    day = today.date()
+    overdue = open_records.filter(upload_due_on__lt=day).count()
+    due_soon = open_records.filter(
+        upload_due_on__gte=day, upload_due_on__lte=day + timedelta(days=DUE_SOON_DAYS)
+    ).count()
     return DigestCounts(waiting, overdue, due_soon)
 
 
@@ -150,7 +142,7 @@ def digests_create(*, now: datetime | None = None) -> int:
         if counts.overdue or counts.due_soon:
             parts.append(
                 f"{counts.overdue} record(s) of your branches are overdue for upload and "
-                f"{counts.due_soon} are due within {_due_soon_days()} days."
+                f"{counts.due_soon} are due within {DUE_SOON_DAYS} days."
             )
         rows.append(
             Notification(
@@ -170,10 +162,10 @@ def digests_create(*, now: datetime | None = None) -> int:
 
 
 def _ring_email_sender() -> None:
-    from .tasks import send_notification_emails
+    from .tasks import notification_emails_send
 
     try:
-        send_notification_emails.delay()
+        notification_emails_send.delay()
     except Exception:  # the broker is only a doorbell: the periodic run sends them anyway
         logger.warning("Could not queue the notification emails; the periodic run will send them")
 

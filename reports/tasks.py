@@ -7,15 +7,15 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="reports.tasks.derive_notifications", ignore_result=True)
-def derive_notifications() -> None:
+@shared_task(name="reports.tasks.notifications_derive", ignore_result=True)
+def notifications_derive() -> None:
     """New returns and rejections -> notifications; then today's checker digests once it is time."""
     services.notifications_derive()
     services.digests_create()
     services.notification_emails_send()
 
 
-@shared_task(name="reports.tasks.send_notification_emails", ignore_result=True)
-def send_notification_emails() -> None:
+@shared_task(name="reports.tasks.notification_emails_send", ignore_result=True)
+def notification_emails_send() -> None:
     """Send pending notification emails (rung after commit; the periodic task catches any missed ring)."""
     services.notification_emails_send()

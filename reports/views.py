@@ -1,4 +1,5 @@
-"""Dashboard, audit log and notifications: thin views over reports.selectors and reports.services."""
+"""Dashboard, audit log and notifications: thin views over reports.dashboard, reports.audit,
+reports.selectors (notifications) and reports.services."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from records import selectors as record_selectors
 from records.models import Status
 from uploads import selectors as upload_selectors
 
-from . import charts, selectors, services
+from . import audit, charts, selectors, services
+from .dashboard import dashboard_cached, sending_batches
 from .forms import AuditFilterForm
 
 
@@ -31,7 +33,7 @@ def _int(value: str | None) -> int | None:
 
 def dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
-    data = selectors.dashboard_cached(user, branch_id=_int(request.GET.get("branch")))
+    data = dashboard_cached(user, branch_id=_int(request.GET.get("branch")))
     labels = dict(Status.choices)
     context: dict[str, Any] = {
         "data": data,
@@ -44,18 +46,18 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         ),
         "queue_count": record_selectors.review_queue(user).count() if user.is_checker else None,
         "progress": upload_selectors.upload_progress(user),
-        "sending": list(selectors.sending_batches(user, data.branch)[:10]),
+        "sending": list(sending_batches(user, data.branch)[:10]),
     }
     return render(request, "records/dashboard.html", context)
 
 
-def _audit_filters(request: AuthedRequest) -> tuple[AuditFilterForm, selectors.AuditFilters]:
+def _audit_filters(request: AuthedRequest) -> tuple[AuditFilterForm, audit.AuditFilters]:
     branches = record_selectors.branch_list(request.user).order_by("code")
     form = AuditFilterForm(request.GET or None, branches=branches)
     if request.GET and form.is_valid():
         data = form.cleaned_data
         branch: Branch | None = data["branch"]
-        return form, selectors.AuditFilters(
+        return form, audit.AuditFilters(
             date_from=data["date_from"],
             date_to=data["date_to"],
             actor=data["actor"].strip(),
@@ -63,7 +65,7 @@ def _audit_filters(request: AuthedRequest) -> tuple[AuditFilterForm, selectors.A
             branch=branch,
             ref=data["ref"].strip(),
         )
-    return form, selectors.AuditFilters()
+    return form, audit.AuditFilters()
 
 
 @role_required(Role.ADMIN, Role.AUDITOR)
@@ -71,8 +73,8 @@ def audit_log(request: AuthedRequest) -> HttpResponse:
     form, filters = _audit_filters(request)
     if form.is_bound and not form.is_valid():
         return render(request, "reports/audit_log.html", {"form": form, "rows": [], "query": {}}, status=400)
-    after = selectors.parse_cursor(request.GET.get("after", ""))
-    rows, last = selectors.audit_page(request.user, filters, after=after)
+    after = audit.parse_cursor(request.GET.get("after", ""))
+    rows, last = audit.audit_page(request.user, filters, after=after)
     context = {
         "form": form,
         "rows": rows,
@@ -92,7 +94,7 @@ def audit_export(request: AuthedRequest) -> HttpResponse:
     rows = (
         (
             timezone.localtime(row.created_at).isoformat(),
-            "record" if row.source == selectors.RECORD else "configuration",
+            "record" if row.source == audit.RECORD else "configuration",
             row.action_label,
             row.actor,
             row.branch,
@@ -102,7 +104,7 @@ def audit_export(request: AuthedRequest) -> HttpResponse:
             "; ".join(row.changes),
             row.reason,
         )
-        for row in selectors.audit_rows(request.user, filters)
+        for row in audit.audit_rows(request.user, filters)
     )
     # A StreamingHttpResponse is no HttpResponse to the type checker, but Django serves both alike.
     return csv_response(f"audit-log-{timezone.localdate():%Y%m%d}.csv", header, rows)  # type: ignore[return-value]

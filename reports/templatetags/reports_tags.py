@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 from django import template
 
-from reports.selectors import audit_action_label
+from reports.audit import audit_action_label
 
 register = template.Library()
 

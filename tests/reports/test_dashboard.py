@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from institutions.models import Branch, Institution, Role, User
 from records import services as record_services
-from records.models import KycRecord, Status
-from reports import selectors
+from records.models import DUE_SOON_DAYS, KycRecord, Status
+from reports import dashboard
 from tests.conftest import approved_record, make_user, new_record, otp_login
 from uploads.models import BatchItem, BatchStatus, UploadBatch
 
@@ -69,7 +69,7 @@ def test_figures(
         upload_due_on=timezone.localdate() + timedelta(days=1)
     )
 
-    data = selectors.dashboard_get(bob)
+    data = dashboard.dashboard_get(bob)
     assert data.counts[Status.SUBMITTED] == 2 and data.counts[Status.UPLOADED] == 2
     assert data.oldest_waiting == waiting_old
     assert data.uploaded_today == 2
@@ -86,12 +86,12 @@ def test_scoped_to_the_users_branches(
     new_record(alice, branch_a, 1)
     new_record(mallory, branch_b, 2)
     new_record(mallory, branch_b, 3)
-    assert sum(selectors.dashboard_get(bob).counts.values()) == 1
+    assert sum(dashboard.dashboard_get(bob).counts.values()) == 1
     # Asking for another branch by id shows one's own, not the other's.
-    assert sum(selectors.dashboard_get(bob, branch_id=branch_b.pk).counts.values()) == 1
+    assert sum(dashboard.dashboard_get(bob, branch_id=branch_b.pk).counts.values()) == 1
     auditor = make_user("audrey", Role.AUDITOR)
-    assert sum(selectors.dashboard_get(auditor).counts.values()) == 3
-    assert sum(selectors.dashboard_get(auditor, branch_id=branch_b.pk).counts.values()) == 2
+    assert sum(dashboard.dashboard_get(auditor).counts.values()) == 3
+    assert sum(dashboard.dashboard_get(auditor, branch_id=branch_b.pk).counts.values()) == 2
 
 
 def test_query_count_does_not_grow_with_records_or_branches(
@@ -139,3 +139,31 @@ def test_figures_are_kept_a_few_seconds_and_say_when_they_were_taken(
     assert sum(response.context["data"].counts.values()) == 1  # the kept figures
     assert "Figures as of" in response.content.decode()
     assert len(second.captured_queries) < len(first.captured_queries)
+
+
+def test_overdue_and_due_soon_use_the_records_window(alice: User, bob: User, branch_a: Branch) -> None:
+    data = dashboard.dashboard_get(bob)
+    assert (data.overdue, data.due_soon, data.due_soon_days) == (0, 0, DUE_SOON_DAYS)
+    today = timezone.localdate()
+    for n, days in enumerate((-1, 0, DUE_SOON_DAYS, DUE_SOON_DAYS + 1), start=1):
+        KycRecord.objects.filter(pk=new_record(alice, branch_a, n).pk).update(
+            upload_due_on=today + timedelta(days=days)
+        )
+    data = dashboard.dashboard_get(bob)
+    assert (data.overdue, data.due_soon) == (1, 2)
+
+
+def test_sending_batches_are_the_users_branches_or_the_one_asked_for(
+    institution: Institution, bob: User, branch_a: Branch, branch_b: Branch
+) -> None:
+    sending_a, sending_b = (
+        UploadBatch.objects.create(
+            institution=institution, branch=b, status=BatchStatus.SENDING, record_count=1
+        )
+        for b in (branch_a, branch_b)
+    )
+    UploadBatch.objects.create(institution=institution, branch=branch_a, status=BatchStatus.ACCEPTED)
+    assert list(dashboard.sending_batches(bob, None)) == [sending_a]
+    auditor = make_user("audrey", Role.AUDITOR)
+    assert set(dashboard.sending_batches(auditor, None)) == {sending_a, sending_b}
+    assert list(dashboard.sending_batches(auditor, branch_b)) == [sending_b]

@@ -16,9 +16,8 @@ from django.utils import timezone
 
 from institutions.models import Branch, User
 from records import services as record_services
-from reports import services
+from reports import services, tasks
 from reports.models import Notification
-from reports.tasks import derive_notifications
 from tests.conftest import new_record, otp_login
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +34,7 @@ def returned(alice: User, bob: User, branch_a: Branch) -> Any:
 def test_return_notifies_the_maker_once_however_often_the_job_runs(returned: Any, alice: User) -> None:
     assert services.notifications_derive() == 1
     assert services.notifications_derive() == 0
-    derive_notifications()  # the periodic task too (it may also make today's checker digest)
+    tasks.notifications_derive()  # the periodic task too (it may also make today's checker digest)
     (note,) = Notification.objects.exclude(kind=Notification.Kind.DIGEST)
     assert note.recipient == alice and note.kind == Notification.Kind.RETURNED
     assert returned.kyc_ref_no in note.title and "bob" in note.title
@@ -209,3 +208,14 @@ def test_address_removed_before_sending_leaves_the_portal_notification(
     assert services.notification_emails_send() == 0
     assert mail.outbox == []
     assert Notification.objects.get(recipient=alice).email_status == Notification.Email.NONE
+
+
+def test_beat_schedule_runs_the_registered_derivation_task() -> None:
+    from django.conf import settings
+
+    from ckycportal.celery import app
+
+    task = settings.CELERY_BEAT_SCHEDULE["derive-notifications"]["task"]
+    assert task == tasks.notifications_derive.name
+    assert task in app.tasks
+    assert tasks.notification_emails_send.name in app.tasks
