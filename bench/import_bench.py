@@ -1,7 +1,7 @@
 """Import benchmark (`make bench-import`): the portal's bulk import against a plain CSV -> regex -> COPY.
 
 1. A CSV of N valid records (default 100,000; bench/seed.py's record generator, the template's columns)
-   is imported by the portal (bench/import_child.py: bulkdata.services.records_import, as
+   is imported by the portal (bench/import_child.py: bulkdata.engine.records_import, as
    ``manage.py import_records`` runs it: validation, PII encryption, PAN hashes, duplicate checks against
    the file and the table, records, name tokens and audit events, one transaction) into an empty table.
    In the same run, bench/import_plain.py streams the same file, applies the same regular expressions and

@@ -2,7 +2,7 @@
 
     python bench/import_child.py FILE BRANCH_CODE USERNAME [--check-only]
 
-Runs ``bulkdata.services.records_import`` exactly as ``manage.py import_records`` does (all or nothing,
+Runs ``bulkdata.engine.records_import`` exactly as ``manage.py import_records`` does (all or nothing,
 validation, encryption, duplicate checks, records, name tokens and audit events) and reports the seconds
 it took, the rows and this process's peak resident memory (VmHWM, which includes Django itself), and the
 largest peak of the worker processes that prepared its rows (forked from it, so sharing its pages).
@@ -34,7 +34,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from bulkdata.services import records_import
+    from bulkdata.engine import records_import
     from institutions.models import User
 
     path, code, username = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import ijson
 
+from ckycportal.errors import PortalError
 from codelists.selectors import CODE_LISTS
 from kwikid.fields import FIELDS, RECORD, SECTIONS
 
@@ -63,7 +64,7 @@ CSV, XLSX, JSON = "csv", "xlsx", "json"
 Opener = Callable[[], IO[bytes]]
 
 
-class FileRefused(Exception):
+class FileRefused(PortalError):
     """The file as a whole cannot be imported; the message says why and what to do."""
 
 

@@ -5,26 +5,25 @@ from __future__ import annotations
 import tempfile
 from typing import Any, cast
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ckycportal.errors import PortalError
 from codelists.selectors import code_book
 from institutions.models import Role
 from institutions.permissions import AuthedRequest, role_required
 from records import selectors as record_selectors
 from records.listing import RecordListForm
 
-from . import exports, selectors, services, tasks, template
+from . import exports, selectors, services, template
 from .forms import ConfirmForm, ImportForm
-from .models import JOB_TRANSITIONS, ImportJob, JobStatus
+from .models import JOB_TRANSITIONS, JobStatus
 from .parsers import (
     CODE_SHEET_PREFIX,
     COLUMNS,
@@ -32,21 +31,12 @@ from .parsers import (
     MAX_ROWS,
     MAX_UPLOAD_BYTES,
     MAX_XLSX_BYTES,
-    FileRefused,
 )
-
-# Files up to this size are checked and imported within the request (a few seconds at most); larger
-# ones by a Celery worker while the page shows a progress bar.
-SYNC_MAX_BYTES_DEFAULT = 256 * 1024
 
 
 def _file(response: HttpResponseBase) -> HttpResponse:
     # A streamed CSV or a workbook: views are typed as returning HttpResponse (role_required).
     return cast(HttpResponse, response)
-
-
-def _sync(job: ImportJob) -> bool:
-    return job.file_size <= getattr(settings, "IMPORT_SYNC_MAX_BYTES", SYNC_MAX_BYTES_DEFAULT)
 
 
 @role_required(Role.MAKER)
@@ -61,14 +51,10 @@ def import_start(request: AuthedRequest) -> HttpResponse:
                 upload=form.cleaned_data["file"],
                 submit=form.cleaned_data["submit"],
             )
-        except FileRefused as exc:
-            form.add_error("file", str(exc))
+        except PortalError as exc:
+            form.add_error("file", exc.message)
         else:
-            services.import_job_queue_check(job=job)
-            if _sync(job):
-                services.import_job_check(job_id=job.pk)
-            else:
-                transaction.on_commit(lambda: tasks.check_import.delay(job.pk))
+            services.import_job_start_check(job=job)
             return redirect("bulkdata:import_detail", pk=job.pk)
     return render(
         request,
@@ -128,20 +114,18 @@ def import_progress(request: AuthedRequest, pk: int) -> JsonResponse:
 def import_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
     job = selectors.job_get(request.user, pk)
     form = ConfirmForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise ValueError("Choose whether to import all records or only the valid ones.")
-        services.import_job_confirm(actor=request.user, job=job, mode=form.cleaned_data["mode"])
-    except ValueError as exc:
-        messages.error(request, str(exc))
+    if not form.is_valid():
+        messages.error(request, "Choose whether to import all records or only the valid ones.")
         return redirect("bulkdata:import_detail", pk=job.pk)
-    if _sync(job):
-        job = services.import_job_run(job_id=job.pk)
-        if job.status == JobStatus.IMPORTED:
-            created = job.records_created
-            messages.success(request, f"{created} record{'s' if created != 1 else ''} imported.")
-    else:
-        transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
+    try:
+        # A small file is imported by now; a larger one is queued for a worker.
+        job = services.import_job_confirm(actor=request.user, job=job, mode=form.cleaned_data["mode"])
+    except PortalError as exc:
+        messages.error(request, exc.message)
+        return redirect("bulkdata:import_detail", pk=job.pk)
+    if job.status == JobStatus.IMPORTED:
+        created = job.records_created
+        messages.success(request, f"{created} record{'s' if created != 1 else ''} imported.")
     return redirect("bulkdata:import_detail", pk=job.pk)
 
 
@@ -151,8 +135,8 @@ def import_discard(request: AuthedRequest, pk: int) -> HttpResponse:
     job = selectors.job_get(request.user, pk)
     try:
         services.import_job_discard(actor=request.user, job=job)
-    except ValueError as exc:
-        messages.error(request, str(exc))
+    except PortalError as exc:
+        messages.error(request, exc.message)
         return redirect("bulkdata:import_detail", pk=job.pk)
     messages.success(request, f"The uploaded file {job.filename} was deleted.")
     return redirect("bulkdata:import_start")
@@ -162,11 +146,7 @@ def import_discard(request: AuthedRequest, pk: int) -> HttpResponse:
 @role_required(Role.MAKER)
 def import_retry(request: AuthedRequest, pk: int) -> HttpResponse:
     """Ring again for a job whose worker stopped (its lease ran out); the services decide if it runs."""
-    job = selectors.job_get(request.user, pk)
-    if job.status == JobStatus.CHECKING:
-        transaction.on_commit(lambda: tasks.check_import.delay(job.pk))
-    elif job.status == JobStatus.IMPORTING:
-        transaction.on_commit(lambda: tasks.run_import.delay(job.pk))
+    job = services.import_job_retry(job=selectors.job_get(request.user, pk))
     messages.info(request, "The import was queued again.")
     return redirect("bulkdata:import_detail", pk=job.pk)
 

@@ -367,5 +367,5 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(NOTIFY_EVERY_SECONDS),
     },
     # Uploaded import files hold PII: deleted a day after upload (bulkdata.services.imports_purge_expired).
-    "purge-import-files": {"task": "bulkdata.tasks.purge_import_files", "schedule": 3600.0},
+    "purge-import-files": {"task": "bulkdata.tasks.imports_purge_expired", "schedule": 3600.0},
 }

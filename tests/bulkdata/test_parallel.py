@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bulkdata import services
+from bulkdata import engine
+from bulkdata.engine import records_import
 from bulkdata.parsers import FileRefused, RawRow
-from bulkdata.services import records_import
 from codelists.codes import STATIC_CODE_BOOK
 from institutions.models import Branch, User
 from records.models import KycRecord, RecordEvent, RecordNameToken
@@ -78,17 +78,17 @@ def stored(prefix: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def workers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Chunks of 2 rows, 2 workers; each process that prepares a row writes its id to a file."""
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(services, "POOL_WORKERS", 2)
+    monkeypatch.setattr(engine, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(engine, "POOL_WORKERS", 2)
     pids = tmp_path / "pids"
-    prepare = services.prepare
+    prepare = engine.prepare
 
     def prepare_and_tell(*args: Any, **kwargs: Any) -> Any:
         with pids.open("a") as f:
             f.write(f"{os.getpid()}\n")
         return prepare(*args, **kwargs)
 
-    monkeypatch.setattr(services, "prepare", prepare_and_tell)
+    monkeypatch.setattr(engine, "prepare", prepare_and_tell)
     return pids
 
 
@@ -98,7 +98,7 @@ def test_rows_prepared_by_workers_import_as_rows_prepared_in_order(
     in_workers = run("PAR", alice, branch_a)
     assert str(os.getpid()) not in workers.read_text().split()  # every row went to a worker
     workers.unlink()
-    monkeypatch.setattr(services, "POOL_WORKERS", 1)
+    monkeypatch.setattr(engine, "POOL_WORKERS", 1)
     in_order = run("SER", alice, branch_a)
     assert set(workers.read_text().split()) == {str(os.getpid())}
 
@@ -128,7 +128,7 @@ def test_a_bad_line_late_in_the_file_is_reported_after_the_rows_before_it(
 
     in_workers = check()
     assert str(os.getpid()) not in workers.read_text().split()
-    monkeypatch.setattr(services, "POOL_WORKERS", 1)
+    monkeypatch.setattr(engine, "POOL_WORKERS", 1)
     assert in_workers == check()
     assert in_workers[0].startswith("Row 11 has 62 cells")
     assert in_workers[1] == [4, 7, 8]
@@ -137,7 +137,7 @@ def test_a_bad_line_late_in_the_file_is_reported_after_the_rows_before_it(
 def test_rows_are_prepared_by_workers_in_a_celery_prefork_child_too(workers: Path) -> None:
     """A prefork worker's child is daemonic, and multiprocessing refuses such a process children."""
     raws = [RawRow(n, {**record, "kyc_ref_no": f"D-{n}"}) for n, record in enumerate(rows(5), start=2)]
-    stage = services._Stage(
+    stage = engine._Stage(
         today=date.today(), codes=STATIC_CODE_BOOK, warnings_block=False, lines=None, keep_values=False
     )
     context = multiprocessing.get_context("fork")
@@ -145,7 +145,7 @@ def test_rows_are_prepared_by_workers_in_a_celery_prefork_child_too(workers: Pat
 
     def child() -> None:
         try:
-            chunks = services._prepared_chunks(raws, stage, parallel=True)
+            chunks = engine._prepared_chunks(raws, stage, parallel=True)
             results.put([[(row.number, row.ref_key, row.blocked) for row in chunk] for chunk in chunks])
         except BaseException as exc:  # reported to the test
             results.put(repr(exc))

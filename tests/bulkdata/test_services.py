@@ -1,268 +1,132 @@
-"""The bulk path keeps the single-record services' semantics: same values, same events, same refusals."""
+"""Import jobs: a small file is checked and imported within the request, a larger one by the tasks the
+services queue once their transaction commits; a job a live worker holds is left alone; every refusal is a
+PortalError whose message says what to do."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.core.files.uploadedfile import SimpleUploadedFile
 
-from bulkdata import services
-from bulkdata.services import ImportRejected, records_import
+from bulkdata import services, tasks
+from bulkdata.models import ImportJob, ImportProblem, JobStatus
+from bulkdata.parsers import FileRefused
+from ckycportal.errors import ActionRefused, PortalError
 from institutions.models import Branch, User
-from records import services as record_services
-from records.models import KycRecord, RecordEvent, RecordNameToken
-from tests.bulkdata.helpers import csv_bytes, json_body, rows, xlsx_bytes
-from tests.records.factories import differently_abled_record, minimal_record, valid_record
+from records.models import KycRecord
+from tests.bulkdata.helpers import csv_bytes, rows
 
 pytestmark = pytest.mark.django_db
 
-# Set by the database or the clock, so they differ between any two records.
-VOLATILE = {"id", "kyc_ref_no", "created_at", "updated_at", "submitted_at"}
 
-
-def opener(data: bytes) -> Callable[[], io.BytesIO]:
-    return lambda: io.BytesIO(data)
-
-
-def stored(record: KycRecord) -> dict[str, Any]:
-    record.refresh_from_db()
-    return {
-        f.attname: getattr(record, f.attname)
-        for f in KycRecord._meta.concrete_fields
-        if f.name not in VOLATILE
-    }
-
-
-def history(record: KycRecord) -> list[tuple[Any, ...]]:
-    return list(
-        RecordEvent.objects.filter(record=record)
-        .order_by("created_at", "pk")
-        .values_list("action", "from_status", "to_status", "actor_id", "reason")
+def new_job(alice: User, branch_a: Branch, data: bytes) -> ImportJob:
+    return services.import_job_create(
+        actor=alice, branch=branch_a, upload=SimpleUploadedFile("r.csv", data), submit=False
     )
 
 
-def tokens(record: KycRecord) -> set[str]:
-    return set(RecordNameToken.objects.filter(record=record).values_list("token_hash", flat=True))
+@pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The tasks the services queue, by name, instead of sending them to the broker."""
+    sent: list[tuple[str, int]] = []
+    for task in (tasks.import_job_check, tasks.import_job_run):
+        monkeypatch.setattr(task, "delay", lambda pk, name=task.__name__: sent.append((name, pk)))
+    return sent
 
 
-@pytest.mark.parametrize("make", [valid_record, minimal_record, differently_abled_record])
-@pytest.mark.parametrize("submit", [False, True])
-def test_imported_record_equals_one_entered_through_the_services(
-    make: Callable[[], dict[str, Any]], submit: bool, alice: User, branch_a: Branch
+def test_a_small_file_is_checked_and_imported_within_the_request(
+    alice: User, branch_a: Branch, queued: list[tuple[str, int]], django_capture_on_commit_callbacks: Any
 ) -> None:
-    data = make()
-    data["kyc_ref_no"] = "FORM-1"
-    by_form = record_services.record_create(actor=alice, branch=branch_a, data=data)
-    if submit:
-        by_form = record_services.record_submit(actor=alice, record=by_form)
-    data["kyc_ref_no"] = "FILE-1"
-    # Messy as spreadsheets are: lower case, spaces, a single-digit code, "+91".
-    messy = {**data, "pan": f" {data['pan'].lower()} ", "applicant_first_name": "  ravi ", "kyc_type": "1"}
-    messy["mobile_isd"] = "+91" if data["mobile_isd"] else ""
-    outcome = records_import(
-        actor=alice, branch=branch_a, opener=opener(csv_bytes([messy])), save=True, submit=submit
-    )
-    assert outcome.created == 1
-    by_file = KycRecord.objects.get(kyc_ref_no="FILE-1")
-    assert stored(by_file) == stored(by_form)
-    assert history(by_file) == history(by_form)
-    assert tokens(by_file) == tokens(by_form)
-    assert by_file.pan == data["pan"]  # decrypts: the COPY path encrypted with the field's own keys
+    job = new_job(alice, branch_a, csv_bytes(rows(2)))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = services.import_job_start_check(job=job)
+        assert job.status == JobStatus.CHECKED
+        job = services.import_job_confirm(actor=alice, job=job, mode=ImportJob.Mode.ALL)
+    assert (job.status, job.records_created) == (JobStatus.IMPORTED, 2)
+    assert (callbacks, queued) == ([], [])
 
 
-def test_orm_path_writes_the_same_as_copy(
-    alice: User, branch_a: Branch, monkeypatch: pytest.MonkeyPatch
+def test_a_large_files_check_and_import_are_queued_once_the_transaction_commits(
+    alice: User,
+    branch_a: Branch,
+    settings: Any,
+    queued: list[tuple[str, int]],
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
-    records_import(
-        actor=alice, branch=branch_a, opener=opener(csv_bytes(rows(1, "COPY"))), save=True, submit=True
-    )
-    monkeypatch.setattr(connection, "vendor", "other")  # what SQLite (make run) takes: bulk_create
-    records_import(
-        actor=alice, branch=branch_a, opener=opener(csv_bytes(rows(1, "ORM"))), save=True, submit=True
-    )
-    copied, created = (
-        KycRecord.objects.get(kyc_ref_no="COPY-00001"),
-        KycRecord.objects.get(kyc_ref_no="ORM-00001"),
-    )
-    assert stored(copied) == stored(created)
-    assert history(copied) == history(created)
-    assert tokens(copied) == tokens(created)
+    settings.IMPORT_SYNC_MAX_BYTES = 10  # every file goes to a worker
+    job = new_job(alice, branch_a, csv_bytes(rows(2)))
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.import_job_start_check(job=job).status == JobStatus.CHECKING
+    assert queued == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    assert queued == [("import_job_check", job.pk)]
+
+    services.import_job_check(job_id=job.pk)
+    job.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.import_job_confirm(actor=alice, job=job, mode=ImportJob.Mode.ALL).status == (
+            JobStatus.IMPORTING
+        )
+    assert queued[-1] == ("import_job_run", job.pk)
+    assert not KycRecord.objects.exists()
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        lambda: xlsx_bytes(rows(3)),
-        lambda: json_body(rows(3)),
-        lambda: json_body(rows(3), wrapped=False),
-        lambda: csv_bytes(rows(3), bom=True),
-    ],
-    ids=["xlsx", "json-body", "json-array", "csv-bom"],
-)
-def test_every_format_imports(data: Callable[[], bytes], alice: User, branch_a: Branch) -> None:
-    outcome = records_import(actor=alice, branch=branch_a, opener=opener(data()), save=True)
-    assert (outcome.rows, outcome.invalid, outcome.created) == (3, 0, 3)
-    record = KycRecord.objects.get(kyc_ref_no="IMP-00002")
-    assert record_services.record_data(record) == {**rows(3)[1]}
+def test_retry_queues_the_task_of_the_jobs_status(
+    alice: User,
+    branch_a: Branch,
+    settings: Any,
+    queued: list[tuple[str, int]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.IMPORT_SYNC_MAX_BYTES = 10
+    job = new_job(alice, branch_a, csv_bytes(rows(1)))
+    services.import_job_start_check(job=job)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.import_job_retry(job=job)
+    assert queued == [("import_job_check", job.pk)]
+    services.import_job_check(job_id=job.pk)
+    job.refresh_from_db()
+    services.import_job_confirm(actor=alice, job=job, mode=ImportJob.Mode.ALL)
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.import_job_retry(job=job)
+    assert queued == [("import_job_run", job.pk)]
 
 
-def test_duplicates_in_the_file_and_in_the_database_are_reported_per_row(
+def test_a_job_taken_by_a_live_worker_is_left_alone(alice: User, branch_a: Branch, settings: Any) -> None:
+    settings.IMPORT_SYNC_MAX_BYTES = 10  # checked by a worker, not within this call
+    job = new_job(alice, branch_a, csv_bytes(rows(1)))
+    services.import_job_start_check(job=job)
+    assert services._claim(job, JobStatus.CHECKING)  # a worker holds it now
+    assert services.import_job_check(job_id=job.pk).status == JobStatus.CHECKING
+    assert not ImportProblem.objects.exists()
+
+
+def test_confirming_all_rows_while_some_are_invalid_is_refused_with_a_readable_message(
     alice: User, branch_a: Branch
 ) -> None:
-    existing = valid_record()
-    existing.update(kyc_ref_no="OLD-1", pan="ZZZPZ9999Z")
-    record_services.record_create(actor=alice, branch=branch_a, data=existing)
-    records = rows(4)
-    records[1]["kyc_ref_no"] = "imp-00001"  # repeats row 2, ignoring case
-    records[2]["kyc_ref_no"] = "old-1"  # already in the database
-    records[3]["pan"] = records[0]["pan"]  # same PAN as row 2: a warning
-    records[0]["pan"] = "ZZZPZ9999Z"  # same PAN as OLD-1: a warning naming it (same branch)
-    records[3]["pan"] = "ZZZPZ9999Z"
-    found: dict[int, list[tuple[str, str, str]]] = {}
-    outcome = records_import(
-        actor=alice,
-        branch=branch_a,
-        opener=opener(csv_bytes(records)),
-        save=False,
-        on_problems=lambda row, problems: found.setdefault(row, []).extend(
-            (p.field, p.severity, p.message) for p in problems
-        ),
+    job = services.import_job_start_check(
+        job=new_job(alice, branch_a, csv_bytes(rows(2, gender="Q")[:1] + rows(2)[1:]))
     )
-    assert found[3] == [("kyc_ref_no", "error", "KYC reference number repeats row 2 of this file")]
-    assert found[4][0][:2] == ("kyc_ref_no", "error")
-    assert "Another record already has this KYC reference number" in found[4][0][2]
-    assert (
-        "pan",
-        "warning",
-        "Same PAN as row 2 of this file: check that this is not the same customer twice",
-    ) in (found[5])
-    assert any("Another record (OLD-1) has the same PAN" in message for _, _, message in found[2])
-    assert (outcome.invalid, outcome.valid) == (2, 2)
+    with pytest.raises(ActionRefused) as info:
+        services.import_job_confirm(actor=alice, job=job, mode=ImportJob.Mode.ALL)
+    assert info.value.message == "Some rows are invalid: fix them, or import only the valid rows."
+    job.refresh_from_db()
+    assert job.status == JobStatus.CHECKED
 
 
-def test_another_branchs_record_is_not_named_in_a_pan_warning(
-    alice: User, mallory: User, branch_a: Branch, branch_b: Branch
-) -> None:
-    secret = valid_record()
-    secret.update(kyc_ref_no="SECRET-B", pan="ZZZPZ9999Z")
-    record_services.record_create(actor=mallory, branch=branch_b, data=secret)
-    messages: list[str] = []
-    records_import(
-        actor=alice,
-        branch=branch_a,
-        opener=opener(csv_bytes(rows(1, pan="ZZZPZ9999Z"))),
-        save=False,
-        on_problems=lambda row, problems: messages.extend(p.message for p in problems),
-    )
-    assert messages == ["Another record has the same PAN: check that this is not the same customer twice"]
+def test_a_move_the_jobs_status_does_not_allow_is_refused(alice: User, branch_a: Branch) -> None:
+    job = new_job(alice, branch_a, csv_bytes(rows(1)))
+    services.import_job_discard(actor=alice, job=job)
+    with pytest.raises(PortalError, match="An import that is discarded cannot do that"):
+        services.import_job_discard(actor=alice, job=job)
 
 
-def test_warnings_block_when_the_institution_says_so(alice: User, branch_a: Branch) -> None:
-    branch_a.institution.warnings_block = True
-    branch_a.institution.save()
-    records = rows(2)
-    records[1]["pan"] = records[0]["pan"]
-    with pytest.raises(ImportRejected):
-        records_import(actor=alice, branch=branch_a, opener=opener(csv_bytes(records)), save=True)
-    assert not KycRecord.objects.exists()
-
-
-def test_all_or_nothing_rolls_back_rows_written_before_the_bad_one(
-    alice: User, branch_a: Branch, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)  # the first chunks are written before row 6 is read
-    records = rows(6)
-    records[4]["gender"] = "X"
-    with pytest.raises(ImportRejected) as info:
-        records_import(actor=alice, branch=branch_a, opener=opener(csv_bytes(records)), save=True)
-    assert (info.value.outcome.rows, info.value.outcome.invalid) == (6, 1)
-    assert not KycRecord.objects.exists()
-    assert not RecordEvent.objects.exists()
-
-
-def test_branch_code_column_routes_rows_to_the_makers_other_branch(
-    alice: User, branch_a: Branch, branch_b: Branch
-) -> None:
-    alice.branches.add(branch_b)
-    records = rows(3)
-    records[1]["branch_code"] = "brb"
-    records[2]["branch_code"] = "ELSEWHERE"
-    found: dict[int, list[str]] = {}
-    outcome = records_import(
-        actor=alice,
-        branch=branch_a,
-        opener=opener(csv_bytes(records, [*records[0].keys(), "branch_code"])),
-        save=True,
-        only_valid=True,
-        on_problems=lambda row, problems: found.setdefault(row, []).extend(p.message for p in problems),
-    )
-    assert outcome.created == 2
-    assert KycRecord.objects.get(kyc_ref_no="IMP-00002").branch == branch_b
-    assert found[4][0].startswith("You do not work at branch ELSEWHERE")
-
-
-def test_full_aadhaar_anywhere_in_a_row_is_refused(alice: User, branch_a: Branch) -> None:
-    records = rows(1, poa_address_line_1="Aadhaar 2345 6789 0124, Marine Drive")
-    found: list[tuple[str, str]] = []
-    outcome = records_import(
-        actor=alice,
-        branch=branch_a,
-        opener=opener(csv_bytes(records)),
-        save=False,
-        on_problems=lambda row, problems: found.extend((p.field, p.message) for p in problems),
-    )
-    assert outcome.invalid == 1
-    assert found[0][0] == "poa_address_line_1"
-    assert "full Aadhaar number must never be stored" in found[0][1]
-
-
-def test_first_rows_table_remembers_every_key_through_growth() -> None:
-    table = services._FirstRows(capacity=4)
-    for n in range(1, 5001):
-        assert table.first(n * 7919, n + 1) == n + 1
-    assert [table.first(n * 7919, 99) for n in (1, 2500, 5000)] == [2, 2501, 5001]
-    assert table.first(0, 7) == 7  # 0 is a key like any other (stored as 1)
-
-
-def test_a_record_saved_between_the_check_and_the_copy_fails_the_import_cleanly(
-    alice: User, branch_a: Branch, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    finish = services._Scan.finish
-
-    def finish_then_someone_saves(self: Any, chunk: Any) -> Any:
-        checked = finish(self, chunk)
-        data = valid_record()
-        data["kyc_ref_no"] = "imp-00002"  # slips in after the duplicate check
-        record_services.record_create(actor=alice, branch=branch_a, data=data)
-        return checked
-
-    monkeypatch.setattr(services._Scan, "finish", finish_then_someone_saves)
-    with pytest.raises(services.ImportConflict, match="nothing was imported"):
-        records_import(actor=alice, branch=branch_a, opener=opener(csv_bytes(rows(3))), save=True)
-    assert not KycRecord.objects.filter(kyc_ref_no__startswith="IMP").exists()
-
-
-def test_duplicate_checks_probe_the_pan_index_while_the_import_fills_the_table(
-    alice: User, branch_a: Branch, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    plans: list[str] = []
-    same_pans = services._same_pans
-
-    def explain_then_look(hashes: list[str]) -> Any:
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN " + services._record_sql(services._SAME_PANS), [hashes])
-            plans.append("\n".join(line for (line,) in cursor.fetchall()))
-        return same_pans(hashes)
-
-    monkeypatch.setattr(services, "CHUNK_ROWS", 300)
-    monkeypatch.setattr(services, "_same_pans", explain_then_look)
-    # The table has no statistics: 300 hashes look like all of it to the planner.
-    records_import(actor=alice, branch=branch_a, opener=opener(csv_bytes(rows(600))), save=True)
-    assert len(plans) == 2
-    assert all("record_pan_hash" in plan and "Seq Scan" not in plan for plan in plans), plans
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW enable_seqscan")
-        assert cursor.fetchone()[0] == "on"  # only while the rows were checked
+def test_a_refused_file_is_a_portal_error(alice: User, branch_a: Branch) -> None:
+    with pytest.raises(FileRefused) as info:
+        new_job(alice, branch_a, b"\x00\x01\x02 not records")
+    assert isinstance(info.value, PortalError)
+    assert "binary data" in info.value.message
+    assert not ImportJob.objects.exists()

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from bulkdata import services, tasks
-from bulkdata.models import ImportFileChunk, ImportJob, ImportProblem, JobStatus
+from bulkdata.models import ImportFileChunk, ImportJob, JobStatus
 from institutions.models import AuditEvent, Branch, Role, User
 from records import services as record_services
 from records.models import KycRecord, Status
@@ -69,7 +69,7 @@ def test_preview_counts_have_thousands_separators(maker: Client) -> None:
     records[1]["pan"] = "BAD"
     upload(maker, csv_bytes(records))
     job = ImportJob.objects.get()
-    # As a 2,503-row file would leave it (QA tryout: "Import the 2500 valid records only").
+    # As a file of 2,503 rows, 3 of them invalid, leaves it.
     ImportJob.objects.filter(pk=job.pk).update(rows_total=2503, rows_valid=2500, rows_invalid=3)
 
     html = maker.get(f"/data/imports/{job.pk}/").content.decode()
@@ -85,6 +85,13 @@ def test_all_mode_is_refused_while_rows_are_invalid(maker: Client) -> None:
     job.refresh_from_db()
     assert job.status == JobStatus.CHECKED
     assert not KycRecord.objects.exists()
+
+
+def test_a_refusal_shows_its_message_on_the_jobs_page(maker: Client) -> None:
+    upload(maker, csv_bytes(rows(2, gender="Q")[:1] + rows(2)[1:]))
+    job = ImportJob.objects.get()
+    page = maker.post(f"/data/imports/{job.pk}/confirm/", {"mode": "all"}, follow=True)
+    assert "Some rows are invalid: fix them, or import only the valid rows." in page.content.decode()
 
 
 def test_clean_file_imports_all_and_submits(maker: Client) -> None:
@@ -169,8 +176,8 @@ def test_large_file_is_checked_and_imported_by_tasks_safe_to_run_twice(
 ) -> None:
     settings.IMPORT_SYNC_MAX_BYTES = 10  # every file goes to the background
     queued: list[tuple[str, int]] = []
-    monkeypatch.setattr(tasks.check_import, "delay", lambda pk: queued.append(("check", pk)))
-    monkeypatch.setattr(tasks.run_import, "delay", lambda pk: queued.append(("run", pk)))
+    monkeypatch.setattr(tasks.import_job_check, "delay", lambda pk: queued.append(("check", pk)))
+    monkeypatch.setattr(tasks.import_job_run, "delay", lambda pk: queued.append(("run", pk)))
     with django_capture_on_commit_callbacks(execute=True):
         upload(maker, csv_bytes(rows(3)))
     job = ImportJob.objects.get()
@@ -180,24 +187,14 @@ def test_large_file_is_checked_and_imported_by_tasks_safe_to_run_twice(
     assert progress["running"] is True
     assert "import-progress" in maker.get(f"/data/imports/{job.pk}/").content.decode()
 
-    assert tasks.check_import(job.pk) == JobStatus.CHECKED
-    assert tasks.check_import(job.pk) == JobStatus.CHECKED  # a repeated message does nothing
+    assert tasks.import_job_check(job.pk) == JobStatus.CHECKED
+    assert tasks.import_job_check(job.pk) == JobStatus.CHECKED  # a repeated message does nothing
     with django_capture_on_commit_callbacks(execute=True):
         maker.post(f"/data/imports/{job.pk}/confirm/", {"mode": "all"})
     assert queued[-1] == ("run", job.pk)
-    assert tasks.run_import(job.pk) == JobStatus.IMPORTED
-    assert tasks.run_import(job.pk) == JobStatus.IMPORTED
+    assert tasks.import_job_run(job.pk) == JobStatus.IMPORTED
+    assert tasks.import_job_run(job.pk) == JobStatus.IMPORTED
     assert KycRecord.objects.count() == 3
-
-
-def test_a_job_taken_by_a_live_worker_is_left_alone(alice: User, branch_a: Branch) -> None:
-    job = services.import_job_create(
-        actor=alice, branch=branch_a, upload=SimpleUploadedFile("r.csv", csv_bytes(rows(1))), submit=False
-    )
-    services.import_job_queue_check(job=job)
-    assert services._claim(job, JobStatus.CHECKING)  # a worker holds it now
-    assert services.import_job_check(job_id=job.pk).status == JobStatus.CHECKING
-    assert not ImportProblem.objects.exists()
 
 
 def test_failed_import_keeps_nothing_and_says_why(maker: Client) -> None:
@@ -363,5 +360,5 @@ def test_json_request_body_is_imported_from_the_stored_file(maker: Client, bom: 
 
 
 def test_purge_runs_periodically(settings: Any) -> None:
-    assert settings.CELERY_BEAT_SCHEDULE["purge-import-files"]["task"] == tasks.purge_import_files.name
-    assert tasks.purge_import_files() == 0
+    assert settings.CELERY_BEAT_SCHEDULE["purge-import-files"]["task"] == tasks.imports_purge_expired.name
+    assert tasks.imports_purge_expired() == 0

@@ -8,8 +8,8 @@ from typing import IO, Any
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from bulkdata.engine import ImportConflict, ImportOutcome, ImportRejected, records_import
 from bulkdata.parsers import FileRefused
-from bulkdata.services import ImportConflict, ImportOutcome, ImportRejected, records_import
 from institutions.models import AuditEvent, Branch, User
 from records.validation import Problem
 
