@@ -9,7 +9,7 @@
    "PostgreSQL alone" is the floor under that: the rows the import stored, COPYed back into the same tables
    (indexes, foreign-key checks at commit) with no Python work per row.
 2. The import process's peak RSS (VmHWM, Django included) for the same file; ``--memory-rows 1000000``
-   measures it for a million rows (about 2-3 minutes more). Goal: < 300 MB for 1,000,000 rows.
+   measures it for a million rows. Goal: < 300 MB for 1,000,000 rows.
 
 Uses its own database, ``ckycportal_bench_import`` (dropped, created and migrated here) on the server of
 DATABASE_URL (the Makefile's TEST_ENV), or BENCH_IMPORT_DATABASE_URL. Prints a table and writes it to
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import subprocess
@@ -28,46 +27,26 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/import_bench.py`
 
-from bench.run import _replace_path as _with_path  # noqa: E402  (the upload bench's own helpers)
-from bench.run import recreate_database  # noqa: E402
+from bench.harness import (
+    LOGS,
+    ROOT,
+    Stopwatch,
+    bench_database_url,
+    bench_environment,
+    database_name,
+    migrate,
+    recreate_database,
+    run_json,
+    write_result,
+)
 
-RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / ".local" / "bench"
+WORK = LOGS
 DEFAULT_DB_NAME = "ckycportal_bench_import"
 GOAL_RATIO = 0.2
 GOAL_PEAK_MB = 300
-
-
-def bench_environment() -> dict[str, str]:
-    db_url = os.environ.get("BENCH_IMPORT_DATABASE_URL")
-    if not db_url:
-        if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-            sys.exit("Run `make bench-import` (needs DATABASE_URL of a PostgreSQL server).")
-        db_url = _with_path(os.environ["DATABASE_URL"], "/" + DEFAULT_DB_NAME)
-    name = urlsplit(db_url).path.lstrip("/")
-    if "bench" not in name:
-        sys.exit(f"Refusing to drop and recreate database {name!r}: its name must contain 'bench'.")
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=db_url,
-        PORTAL_LOCAL_DIR=str(WORK),
-        DJANGO_SETTINGS_MODULE="ckycportal.settings",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-def run_json(command: list[str], env: dict[str, str]) -> dict[str, float]:
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
-        raise SystemExit(f"{Path(command[1]).name} failed with status {done.returncode}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def valid_pins() -> dict[str, list[str]]:
@@ -131,12 +110,7 @@ def write_csv(path: Path, count: int, prefix: str) -> float:
 
 def prepare_portal(env: dict[str, str]) -> None:
     """Migrate the bench database and create an institution, a branch and a maker (in a child process)."""
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+    migrate(env)
     script = (
         "import django; django.setup()\n"
         "from institutions.models import Institution, Branch, User, Role\n"
@@ -165,17 +139,14 @@ def postgres_alone(env: dict[str, str]) -> float:
                 for data in copy:
                     out.write(data)
     truncate_records(env)
-    with psycopg.connect(env["DATABASE_URL"]) as conn:
-        started = time.perf_counter()
-        with conn.transaction():
-            for table, path in files.items():
-                with path.open("rb") as f, conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
-                    while data := f.read(1 << 20):
-                        copy.write(data)
-        seconds = time.perf_counter() - started
+    with psycopg.connect(env["DATABASE_URL"]) as conn, Stopwatch() as watch, conn.transaction():
+        for table, path in files.items():
+            with path.open("rb") as f, conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+                while data := f.read(1 << 20):
+                    copy.write(data)
     for path in files.values():
         path.unlink()
-    return seconds
+    return watch.seconds
 
 
 def truncate_records(env: dict[str, str]) -> None:
@@ -195,12 +166,11 @@ def main() -> int:
         "--memory-rows", type=int, default=0, help="also import this many rows for peak memory (e.g. 1000000)"
     )
     args = parser.parse_args()
-    env = bench_environment()
+    env = bench_environment(bench_database_url("BENCH_IMPORT_DATABASE_URL", DEFAULT_DB_NAME, "bench-import"))
     WORK.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     os.environ.update(env)  # bench.seed and records.validation import Django settings
 
-    print(f"Preparing database {urlsplit(env['DATABASE_URL']).path.lstrip('/')} ...", flush=True)
+    print(f"Preparing database {database_name(env['DATABASE_URL'])} ...", flush=True)
     recreate_database(env["DATABASE_URL"])
     prepare_portal(env)
 
@@ -256,7 +226,7 @@ def main() -> int:
     path.unlink()
     report = "\n".join(lines)
     print(report)
-    (RESULTS / "import-latest.txt").write_text(report + "\n", encoding="utf-8")
+    write_result("import-latest.txt", report + "\n")
     return 0
 
 

@@ -14,20 +14,17 @@ import json
 import os
 import resource
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/import_child.py`
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ckycportal.settings")
+
+from bench.harness import Stopwatch, memory_kb
 
 
 def peak_kb() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+    """This process's peak resident set (VmHWM), in kB."""
+    return memory_kb()["VmHWM"]
 
 
 def main() -> int:
@@ -41,19 +38,18 @@ def main() -> int:
     actor = User.objects.get(username=username)
     branch = actor.branches.select_related("institution").get(code=code)
     started_kb = peak_kb()
-    started = time.perf_counter()
-    outcome = records_import(
-        actor=actor,
-        branch=branch,
-        opener=lambda: Path(path).open("rb"),  # noqa: SIM115 - the importer closes what it opens
-        filename=path,
-        save="--check-only" not in sys.argv,
-    )
-    seconds = time.perf_counter() - started
+    with Stopwatch() as watch:
+        outcome = records_import(
+            actor=actor,
+            branch=branch,
+            opener=lambda: Path(path).open("rb"),  # noqa: SIM115 - the importer closes what it opens
+            filename=path,
+            save="--check-only" not in sys.argv,
+        )
     print(
         json.dumps(
             {
-                "seconds": seconds,
+                "seconds": watch.seconds,
                 "rows": outcome.rows,
                 "created": outcome.created,
                 "invalid": outcome.invalid,

@@ -28,10 +28,10 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/list_bench.py`
+
+from bench.harness import bench_database_url, create_database
 
 DB_NAME = "ckycportal_bench_list"
 CHUNK = 20_000
@@ -53,30 +53,10 @@ _STATUS_BUCKETS = (
 )
 
 
-def _bench_db_url() -> str:
-    url = os.environ.get("LIST_BENCH_DATABASE_URL")
-    if not url:
-        base = os.environ.get("DATABASE_URL", "")
-        if not base.startswith("postgres"):
-            sys.exit("Run `make bench-list` (needs DATABASE_URL of a PostgreSQL server).")
-        parts = urlsplit(base)
-        url = urlunsplit((parts.scheme, parts.netloc, "/" + DB_NAME, parts.query, parts.fragment))
-    if "bench" not in urlsplit(url).path:
-        sys.exit("Refusing to seed a database whose name does not contain 'bench'.")
-    return url
-
-
 def _setup_django(db_url: str) -> None:
     os.environ["DATABASE_URL"] = db_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ckycportal.settings")
-    import psycopg
-
-    parts = urlsplit(db_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, parts.fragment))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    create_database(db_url, if_missing=True)
     import django
 
     django.setup()
@@ -413,7 +393,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only the cases whose name contains this")
     args = parser.parse_args()
 
-    _setup_django(_bench_db_url())
+    _setup_django(bench_database_url("LIST_BENCH_DATABASE_URL", DB_NAME, "bench-list"))
     logging.getLogger("axes").setLevel(logging.WARNING)  # a log line per log-in of the bench's clients
     from django.urls import reverse
 

@@ -3,9 +3,7 @@ branches, the KwikID stand-in over real HTTP, and a real Celery worker process."
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from django.test import Client
 from django_otp.oath import hotp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from bench import harness
 from institutions.models import Branch, Institution, Role, User
 from kwikid_standin.server import StandIn
 from records import services
@@ -153,45 +152,18 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
     import redis
 
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # a clean queue: tests share nothing
-    db = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "DJANGO_SECRET_KEY": "test-worker",
-        "KWIKID_READ_TIMEOUT": str(settings.KWIKID_READ_TIMEOUT),
-    }
+    env = harness.worker_environment(
+        harness.database_url(settings.DATABASES["default"]),
+        DJANGO_SECRET_KEY="test-worker",
+        KWIKID_READ_TIMEOUT=settings.KWIKID_READ_TIMEOUT,
+    )
     # The worker's log goes beside the other test artefacts, for reading after a failure.
     (ROOT / ".local" / "test").mkdir(parents=True, exist_ok=True)
-    log = open(ROOT / ".local" / "test" / "worker.log", "ab")  # noqa: SIM115 - closed in the finally below
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "ckycportal",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = harness.start_worker(env, ROOT / ".local" / "test" / "worker.log")
     try:
         yield worker
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log.close()
+        harness.stop_process(worker, timeout=15)
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:
@@ -207,7 +179,7 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> An
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings: Any) -> None:
-    """Argon2 with production parameters costs ~0.1 s a user; tests create hundreds of users.
+    """Argon2 with production parameters is slow by design, and tests create hundreds of users.
 
     tests/test_settings.py asserts that the configured hasher is Argon2.
     """

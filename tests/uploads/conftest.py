@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +14,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from tests.conftest import ROOT, wait_for
+from bench import harness
+from tests.conftest import wait_for
 from uploads import services
 from uploads.models import UploadBatch
 
@@ -59,20 +58,8 @@ class Worker:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if not self.alive:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
-def database_url() -> str:
-    """The test database, as DATABASE_URL for a worker process."""
-    db = settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        """SIGTERM (a warm shutdown), SIGKILL after 15 s."""
+        harness.stop_process(self.process, timeout=15)
 
 
 StartWorker = Callable[..., Worker]
@@ -96,38 +83,16 @@ def start_worker(
 
     def start(*, ready: bool = True, **overrides: Any) -> Worker:
         name = f"faults{len(workers) + 1}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "DJANGO_SECRET_KEY": "test-worker",
-            **{key: str(value) for key, value in {**FAST_TIMINGS, **overrides}.items()},
-        }
+        env = harness.worker_environment(
+            harness.database_url(settings.DATABASES["default"]),
+            **{"DJANGO_SECRET_KEY": "test-worker", **FAST_TIMINGS, **overrides},
+        )
         log_path = tmp_path / f"{name}.log"
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "ckycportal",
-                    "worker",
-                    "--pool=solo",
-                    "--loglevel=INFO",
-                    f"--hostname={name}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = harness.start_worker(env, log_path, name=name)
         worker = Worker(name=name, process=process, log_path=log_path, env=env)
         workers.append(worker)
         if ready:
-            wait_for(lambda: " ready." in worker.log() or not worker.alive, timeout=30, interval=0.1)
+            wait_for(lambda: harness.worker_ready(log_path) or not worker.alive, timeout=30, interval=0.1)
             assert worker.alive, f"worker {name} did not start:\n{worker.log()[-3000:]}"
         return worker
 

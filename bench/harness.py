@@ -1,0 +1,317 @@
+"""What the benchmarks (and the tests' worker fixtures) share: no scenario here.
+
+- the environment of child processes (database URL, Redis URL, keys and settings variables);
+- the bench databases: their URL, creating, dropping and migrating them;
+- child processes: a real Celery worker (``--pool=solo``) and the KwikID stand-in, started and stopped;
+- measuring: a stopwatch, CPU seconds and resident memory (VmRSS, peak VmHWM) of a process;
+- results: progress lines on stdout, JSON lines read from child scripts, tables written to bench/results.
+
+Nothing here imports Django: the benchmarks set the environment before they set Django up, and the tests
+import this module beside their own settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+LOGS = ROOT / ".local" / "bench"
+
+# The flags of every worker process: tasks run in the worker process itself (its RSS is theirs), and no
+# worker-to-worker chatter.
+WORKER_FLAGS = (
+    "--pool=solo",
+    "--loglevel=INFO",
+    "--without-gossip",
+    "--without-mingle",
+    "--without-heartbeat",
+)
+
+
+# --- environment --------------------------------------------------------------------------------------
+
+
+def with_path(url: str, path: str) -> str:
+    """``url`` with its path replaced (a database URL naming another database, a Redis database)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def database_url(db_settings: Mapping[str, Any]) -> str:
+    """A Django ``DATABASES`` entry (PostgreSQL) as DATABASE_URL for a child process."""
+    password = f":{db_settings['PASSWORD']}" if db_settings.get("PASSWORD") else ""
+    return (
+        f"postgres://{db_settings['USER']}{password}@{db_settings['HOST']}:{db_settings['PORT']}"
+        f"/{db_settings['NAME']}"
+    )
+
+
+def worker_environment(db_url: str, redis_url: str | None = None, **variables: object) -> dict[str, str]:
+    """This process's environment for a child process (a worker, a script) on the database ``db_url``;
+    ``redis_url`` as REDIS_URL if given (else this process's), and ``variables`` (as strings) on top."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = db_url
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
+    env.update({key: str(value) for key, value in variables.items()})
+    return env
+
+
+def bench_database_url(variable: str, default_name: str, target: str) -> str:
+    """The database a benchmark owns: $``variable``, or ``default_name`` on DATABASE_URL's server. Its
+    name must contain "bench" (benchmarks drop, empty or reseed it)."""
+    url = os.environ.get(variable)
+    if not url:
+        if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+            sys.exit(f"Run `make {target}` (needs DATABASE_URL of a PostgreSQL server), or set {variable}.")
+        url = with_path(os.environ["DATABASE_URL"], "/" + default_name)
+    name = database_name(url)
+    if "bench" not in name:
+        sys.exit(f"Refusing to use database {name!r} for a benchmark: its name must contain 'bench'.")
+    return url
+
+
+def bench_redis_url(variable: str, default_db: str, target: str) -> str:
+    """$``variable``, or Redis database ``default_db`` on REDIS_URL's server."""
+    url = os.environ.get(variable)
+    if not url:
+        if not os.environ.get("REDIS_URL", "").startswith("redis"):
+            sys.exit(f"Run `make {target}` (needs REDIS_URL), or set {variable}.")
+        url = with_path(os.environ["REDIS_URL"], "/" + default_db)
+    return url
+
+
+def bench_environment(db_url: str, redis_url: str | None = None, **variables: object) -> dict[str, str]:
+    """The environment of a benchmark and its child processes: its database (and Redis), its logs under
+    .local/bench, the portal's settings and the project root on the import path."""
+    return worker_environment(
+        db_url,
+        redis_url,
+        PORTAL_LOCAL_DIR=LOGS,
+        DJANGO_SETTINGS_MODULE="ckycportal.settings",
+        PYTHONPATH=ROOT,
+        **variables,
+    )
+
+
+# --- databases ----------------------------------------------------------------------------------------
+
+
+def _admin_url(url: str) -> str:
+    return with_path(url, "/postgres")
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
+
+
+def create_database(url: str, *, if_missing: bool = False) -> None:
+    import psycopg
+
+    name = database_name(url)
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        if if_missing and conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def recreate_database(url: str) -> None:
+    """An empty database of that name (dropped first, connections included, if it exists)."""
+    drop_database(url)
+    create_database(url)
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    """``manage.py migrate`` in a child process with ``env`` (its DATABASE_URL)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+# --- processes ----------------------------------------------------------------------------------------
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM (a worker's warm shutdown), then SIGKILL if it is still there after ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def worker_command(name: str | None = None, python_args: Sequence[str] = ()) -> list[str]:
+    command = [sys.executable, *python_args, "-m", "celery", "-A", "ckycportal", "worker", *WORKER_FLAGS]
+    if name:
+        command.append(f"--hostname={name}@%h")
+    return command
+
+
+def start_worker(
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    name: str | None = None,
+    python_args: Sequence[str] = (),
+) -> subprocess.Popen[bytes]:
+    """A real Celery worker process of the portal with ``env``, its output appended to ``log_path``;
+    ``name`` sets its hostname (``name@host``), ``python_args`` go before ``-m celery`` (a profiler)."""
+    with open(log_path, "ab") as log:  # the worker holds its own descriptor
+        return subprocess.Popen(
+            worker_command(name, python_args), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def worker_ready(log_path: Path) -> bool:
+    """Whether the worker writing ``log_path`` has said it is ready to take tasks."""
+    return b" ready." in log_path.read_bytes()
+
+
+class WorkerProcess:
+    """One real Celery worker of the benchmark, its log in .local/bench/NAME.log (emptied first)."""
+
+    def __init__(self, env: Mapping[str, str], name: str, python_args: Sequence[str] = ()) -> None:
+        self.log_path = LOGS / f"{name}.log"
+        self.log_path.write_bytes(b"")
+        self.process = start_worker(env, self.log_path, name=name, python_args=python_args)
+        self.pid = self.process.pid
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if worker_ready(self.log_path):
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited at start-up; see {self.log_path.name} in .local/bench")
+            time.sleep(0.1)
+        raise RuntimeError("the worker did not become ready in time")
+
+    def memory_kb(self) -> dict[str, int]:
+        return memory_kb(self.pid)
+
+    def stop(self) -> None:
+        stop_process(self.process, timeout=30)  # a warm shutdown: cProfile, if any, writes its file
+
+
+class StandInProcess:
+    """``python -m kwikid_standin`` on a free port, in its own process (and so its own GIL)."""
+
+    def __init__(self, env: Mapping[str, str], latency_ms: float, token: str) -> None:
+        self.latency_ms = latency_ms
+        self._log = open(LOGS / "standin.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kwikid_standin", "--port", "0", "--latency-ms", str(latency_ms)],
+            cwd=ROOT,
+            env={**env, "KWIKID_STANDIN_TOKEN": token},
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().decode()
+        if " on http" not in line:
+            self.stop()
+            raise RuntimeError(f"the stand-in did not start: {line!r}")
+        self.url = line.split(" on ", 1)[1].split()[0]
+
+    def _call(self, path: str, body: bytes | None = None) -> Any:
+        request = urllib.request.Request(self.url + path, data=body, method="POST" if body else "GET")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("/_standin/stats")  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        self._call("/_standin/reset", b"{}")
+
+    def stop(self) -> None:
+        stop_process(self.process, timeout=10)
+        self._log.close()
+
+
+# --- measuring ----------------------------------------------------------------------------------------
+
+
+class Stopwatch:
+    """``with Stopwatch() as watch: ...``, then ``watch.seconds`` (wall clock, perf_counter)."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.seconds = time.perf_counter() - self._started
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_kb(pid: int | str = "self") -> dict[str, int]:
+    """VmHWM (peak resident set) and VmRSS of a process (this one by default), in kB."""
+    values = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+# --- results ------------------------------------------------------------------------------------------
+
+
+def say(text: str) -> None:
+    """A progress line, shown at once."""
+    print(text, flush=True)
+
+
+def run_json(command: list[str], env: Mapping[str, str]) -> dict[str, Any]:
+    """Run a child script that ends by printing one JSON line; that line, parsed. On failure, the end of
+    its output on stderr and exit."""
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+        raise SystemExit(f"{Path(command[1]).name} failed with status {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def write_result(filename: str, text: str) -> Path:
+    """Write a benchmark's table to bench/results/``filename``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / filename
+    path.write_text(text, encoding="utf-8")
+    return path
