@@ -48,7 +48,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         "progress": upload_selectors.upload_progress(user),
         "sending": list(sending_batches(user, data.branch)[:10]),
     }
-    return render(request, "records/dashboard.html", context)
+    return render(request, "reports/dashboard.html", context)
 
 
 def _audit_filters(request: AuthedRequest) -> tuple[AuditFilterForm, audit.AuditFilters]:
