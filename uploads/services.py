@@ -181,10 +181,10 @@ def _insert_items(batch_id: int, record_ids: list[int]) -> None:
 
 def _enqueue_send(batch_id: int, countdown: float) -> None:
     # Imported here: tasks import services, and a missed doorbell is recovered by the sweep anyway.
-    from .tasks import send_batch
+    from .tasks import batch_send
 
     try:
-        send_batch.apply_async(args=[batch_id], countdown=max(0.0, countdown))
+        batch_send.apply_async(args=[batch_id], countdown=max(0.0, countdown))
     except Exception:
         logger.warning(
             "Could not enqueue batch %s; the periodic sweep will send it.", batch_id, exc_info=True
@@ -726,10 +726,10 @@ def uploads_sweep() -> dict[str, int]:
 
 
 def _enqueue_assemble() -> None:
-    from .tasks import assemble_batches
+    from .tasks import batch_assemble
 
     try:
-        assemble_batches.delay()
+        batch_assemble.delay()
     except Exception:
         logger.warning("Could not enqueue batch assembly; the periodic sweep will do it.", exc_info=True)
 

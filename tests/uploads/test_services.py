@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.messages import ERROR, get_messages
 from django.test import Client
 from django.urls import reverse
@@ -22,7 +23,7 @@ from kwikid_standin.server import StandIn
 from records.models import KycRecord, RecordEvent, Status
 from tests.conftest import approved_record, otp_login
 from tests.uploads.conftest import approved_as
-from uploads import services
+from uploads import services, tasks
 from uploads.models import BatchItem, BatchStatus, UploadAttempt, UploadBatch
 
 pytestmark = pytest.mark.django_db
@@ -380,6 +381,25 @@ def test_the_batch_page_shows_a_refusal_as_its_message(
     errors = [m.message for m in get_messages(response.wsgi_request) if m.level == ERROR]
     assert errors == ["Say why the batch is cancelled."]
     assert UploadBatch.objects.get(pk=batch_id).status == BatchStatus.READY
+
+
+def test_tasks_are_named_after_the_service_they_call() -> None:
+    assert tasks.batch_send.name == "uploads.tasks.batch_send"
+    assert tasks.batch_assemble.name == "uploads.tasks.batch_assemble"
+    assert tasks.uploads_sweep.name == "uploads.tasks.uploads_sweep"
+    scheduled = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks.uploads_sweep.name in scheduled
+    assert not scheduled & {"uploads.tasks.sweep_uploads", "uploads.tasks.send_batch"}
+
+
+def test_the_old_task_names_still_run_what_was_queued_before_the_rename(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
+    assert tasks.assemble_batches() == 2  # five records, at most three a request
+    assert tasks.sweep_uploads() == {"assembled": 0, "due": 0}
+    for batch_id in UploadBatch.objects.values_list("pk", flat=True):
+        assert tasks.send_batch(batch_id) == BatchStatus.ACCEPTED
+    assert set(statuses(approved)) == {Status.UPLOADED}
 
 
 def _unknown_batch(kwikid: StandIn, settings: Any) -> int:
