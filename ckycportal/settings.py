@@ -358,8 +358,8 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "sweep-uploads": {
-        "task": "uploads.tasks.sweep_uploads",
+    "uploads-sweep": {
+        "task": "uploads.tasks.uploads_sweep",
         "schedule": float(UPLOAD_ASSEMBLE_EVERY_SECONDS),
     },
     "derive-notifications": {

@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
 
+from ckycportal.errors import PortalError
+
 PIN = re.compile(r"[1-9]\d{5}")
 CSV_COLUMNS = ("pin", "district", "state")
 
@@ -23,7 +25,7 @@ class PinRow(NamedTuple):
     district: str
 
 
-class PinSourceError(Exception):
+class PinSourceError(PortalError):
     """The source cannot be read as a PIN master; the message says why (and where, for a file)."""
 
 

@@ -34,7 +34,8 @@ def _snapshot(entry: CodeEntry) -> dict[str, Any]:
 def code_entry_save(*, actor: User | None, entry: CodeEntry) -> CodeEntry:
     """Create or change one entry of a code list; the audit event says what changed, old -> new.
 
-    Raises ValidationError (naming the field) for a bad entry; nothing is saved then.
+    Raises ValidationError (naming the field) for a bad entry; nothing is saved then. ValidationError on
+    purpose: the administration site's form shows it on that field.
     """
     model = type(entry)
     before: dict[str, Any] = {}

@@ -1,4 +1,10 @@
-"""Writes to the institution's configuration."""
+"""Writes to the institution's configuration.
+
+Refusals are ``AdminActionRefused`` (a ``ckycportal.errors.ActionRefused``). Where a page has a form, a
+service raises Django's ``ValidationError`` on purpose instead, keyed by field, so the view puts each problem
+on its field (``branch_create``, ``user_create``, ``user_update``, ``check_role_branches``, model
+``full_clean`` and ``validate_password``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_otp import devices_for_user
+
+from ckycportal.errors import ActionRefused
 
 from .models import AuditEvent, Branch, Institution, Role, User
 
@@ -21,7 +29,7 @@ def _plain(value: Any) -> Any:
 # two-factor secrets are never written to an event: only that they were reset.
 
 
-class AdminActionRefused(Exception):
+class AdminActionRefused(ActionRefused):
     """A change an administrator may not make (their own role, the last active admin, ...)."""
 
 
@@ -42,7 +50,9 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[An
 
 @transaction.atomic
 def branch_create(*, actor: User, institution: Institution, code: str, name: str, reason: str) -> Branch:
-    """Create a branch of the institution, with the reason; its CERSAI code is unique in the institution."""
+    """Create a branch of the institution, with the reason; its CERSAI code is unique in the institution.
+
+    Raises ValidationError keyed by field (on purpose: the branch form shows each problem on its field)."""
     branch = Branch(institution=institution, code=code.strip().upper(), name=name.strip())
     errors: dict[str, list[str]] = {}
     if not reason.strip():
@@ -114,7 +124,9 @@ def _user_state(user: User) -> dict[str, Any]:
 
 
 def check_role_branches(role: str, branches: list[Branch]) -> None:
-    """Makers and checkers hold at least one active branch; administrators and auditors none."""
+    """Makers and checkers hold at least one active branch; administrators and auditors none.
+
+    Raises ValidationError on the "branches" field (on purpose: the user forms show it there)."""
     if role in (Role.MAKER, Role.CHECKER) and not branches:
         raise ValidationError({"branches": "Makers and checkers need at least one branch."})
     if role in (Role.ADMIN, Role.AUDITOR) and branches:
@@ -144,7 +156,8 @@ def user_create(
     reason: str,
 ) -> User:
     """Create a portal user with a role, branches, a first password (never audited, only its setting) and
-    the reason. Every problem is reported at once (field -> messages; the password's under "password")."""
+    the reason. Every problem is reported at once, in one ValidationError for the form (field -> messages;
+    the password's under "password")."""
     user = User(
         username=username.strip(),
         role=role,
@@ -201,7 +214,10 @@ def user_update(
     last_name: str = "",
     reason: str = "",
 ) -> User:
-    """Change a user's role, branches and contact details; a change of role or branches needs a reason."""
+    """Change a user's role, branches and contact details; a change of role or branches needs a reason.
+
+    Raises AdminActionRefused for a change of one's own role, and ValidationError keyed by field (on purpose:
+    the user form shows it there) for a bad role, branch, contact detail or a missing reason."""
     user = User.objects.select_for_update().get(pk=user.pk)
     check_role_branches(role, branches)
     before = _user_state(user)

@@ -11,18 +11,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 
+from ckycportal.errors import PortalError
+from ckycportal.views import refusal_message, show_refusal
+
 from . import selectors, services
 from .forms import BranchForm, PasswordResetForm, ReasonForm, UserCreateForm, UserEditForm
 from .models import AuditEvent, Role, User
 from .permissions import AuthedRequest, role_required
 
 # --- Branches and users: only admins; every change goes through a service and is audited. -------------
-
-
-def _refusal(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return str(exc)
 
 
 @role_required(Role.ADMIN, Role.AUDITOR)
@@ -78,8 +75,8 @@ def branch_set_active(request: AuthedRequest, pk: int) -> HttpResponse:
         services.branch_set_active(
             actor=request.user, branch=branch, active=active, reason=request.POST.get("reason", "")[:300]
         )
-    except (services.AdminActionRefused, ValidationError) as exc:
-        messages.error(request, f"Not done: {_refusal(exc)}")
+    except (PortalError, ValidationError) as exc:
+        show_refusal(request, exc, prefix="Not done: ")
         return redirect("institutions:branch_edit", pk=branch.pk)
     verb = "reactivated" if active else "deactivated"
     messages.success(request, f"Branch {branch.code} was {verb}.")
@@ -166,8 +163,8 @@ def user_edit(request: AuthedRequest, pk: int) -> HttpResponse:
                 last_name=data["last_name"],
                 reason=data["reason"],
             )
-        except services.AdminActionRefused as exc:
-            form.add_error("role", str(exc))
+        except services.AdminActionRefused as exc:  # its one refusal here: changing one's own role
+            form.add_error("role", refusal_message(exc))
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
@@ -190,8 +187,8 @@ def _user_action(request: AuthedRequest, pk: int, action: Callable[[User], str])
     subject = selectors.user_admin_get(request.user, pk)
     try:
         message = action(subject)
-    except (services.AdminActionRefused, ValidationError) as exc:
-        messages.error(request, f"Not done: {_refusal(exc)}")
+    except (PortalError, ValidationError) as exc:
+        show_refusal(request, exc, prefix="Not done: ")
     else:
         messages.success(request, message)
     return redirect("institutions:user_edit", pk=subject.pk)

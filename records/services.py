@@ -15,6 +15,7 @@ from django.db.models import DateField, ExpressionWrapper, F
 from django.utils import timezone
 
 from ckycportal.crypto import keyed_hash
+from ckycportal.errors import ActionRefused, PortalError
 from codelists.codes import CodeBook
 from codelists.models import CodeBookStamp
 from codelists.selectors import code_book
@@ -38,8 +39,8 @@ from .validation import FIELDS, Problem, blocking_problems, clean_record, contai
 RECORD_FIELDS: tuple[str, ...] = FIELDS
 
 
-class RecordInvalid(Exception):
-    """The record's data breaks CKYC rules; ``problems`` names each field."""
+class RecordInvalid(PortalError):
+    """The record's data breaks CKYC rules; ``problems`` names each field (views show them on the form)."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
@@ -47,11 +48,11 @@ class RecordInvalid(Exception):
         super().__init__(f"The record has problems in: {fields}")
 
 
-class TransitionNotAllowed(Exception):
+class TransitionNotAllowed(ActionRefused):
     """The move is not in ALLOWED_TRANSITIONS (or not allowed to this user)."""
 
 
-class RecordConflict(Exception):
+class RecordConflict(PortalError):
     """Someone else changed the record meanwhile; nothing was written."""
 
 
@@ -430,10 +431,10 @@ def record_return(*, actor: User, record: KycRecord, reason: str) -> KycRecord:
     """Send a submitted record back to its maker with the reason."""
     reason = reason.strip()
     if not reason:
-        raise ValueError("Say why the record is returned, so the maker can fix it.")
+        raise ActionRefused("Say why the record is returned, so the maker can fix it.")
     if contains_aadhaar(reason):
         # Reasons stay in the record's history for years: never a full Aadhaar number in one.
-        raise ValueError("The reason contains a full Aadhaar number: write at most its last 4 digits.")
+        raise ActionRefused("The reason contains a full Aadhaar number: write at most its last 4 digits.")
     _require_waiting(record)
     _check_reviewer(actor, record)
     return _transition(
@@ -475,10 +476,10 @@ def records_review(
     """Approve or return many submitted records, each on its own (one record's refusal never undoes
     another's decision); a result per record, in the order given. Never the actor's own records."""
     if decision not in ("approve", "return"):
-        raise ValueError("Choose approve or return.")
+        raise ActionRefused("Choose approve or return.")
     reason = reason.strip()
     if decision == "return" and not reason:
-        raise ValueError("Say why the records are returned, so their makers can fix them.")
+        raise ActionRefused("Say why the records are returned, so their makers can fix them.")
     ids = list(dict.fromkeys(int(pk) for pk in record_ids))
     visible = KycRecord.objects.filter(pk__in=ids)
     if not actor.sees_all_branches:

@@ -15,6 +15,8 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ckycportal.errors import ActionRefused, PortalError
+from ckycportal.views import refusal_message, show_refusal
 from codelists.selectors import code_book
 from institutions.models import Role
 from institutions.permissions import AuthedRequest, role_required
@@ -81,8 +83,8 @@ def review_bulk(request: AuthedRequest) -> HttpResponse:
         results = services.records_review(
             actor=request.user, record_ids=ids, decision=decision, reason=request.POST.get("reason", "")
         )
-    except ValueError as exc:
-        messages.error(request, str(exc))
+    except PortalError as exc:
+        show_refusal(request, exc)
         return redirect("records:review_queue")
     request.session["review_results"] = [asdict(r) for r in results]
     done = sum(r.outcome in ("approved", "returned") for r in results)
@@ -112,8 +114,8 @@ def _save(
     except services.RecordInvalid as exc:
         add_problems(form, exc.problems)
         return None
-    except (services.TransitionNotAllowed, PermissionDenied) as exc:
-        form.add_error(None, str(exc))
+    except (PortalError, PermissionDenied) as exc:
+        form.add_error(None, refusal_message(exc))
         return None
     if form.submitting:
         messages.success(request, f"Record {record.kyc_ref_no} was submitted for review.")
@@ -164,7 +166,7 @@ def record_reveal(request: AuthedRequest, pk: int) -> HttpResponse:
     try:
         services.record_reveal(actor=request.user, record=record)
     except PermissionDenied as exc:
-        messages.error(request, str(exc))
+        show_refusal(request, exc)
         return redirect("records:detail", pk=record.pk)
     revealed = request.session.get("pii_revealed", {})
     now = timezone.now().timestamp()
@@ -206,8 +208,8 @@ def _act(request: AuthedRequest, pk: int, action: Callable[[KycRecord], str]) ->
     except services.RecordInvalid as exc:
         labels = ", ".join(dict.fromkeys(FIELD_LABELS.get(p.field, p.field) for p in exc.problems))
         messages.error(request, f"Not done: {len(exc.problems)} field(s) need attention first: {labels}.")
-    except (services.TransitionNotAllowed, services.RecordConflict, PermissionDenied, ValueError) as exc:
-        messages.error(request, str(exc))
+    except (PortalError, PermissionDenied) as exc:
+        show_refusal(request, exc)
     else:
         messages.success(request, message)
     return redirect("records:detail", pk=record.pk)
@@ -252,7 +254,7 @@ def record_return(request: AuthedRequest, pk: int) -> HttpResponse:
     def send_back(record: KycRecord) -> str:
         if not form.is_valid():
             # The form's own message (an empty reason, or a full Aadhaar number in it).
-            raise ValueError(" ".join(str(e) for e in form.errors.get("reason", ["Say why."])))
+            raise ActionRefused(" ".join(str(e) for e in form.errors.get("reason", ["Say why."])))
         services.record_return(actor=request.user, record=record, reason=form.cleaned_data["reason"])
         return f"Record {record.kyc_ref_no} was returned to its maker."
 

@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from ckycportal.errors import ActionRefused, PortalError
 from codelists.selectors import code_book
 from institutions.models import AuditEvent, Branch, Institution, Role, User
 from kwikid.client import (
@@ -180,10 +181,10 @@ def _insert_items(batch_id: int, record_ids: list[int]) -> None:
 
 def _enqueue_send(batch_id: int, countdown: float) -> None:
     # Imported here: tasks import services, and a missed doorbell is recovered by the sweep anyway.
-    from .tasks import send_batch
+    from .tasks import batch_send
 
     try:
-        send_batch.apply_async(args=[batch_id], countdown=max(0.0, countdown))
+        batch_send.apply_async(args=[batch_id], countdown=max(0.0, countdown))
     except Exception:
         logger.warning(
             "Could not enqueue batch %s; the periodic sweep will send it.", batch_id, exc_info=True
@@ -443,7 +444,7 @@ def _save_attempt(attempt: UploadAttempt, error: KwikIDError, elapsed_ms: int) -
     attempt.save()
 
 
-class BatchConflict(Exception):
+class BatchConflict(PortalError):
     """The batch is no longer in the state the action expected; nothing was changed."""
 
 
@@ -624,7 +625,7 @@ def batch_retry_now(*, actor: User, batch_id: int) -> UploadBatch:
 def batch_cancel(*, actor: User, batch_id: int, reason: str) -> UploadBatch:
     """Close a batch that never reached KwikID; its records go back to the upload queue."""
     if not reason.strip():
-        raise ValueError("Say why the batch is cancelled.")
+        raise ActionRefused("Say why the batch is cancelled.")
     batch = _locked_batch(batch_id)
     if batch.status not in CANCELLABLE:
         raise BatchConflict(f"A batch that is {batch.get_status_display().lower()} cannot be cancelled.")
@@ -643,9 +644,9 @@ def batch_cancel(*, actor: User, batch_id: int, reason: str) -> UploadBatch:
 def batch_resolve_unknown(*, actor: User | None, batch_id: int, outcome: str, reason: str) -> UploadBatch:
     """Settle a batch whose answer was lost: KwikID has it ("accepted"), or send it again ("resend")."""
     if outcome not in ("accepted", "resend"):
-        raise ValueError("Choose whether KwikID has the batch or it is sent again.")
+        raise ActionRefused("Choose whether KwikID has the batch or it is sent again.")
     if not reason.strip():
-        raise ValueError("Say how you know, for the audit trail.")
+        raise ActionRefused("Say how you know, for the audit trail.")
     batch = _locked_batch(batch_id)
     if outcome == "accepted":
         who = actor.username if actor else "the portal"
@@ -725,10 +726,10 @@ def uploads_sweep() -> dict[str, int]:
 
 
 def _enqueue_assemble() -> None:
-    from .tasks import assemble_batches
+    from .tasks import batch_assemble
 
     try:
-        assemble_batches.delay()
+        batch_assemble.delay()
     except Exception:
         logger.warning("Could not enqueue batch assembly; the periodic sweep will do it.", exc_info=True)
 

@@ -12,6 +12,8 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from ckycportal.errors import PortalError
+from ckycportal.views import show_refusal
 from institutions.forms import InstitutionForm
 from institutions.models import Institution, Role
 from institutions.permissions import AuthedRequest, role_required
@@ -69,8 +71,8 @@ def _batch_action(request: AuthedRequest, pk: int, action: Callable[[UploadBatch
     batch = selectors.batch_get(request.user, pk)
     try:
         messages.success(request, action(batch))
-    except (services.BatchConflict, ValueError) as exc:
-        messages.error(request, str(exc))
+    except PortalError as exc:
+        show_refusal(request, exc)
     return redirect("uploads:detail", pk=batch.pk)
 
 

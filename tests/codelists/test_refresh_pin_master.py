@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from ckycportal.errors import PortalError
 from codelists.models import PinCode
+from codelists.pin_sources import PinSourceError, rows_from_csv
 from codelists.selectors import pin_get
 from institutions.models import AuditEvent
 
@@ -68,3 +70,12 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path.write_bytes("pin,district,state\n400001,Mumbaï,MH\n".encode("latin-1"))
     with pytest.raises(CommandError, match="not UTF-8"):
         run("--file", str(path))
+
+
+def test_an_unreadable_source_is_a_portal_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "pins.csv"
+    path.write_text("pin,city\n400001,Mumbai\n", encoding="utf-8")
+    with pytest.raises(PinSourceError) as refused:
+        list(rows_from_csv(path, state_names={}))
+    assert isinstance(refused.value, PortalError)
+    assert refused.value.message.startswith("pins.csv")

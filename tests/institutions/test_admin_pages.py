@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.messages import ERROR, get_messages
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django_otp import devices_for_user
 
+from ckycportal.errors import ActionRefused
 from institutions import services
 from institutions.models import AuditEvent, Branch, Institution, Role, User
 from tests.conftest import make_user, otp_login, totp_device
@@ -149,6 +151,36 @@ def test_admin_cannot_change_own_role_or_deactivate_self(erin: User) -> None:
         services.user_set_active(actor=erin, user=erin, active=False, reason="oops")
     erin.refresh_from_db()
     assert erin.role == Role.ADMIN and erin.is_active
+
+
+def test_an_admin_refusal_is_an_action_refused_with_its_message(erin: User) -> None:
+    with pytest.raises(ActionRefused) as refused:
+        services.user_set_active(actor=erin, user=erin, active=False, reason="oops")
+    assert isinstance(refused.value, services.AdminActionRefused)
+    assert refused.value.message == "You cannot deactivate yourself."
+
+
+def test_the_user_page_shows_an_admin_refusal_as_its_message(erin: User, admin_client: Client) -> None:
+    response = admin_client.post(
+        reverse("institutions:user_set_active", args=[erin.pk]), {"active": "0", "reason": "oops"}
+    )
+    assert response.status_code == 302
+    errors = [m.message for m in get_messages(response.wsgi_request) if m.level == ERROR]
+    assert errors == ["Not done: You cannot deactivate yourself."]
+    erin.refresh_from_db()
+    assert erin.is_active
+
+
+def test_the_branch_page_shows_a_missing_reason_as_its_message(
+    erin: User, branch_a: Branch, admin_client: Client
+) -> None:
+    response = admin_client.post(
+        reverse("institutions:branch_set_active", args=[branch_a.pk]), {"active": "0", "reason": " "}
+    )
+    errors = [m.message for m in get_messages(response.wsgi_request) if m.level == ERROR]
+    assert errors == ["Not done: Give a reason: it is kept in the audit log."]
+    branch_a.refresh_from_db()
+    assert branch_a.is_active
 
 
 def test_deactivated_user_cannot_log_in(erin: User, alice: User) -> None:

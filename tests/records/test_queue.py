@@ -10,6 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from ckycportal.errors import ActionRefused
 from institutions.models import Branch, Role, User
 from records import services
 from records.models import KycRecord, RecordEvent, Status
@@ -59,7 +60,7 @@ def test_bulk_return_gives_every_record_the_one_reason(alice: User, bob: User, b
 def test_bulk_return_without_a_reason_changes_nothing(alice: User, bob: User, branch_a: Branch) -> None:
     record = submitted(alice, branch_a)
 
-    with pytest.raises(ValueError, match="Say why"):
+    with pytest.raises(ActionRefused, match="Say why"):
         services.records_review(actor=bob, record_ids=[record.pk], decision="return", reason="  ")
     assert statuses(record) == [Status.SUBMITTED]
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
+from ckycportal.errors import ActionRefused
 from institutions.models import Branch, Role, User
 from records import services
 from records.models import ALLOWED_TRANSITIONS, KycRecord, RecordEvent, Status
@@ -268,7 +269,7 @@ def test_return_writes_a_returned_event_with_the_reason(alice: User, bob: User, 
 def test_return_needs_a_reason(alice: User, bob: User, branch_a: Branch, reason: str) -> None:
     record = submitted_record(alice, branch_a)
 
-    with pytest.raises(ValueError, match="why"):
+    with pytest.raises(ActionRefused, match="why"):
         services.record_return(actor=bob, record=record, reason=reason)
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from ckycportal.errors import ActionRefused
 from codelists import services as codelist_services
 from codelists.models import NameTitle, State
 from institutions.models import Branch, Institution, User
@@ -239,7 +240,7 @@ def test_the_service_refuses_a_return_reason_with_a_full_aadhaar_number(
     alice: User, bob: User, branch_a: Branch
 ) -> None:
     record = services.record_submit(actor=alice, record=new_record(alice, branch_a))
-    with pytest.raises(ValueError, match="full Aadhaar number"):
+    with pytest.raises(ActionRefused, match="full Aadhaar number"):
         services.record_return(actor=bob, record=record, reason=f"Aadhaar {AADHAAR} does not match")
     record.refresh_from_db()
     assert record.status == "submitted"

@@ -459,7 +459,7 @@ def test_redis_down_when_a_record_is_approved_is_recovered_by_the_sweep(
     assert kwikid.stats()["requests"] == 0
 
     # Redis is back: the periodic sweep (beat's job, run here through the worker) finds the records.
-    tasks.sweep_uploads.delay()
+    tasks.uploads_sweep.delay()
     wait_for(all_in(records, Status.UPLOADED), timeout=30)
     assert_invariant(records, kwikid)
 
@@ -480,8 +480,8 @@ def test_two_workers_and_two_sweeps_at_once_take_disjoint_batches(
     records = approve(alice, bob, branch_a, 7) + approve(mallory, dave, branch_b, 7)
 
     def ring_two_worker_sweeps() -> None:
-        tasks.sweep_uploads.delay()
-        tasks.sweep_uploads.delay()
+        tasks.uploads_sweep.delay()
+        tasks.uploads_sweep.delay()
 
     # Two sweeps in this process (own connections) and, at the same moment, one in each worker.
     results = run_in_threads(services.uploads_sweep, services.uploads_sweep, ring_two_worker_sweeps)

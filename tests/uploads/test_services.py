@@ -11,14 +11,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
+from django.contrib.messages import ERROR, get_messages
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
+from ckycportal.errors import ActionRefused, PortalError
 from institutions.models import Branch, Institution, User
 from kwikid_standin.server import StandIn
 from records.models import KycRecord, RecordEvent, Status
-from tests.conftest import approved_record
+from tests.conftest import approved_record, otp_login
 from tests.uploads.conftest import approved_as
-from uploads import services
+from uploads import services, tasks
 from uploads.models import BatchItem, BatchStatus, UploadAttempt, UploadBatch
 
 pytestmark = pytest.mark.django_db
@@ -331,8 +336,70 @@ def test_an_accepted_batch_cannot_be_cancelled(
 ) -> None:
     batch_id = services.batch_assemble()[0]
     services.batch_send(batch_id=batch_id)
-    with pytest.raises(services.BatchConflict):
+    with pytest.raises(services.BatchConflict) as refused:
         services.batch_cancel(actor=erin, batch_id=batch_id, reason="too late")
+    assert isinstance(refused.value, PortalError)
+    assert refused.value.message == "A batch that is accepted by kwikid cannot be cancelled."
+
+
+@pytest.mark.parametrize("reason", ["", "  "])
+def test_cancelling_without_a_reason_is_refused_and_changes_nothing(
+    approved: list[KycRecord], erin: User, reason: str
+) -> None:
+    batch_id = services.batch_assemble()[0]
+    with pytest.raises(ActionRefused, match="Say why the batch is cancelled"):
+        services.batch_cancel(actor=erin, batch_id=batch_id, reason=reason)
+    assert UploadBatch.objects.get(pk=batch_id).status == BatchStatus.READY
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason", "message"),
+    [
+        ("maybe", "Checked", "Choose whether KwikID has the batch or it is sent again."),
+        ("accepted", " ", "Say how you know, for the audit trail."),
+    ],
+)
+def test_settling_an_unknown_batch_needs_an_outcome_and_a_reason(
+    approved: list[KycRecord], erin: User, outcome: str, reason: str, message: str
+) -> None:
+    batch_id = services.batch_assemble()[0]
+    with pytest.raises(PortalError) as refused:
+        services.batch_resolve_unknown(actor=erin, batch_id=batch_id, outcome=outcome, reason=reason)
+    assert isinstance(refused.value, ActionRefused) and not isinstance(refused.value, ValueError)
+    assert refused.value.message == message
+
+
+def test_the_batch_page_shows_a_refusal_as_its_message(
+    approved: list[KycRecord], erin: User, client: Client
+) -> None:
+    batch_id = services.batch_assemble()[0]
+    otp_login(client, erin)
+
+    response = client.post(reverse("uploads:cancel", args=[batch_id]), {"reason": ""})
+
+    assert response.status_code == 302
+    errors = [m.message for m in get_messages(response.wsgi_request) if m.level == ERROR]
+    assert errors == ["Say why the batch is cancelled."]
+    assert UploadBatch.objects.get(pk=batch_id).status == BatchStatus.READY
+
+
+def test_tasks_are_named_after_the_service_they_call() -> None:
+    assert tasks.batch_send.name == "uploads.tasks.batch_send"
+    assert tasks.batch_assemble.name == "uploads.tasks.batch_assemble"
+    assert tasks.uploads_sweep.name == "uploads.tasks.uploads_sweep"
+    scheduled = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks.uploads_sweep.name in scheduled
+    assert not scheduled & {"uploads.tasks.sweep_uploads", "uploads.tasks.send_batch"}
+
+
+def test_the_old_task_names_still_run_what_was_queued_before_the_rename(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
+    assert tasks.assemble_batches() == 2  # five records, at most three a request
+    assert tasks.sweep_uploads() == {"assembled": 0, "due": 0}
+    for batch_id in UploadBatch.objects.values_list("pk", flat=True):
+        assert tasks.send_batch(batch_id) == BatchStatus.ACCEPTED
+    assert set(statuses(approved)) == {Status.UPLOADED}
 
 
 def _unknown_batch(kwikid: StandIn, settings: Any) -> int:

@@ -36,7 +36,7 @@ class Command(BaseCommand):
                 source = f"file {path.name}"
                 rows = list(rows_from_csv(path, state_names=names))
         except PinSourceError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(exc.message) from exc
         if not rows:
             raise CommandError(f"{source} holds no PIN: the PIN master was left as it was")
         counts = services.pin_master_replace(rows=rows, source=source)
