@@ -209,7 +209,7 @@ class Bench:
         import redis
         from django.db import connection
 
-        from uploads.tasks import assemble_batches, sweep_uploads
+        from uploads.tasks import batch_assemble, uploads_sweep
 
         broker = redis.Redis.from_url(self.env["REDIS_URL"])
         for key in broker.scan_iter(match=QUEUE + "*"):
@@ -249,7 +249,7 @@ class Bench:
             timeout = 120 + expected / 100
             autovacuum.start()
             started = time.time()
-            assemble_batches.delay()
+            batch_assemble.delay()
             next_report = time.monotonic() + 30
             peak_kb = [0] * workers
             last_seen: Any = None
@@ -280,7 +280,7 @@ class Bench:
                     say(
                         f"    !!! {by_status['ready'][0]} READY batches without a message: sweeping",
                     )
-                    sweep_uploads.delay()
+                    uploads_sweep.delay()
                     rerung += 1
                     last_change = time.monotonic()
                 if time.time() - started > timeout:

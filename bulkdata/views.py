@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ckycportal.errors import PortalError
+from ckycportal.views import refusal_message, show_refusal
 from codelists.selectors import code_book
 from institutions.models import Role
 from institutions.permissions import AuthedRequest, role_required
@@ -52,7 +53,7 @@ def import_start(request: AuthedRequest) -> HttpResponse:
                 submit=form.cleaned_data["submit"],
             )
         except PortalError as exc:
-            form.add_error("file", exc.message)
+            form.add_error("file", refusal_message(exc))
         else:
             services.import_job_start_check(job=job)
             return redirect("bulkdata:import_detail", pk=job.pk)
@@ -121,7 +122,7 @@ def import_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
         # A small file is imported by now; a larger one is queued for a worker.
         job = services.import_job_confirm(actor=request.user, job=job, mode=form.cleaned_data["mode"])
     except PortalError as exc:
-        messages.error(request, exc.message)
+        show_refusal(request, exc)
         return redirect("bulkdata:import_detail", pk=job.pk)
     if job.status == JobStatus.IMPORTED:
         created = job.records_created
@@ -136,7 +137,7 @@ def import_discard(request: AuthedRequest, pk: int) -> HttpResponse:
     try:
         services.import_job_discard(actor=request.user, job=job)
     except PortalError as exc:
-        messages.error(request, exc.message)
+        show_refusal(request, exc)
         return redirect("bulkdata:import_detail", pk=job.pk)
     messages.success(request, f"The uploaded file {job.filename} was deleted.")
     return redirect("bulkdata:import_start")

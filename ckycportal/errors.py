@@ -6,7 +6,8 @@ and never holds personal data. Views turn any of them into a message in one plac
 
 Each app declares its own subclasses next to the services that raise them, e.g. ``RecordInvalid`` (with
 its ``problems``), ``RecordConflict`` and ``TransitionNotAllowed`` in records, ``BatchConflict`` in
-uploads, ``AdminActionRefused`` in institutions, ``PinSourceError`` in codelists. A service raises plain
+uploads, ``FileRefused``, ``ImportRejected`` and ``ImportConflict`` in bulkdata, ``AdminActionRefused`` in
+institutions, ``PinSourceError`` in codelists. A service raises plain
 ``ActionRefused`` when no caller needs to tell its refusal apart. Not in this vocabulary: Django's
 ``PermissionDenied`` (a role refused, a 403 when not caught), and ``ValidationError`` where a service fills
 a form's field errors. ``ValueError`` stays a programming error or bad internal input.

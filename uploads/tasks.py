@@ -26,25 +26,3 @@ def batch_assemble() -> int:
 def uploads_sweep() -> dict[str, int]:
     """Periodic: assemble, and re-ring every batch that is due or whose worker died. Safe to run twice."""
     return services.uploads_sweep()
-
-
-# The names these tasks had before, kept for one release: a message queued under an old name before a
-# deploy (a send waiting out its retry countdown, a sweep from an old beat) still runs instead of being
-# dropped as an unregistered task, and bench/run.py still imports assemble_batches and sweep_uploads.
-# Nothing in the portal queues them any more; remove them once the queues have drained and bench moved.
-@shared_task(ignore_result=True)
-def send_batch(batch_id: int) -> str:
-    """Old name of ``batch_send``."""
-    return batch_send(batch_id)
-
-
-@shared_task(ignore_result=True)
-def assemble_batches() -> int:
-    """Old name of ``batch_assemble``."""
-    return batch_assemble()
-
-
-@shared_task(ignore_result=True)
-def sweep_uploads() -> dict[str, int]:
-    """Old name of ``uploads_sweep``."""
-    return uploads_sweep()

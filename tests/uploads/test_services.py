@@ -392,13 +392,11 @@ def test_tasks_are_named_after_the_service_they_call() -> None:
     assert not scheduled & {"uploads.tasks.sweep_uploads", "uploads.tasks.send_batch"}
 
 
-def test_the_old_task_names_still_run_what_was_queued_before_the_rename(
-    approved: list[KycRecord], kwikid: StandIn
-) -> None:
-    assert tasks.assemble_batches() == 2  # five records, at most three a request
-    assert tasks.sweep_uploads() == {"assembled": 0, "due": 0}
+def test_the_tasks_run_their_services(approved: list[KycRecord], kwikid: StandIn) -> None:
+    assert tasks.batch_assemble() == 2  # five records, at most three a request
+    assert tasks.uploads_sweep() == {"assembled": 0, "due": 0}
     for batch_id in UploadBatch.objects.values_list("pk", flat=True):
-        assert tasks.send_batch(batch_id) == BatchStatus.ACCEPTED
+        assert tasks.batch_send(batch_id) == BatchStatus.ACCEPTED
     assert set(statuses(approved)) == {Status.UPLOADED}
 
 
