@@ -67,7 +67,7 @@ EXAMPLE: dict[str, str] = {
 
 def example_values(today: date | None = None) -> dict[str, str]:
     """The example record, declared yesterday and verified today: rows a maker copies from it start with
-    the whole upload deadline ahead of them, not already overdue (QA tryout)."""
+    the whole upload deadline ahead of them, not already overdue."""
     today = today or timezone.localdate()
     return EXAMPLE | {
         "kyc_declaration_date": (today - timedelta(days=1)).isoformat(),

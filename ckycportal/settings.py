@@ -297,7 +297,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 # Celery's Django fixup closes the database connection around every task unless this is set: a new
-# PostgreSQL backend per task (about 9 ms, and cold catalog caches) for each batch sent. Kept instead, and
+# PostgreSQL backend per task (a fork, and cold catalog caches) for each batch sent. Kept instead, and
 # checked before each task like a request's (ckycportal.celery: CONN_MAX_AGE and the health check apply).
 CELERY_DB_REUSE_MAX = 200
 CELERY_BEAT_SCHEDULE_FILENAME = str(LOCAL_DIR / "celerybeat-schedule")

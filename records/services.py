@@ -586,9 +586,8 @@ def _move_rows(
     assignments = ", ".join(f"{column} = %s" for column in columns)
     where, where_params = among(ids)
     # The rows are found by primary key whatever the planner's statistics say: written as ``status || ''``,
-    # the status check cannot use a status index. (With statistics from before a run had batched 100,000
-    # records, PostgreSQL believed "batched" rare and walked every batched record's entry in the status
-    # index for each 500-row update: 250 ms instead of 17, until the next ANALYZE.)
+    # the status check cannot use a status index. With statistics from before a large run, PostgreSQL can
+    # believe a status rare and walk its whole index entry for each update.
     # Identifiers come from the models' meta and every value is a bound parameter (hence the noqa).
     with connection.cursor() as cursor:
         cursor.execute(

@@ -1,8 +1,8 @@
 """Dashboard charts as SVG drawn on the server by pygal.
 
 Why pygal: the page's Content-Security-Policy allows no inline script or style and no CDN, and a chart
-should read without JavaScript. pygal (a maintained PyPI package, no dependencies) draws a complete SVG in
-a few milliseconds; the page shows it as an <img> from a data: URI (an image's own styles are its own, so
+should read without JavaScript. pygal (a maintained PyPI package, no dependencies) draws a complete SVG on
+the server; the page shows it as an <img> from a data: URI (an image's own styles are its own, so
 the page's policy stays strict) with a text alternative, and the same numbers stand in a table beside it.
 Chart.js would need a JavaScript file copied into static/ or a package that ships an old copy of it.
 """

@@ -322,7 +322,7 @@ def test_only_administrators_may_enter_the_administration_site(
     assert alice.is_staff and alice.is_superuser
 
 
-# --- QA tryout: reasons on creation, errors at once, people's words, auditors read ---------------------
+# --- Reasons on creation, errors at once, people's words, auditors read --------------------------------
 
 
 def test_branch_and_user_creation_need_a_reason_and_keep_it(erin: User, institution: Institution) -> None:

@@ -78,7 +78,7 @@ def test_uploads_show_kwikids_word_and_the_last_attempt_but_not_the_response_bod
 
     assert f"Batch {batch.pk}" in html
     assert "KwikID: PAN: invalid" in html  # the form's label for the field KwikID names
-    # The attempt in people's words, not the error's class name (QA tryout).
+    # The attempt in people's words, not the error's class name.
     assert "KwikID rejected the upload (HTTP 400)" in html
     assert "KwikIDRejectedError" not in html
     assert "OTHER CUSTOMER" not in html
@@ -96,7 +96,7 @@ def test_history_names_portal_fields_by_their_labels(client: Client, alice: User
     assert "Upload due on" in html
 
 
-# QA tryout -------------------------------------------------------------------------------------------------
+# Who reviewed it, the history in the form's words, possible duplicates --------------------------------------
 
 
 def test_a_resubmitted_record_no_longer_names_its_last_reviewer(

@@ -316,7 +316,7 @@ def test_deadline_filters_list_the_most_urgent_first(client: Client, alice: User
     assert response.context["page"].sort.column == "upload_due_on"
 
 
-# QA tryout ------------------------------------------------------------------------------------------------
+# One search box: a reference's letters, a name, and date ranges that cannot match ---------------------------
 
 
 @pytest.mark.parametrize("text", ["MUMQA", "mumqa", "MUM", "Mum"])

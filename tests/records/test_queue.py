@@ -180,7 +180,7 @@ def test_queue_query_count_does_not_grow(
         client.get(QUEUE, {"after": cursor})
 
 
-# QA tryout -------------------------------------------------------------------------------------------------
+# The queue's layout: rows first, the decision bar only when there is something to decide -----------------
 
 
 def test_queue_rows_come_before_the_decision_buttons(

@@ -396,7 +396,7 @@ def test_isd_code_without_a_mobile_number_is_dropped_not_an_error(
     assert KycRecord.objects.get(kyc_ref_no="ISD-1").mobile_isd == ""
 
 
-# QA tryout: the form's labels and messages ----------------------------------------------------------
+# The form's labels and messages ------------------------------------------------------------------------
 
 
 def test_form_labels_match_validations_messages_and_mark_the_pin_code(
