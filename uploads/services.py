@@ -49,6 +49,7 @@ from kwikid.payload import (
 )
 from kwikid.rejections import map_rejection
 from kwikid.schema import record_problem
+from records import moves as record_moves
 from records import services as record_services
 from records.models import KycRecord, Status
 from records.validation import blocking_problems, validate_record
@@ -124,7 +125,7 @@ def _assemble_one(institution: Institution, branch: Branch, actor: User | None) 
         )
         if not claimed:
             return None
-        moved = set(record_services.records_mark_batched(record_ids=[pk for pk, _ in claimed]))
+        moved = set(record_moves.records_mark_batched(record_ids=[pk for pk, _ in claimed]))
         ordered = [(pk, ref) for pk, ref in claimed if pk in moved]
         if not ordered:
             return None
@@ -326,7 +327,7 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         with transaction.atomic():
             for pk, reason in refused.items():
                 batch.items.filter(record_id=pk).update(outcome=BatchItem.Outcome.REJECTED, message=reason)
-            record_services.records_mark_rejected(reasons=refused)
+            record_moves.records_mark_rejected(reasons=refused)
             if not records:
                 _set_batch(
                     batch,
@@ -488,7 +489,7 @@ def _on_accepted(
     pending = batch.items.filter(outcome=BatchItem.Outcome.PENDING)
     ids = list(pending.values_list("record_id", flat=True))
     pending.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
-    record_services.records_mark_uploaded(record_ids=ids, message=message)
+    record_moves.records_mark_uploaded(record_ids=ids, message=message)
     return SendOutcome(batch.pk, BatchStatus.ACCEPTED)
 
 
@@ -521,8 +522,8 @@ def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[S
             outcome=BatchItem.Outcome.REQUEUED,
             message="Not named by KwikID's rejection; sent again in a new batch.",
         )
-    record_services.records_mark_rejected(reasons=reasons)
-    record_services.records_requeue(
+    record_moves.records_mark_rejected(reasons=reasons)
+    record_moves.records_requeue(
         record_ids=requeue, reason=f"Batch {batch.pk} was rejected for other records; this one is sent again."
     )
     if requeue:
@@ -633,9 +634,7 @@ def batch_cancel(*, actor: User, batch_id: int, reason: str) -> UploadBatch:
     pending = batch.items.filter(outcome=BatchItem.Outcome.PENDING)
     ids = list(pending.values_list("record_id", flat=True))
     pending.update(outcome=BatchItem.Outcome.REQUEUED, message=f"Batch cancelled: {reason.strip()}")
-    record_services.records_requeue(
-        record_ids=ids, reason=f"Batch {batch.pk} was cancelled: {reason.strip()}"
-    )
+    record_moves.records_requeue(record_ids=ids, reason=f"Batch {batch.pk} was cancelled: {reason.strip()}")
     _audit(actor, "batch_cancelled", batch, previous_status=batch.status, reason=reason.strip())
     return batch
 
@@ -655,7 +654,7 @@ def batch_resolve_unknown(*, actor: User | None, batch_id: int, outcome: str, re
         unknown = batch.items.filter(outcome=BatchItem.Outcome.UNKNOWN)
         ids = list(unknown.values_list("record_id", flat=True))
         unknown.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
-        record_services.records_mark_uploaded(record_ids=ids, message=message, actor=actor)
+        record_moves.records_mark_uploaded(record_ids=ids, message=message, actor=actor)
     else:
         _move_batch(
             batch,

@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, connections, transaction
 
 from institutions.models import Branch, User
-from records import services
+from records import moves, services
 from records.models import ALLOWED_TRANSITIONS, KycRecord, RecordEvent, Status
 from tests.conftest import new_record
 
@@ -32,15 +32,15 @@ def test_a_record_lives_its_whole_cycle_with_one_event_per_step(
     record = edit(alice, record, poa_pin_code="400002")
     record = services.record_submit(actor=alice, record=record)
     record = services.record_approve(actor=carol, record=record)
-    services.records_mark_batched(record_ids=[record.pk])
-    services.records_mark_rejected(reasons={record.pk: "records[0].pan: PAN not found"})
+    moves.records_mark_batched(record_ids=[record.pk])
+    moves.records_mark_rejected(reasons={record.pk: "records[0].pan: PAN not found"})
     record.refresh_from_db()
     assert (record.status, record.upload_message) == (Status.REJECTED, "records[0].pan: PAN not found")
     record = edit(alice, record, pan="ABCPE1234G")
     record = services.record_submit(actor=alice, record=record)
     record = services.record_approve(actor=bob, record=record)
-    services.records_mark_batched(record_ids=[record.pk])
-    services.records_mark_uploaded(record_ids=[record.pk], message="Records queued")
+    moves.records_mark_batched(record_ids=[record.pk])
+    moves.records_mark_uploaded(record_ids=[record.pk], message="Records queued")
 
     record.refresh_from_db()
     assert record.status == Status.UPLOADED

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from institutions.models import Branch, Institution, Role, User
+from records import moves as record_moves
 from records import services as record_services
 from records.models import DUE_SOON_DAYS, KycRecord, Status
 from reports import dashboard
@@ -58,9 +59,9 @@ def test_figures(
     new_record(alice, branch_a, 3)
     KycRecord.objects.filter(pk=waiting_old.pk).update(submitted_at=timezone.now() - timedelta(days=3))
     done = [approved_record(alice, bob, branch_a, n) for n in (4, 5, 6)]
-    record_services.records_mark_batched(record_ids=[r.pk for r in done])
-    record_services.records_mark_uploaded(record_ids=[done[0].pk, done[1].pk], message="OK")
-    record_services.records_mark_rejected(reasons={done[2].pk: "records[2].pan: invalid"})
+    record_moves.records_mark_batched(record_ids=[r.pk for r in done])
+    record_moves.records_mark_uploaded(record_ids=[done[0].pk, done[1].pk], message="OK")
+    record_moves.records_mark_rejected(reasons={done[2].pk: "records[2].pan: invalid"})
     batch = batch_with(institution, branch_a, done, ["accepted", "accepted", "rejected"])
     KycRecord.objects.filter(pk=new_record(alice, branch_a, 7).pk).update(
         upload_due_on=timezone.localdate() - timedelta(days=2)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from institutions.models import Branch, User
+from records import moves as record_moves
 from records import services as record_services
 from reports import services, tasks
 from reports.models import Notification
@@ -46,8 +47,8 @@ def test_kwikid_rejection_notifies_the_maker(alice: User, bob: User, branch_a: B
     from tests.conftest import approved_record
 
     record = approved_record(alice, bob, branch_a)
-    record_services.records_mark_batched(record_ids=[record.pk])
-    record_services.records_mark_rejected(reasons={record.pk: "records[0].pan: invalid"})
+    record_moves.records_mark_batched(record_ids=[record.pk])
+    record_moves.records_mark_rejected(reasons={record.pk: "records[0].pan: invalid"})
     services.notifications_derive()
     (note,) = Notification.objects.filter(recipient=alice)
     assert note.kind == Notification.Kind.REJECTED and note.record_id == record.pk

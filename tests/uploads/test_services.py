@@ -20,6 +20,7 @@ from django.utils import timezone
 from ckycportal.errors import ActionRefused, PortalError
 from institutions.models import Branch, Institution, User
 from kwikid_standin.server import StandIn
+from records import moves as record_moves
 from records.models import KycRecord, RecordEvent, Status
 from tests.conftest import approved_record, otp_login
 from tests.uploads.conftest import approved_as
@@ -586,8 +587,6 @@ def test_status_moves_find_their_records_by_primary_key_whatever_the_statistics_
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from records import services as record_services
-
     if connection.vendor != "postgresql":
         pytest.skip("plans are PostgreSQL's")
     meta = KycRecord._meta
@@ -604,7 +603,7 @@ def test_status_moves_find_their_records_by_primary_key_whatever_the_statistics_
         cursor.execute(f"UPDATE {meta.db_table} SET status = 'batched'")
     ids = [r.pk for r in approved[:3]]
     with CaptureQueriesContext(connection) as queries:
-        record_services.records_mark_uploaded(record_ids=ids, message="Accepted")
+        record_moves.records_mark_uploaded(record_ids=ids, message="Accepted")
     update = next(q["sql"] for q in queries if q["sql"].startswith("UPDATE"))
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + update.split(" RETURNING ")[0])

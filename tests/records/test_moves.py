@@ -1,4 +1,4 @@
-"""The upload path's set-based transitions (records.services._transition_many): one conditional UPDATE …
+"""The upload path's set-based transitions (records.moves): one conditional UPDATE …
 RETURNING and one INSERT … SELECT of audit events, exactly one event per record that moved."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, connections, transaction
 
 from institutions.models import Branch, User
-from records import services
+from records import moves
 from records.models import KycRecord, RecordEvent, Status
 from tests.conftest import approved_record, new_record
 
@@ -34,21 +34,21 @@ def test_only_records_in_the_expected_status_move_each_with_one_event(
 ) -> None:
     draft = new_record(alice, branch_a, 99)
     ids = [r.pk for r in approved]
-    moved = services.records_mark_batched(record_ids=[*ids, draft.pk, ids[0]])  # a repeat moves once
+    moved = moves.records_mark_batched(record_ids=[*ids, draft.pk, ids[0]])  # a repeat moves once
     assert sorted(moved) == ids
     assert set(KycRecord.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.BATCHED}
     assert KycRecord.objects.get(pk=draft.pk).status == Status.DRAFT
     assert events(RecordEvent.Action.BATCHED) == [(pk, "approved", "batched", "", None) for pk in ids]
     # Nothing moves twice: a second call finds them batched already.
-    assert services.records_mark_batched(record_ids=ids) == []
+    assert moves.records_mark_batched(record_ids=ids) == []
     assert RecordEvent.objects.filter(action=RecordEvent.Action.BATCHED).count() == len(ids)
 
 
 def test_uploaded_records_get_the_message_time_and_actor(approved: list[KycRecord], erin: User) -> None:
     ids = [r.pk for r in approved]
-    services.records_mark_batched(record_ids=ids)
+    moves.records_mark_batched(record_ids=ids)
     before = KycRecord.objects.get(pk=ids[0]).updated_at
-    moved = services.records_mark_uploaded(record_ids=ids[:2], message="Accepted: 2 records", actor=erin)
+    moved = moves.records_mark_uploaded(record_ids=ids[:2], message="Accepted: 2 records", actor=erin)
     assert sorted(moved) == ids[:2]
     for record in KycRecord.objects.filter(pk__in=ids[:2]):
         assert (record.status, record.upload_message) == (Status.UPLOADED, "Accepted: 2 records")
@@ -62,9 +62,9 @@ def test_uploaded_records_get_the_message_time_and_actor(approved: list[KycRecor
 
 def test_each_rejected_record_keeps_its_own_reason(approved: list[KycRecord]) -> None:
     ids = [r.pk for r in approved]
-    services.records_mark_batched(record_ids=ids)
+    moves.records_mark_batched(record_ids=ids)
     reasons = {ids[0]: "pan: PAN not found", ids[1]: "dob: in the future", ids[2]: "pan: PAN not found"}
-    assert sorted(services.records_mark_rejected(reasons=reasons)) == sorted(reasons)
+    assert sorted(moves.records_mark_rejected(reasons=reasons)) == sorted(reasons)
     for pk, reason in reasons.items():
         assert KycRecord.objects.values_list("status", "upload_message").get(pk=pk) == (
             Status.REJECTED,
@@ -78,8 +78,8 @@ def test_each_rejected_record_keeps_its_own_reason(approved: list[KycRecord]) ->
 
 def test_requeue_puts_batched_records_back_in_the_queue(approved: list[KycRecord]) -> None:
     ids = [r.pk for r in approved]
-    services.records_mark_batched(record_ids=ids)
-    assert sorted(services.records_requeue(record_ids=ids, reason="Batch 7 was cancelled")) == ids
+    moves.records_mark_batched(record_ids=ids)
+    assert sorted(moves.records_requeue(record_ids=ids, reason="Batch 7 was cancelled")) == ids
     assert set(KycRecord.objects.values_list("status", flat=True)) == {Status.APPROVED}
     assert {e[3] for e in events(RecordEvent.Action.REQUEUED)} == {"Batch 7 was cancelled"}
 
@@ -98,14 +98,14 @@ def test_two_concurrent_moves_of_the_same_records_move_each_once(
         try:
             first_moved.wait(10)
             with transaction.atomic():  # blocks on the first transaction's row locks, then re-checks
-                results["second"] = services.records_mark_batched(record_ids=ids)
+                results["second"] = moves.records_mark_batched(record_ids=ids)
         finally:
             connections.close_all()
 
     thread = threading.Thread(target=second)
     thread.start()
     with transaction.atomic():
-        results["first"] = services.records_mark_batched(record_ids=ids)
+        results["first"] = moves.records_mark_batched(record_ids=ids)
         first_moved.set()
         thread.join(0.5)  # the second is waiting for our locks
         assert thread.is_alive()
