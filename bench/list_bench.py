@@ -10,9 +10,12 @@ and the queries per page. ``--explain`` prints PostgreSQL's plan of each case's 
 Seeding (COPY, two processes, as bench/seed.py does for the upload bench): 10 branches, a maker each, the
 statuses of a live portal (60 % uploaded, 15 % draft, 10 % waiting for review, ...), a year of entry dates,
 deadlines, uploaded records in batches of their branch. The columns a list row shows (PAN, first and middle
-name) are Fernet-encrypted per row with their keyed hashes and name tokens; the other encrypted columns
-hold one shared ciphertext per column, so rows are as wide as real ones without a million more
-encryptions. Audit events are not written: no list query reads them.
+name, from bench/seed.py's name lists) are Fernet-encrypted per row with their keyed hashes and name tokens.
+The other columns hold bench/seed.py's record 0, each encrypted column as one shared ciphertext, so rows are
+as wide as real ones without a million more encryptions; records past approval (approved, batched,
+uploaded) also hold its payload as approval freezes it (``records.services.record_freeze_values``), one
+shared ciphertext too. The columns come from the model: one added later gets its model default. Audit
+events are not written: no list query reads them.
 """
 
 from __future__ import annotations
@@ -38,8 +41,6 @@ CHUNK = 20_000
 BRANCHES = 10
 BATCH_BLOCK = 5_000  # uploaded records of one branch among this many consecutive ones share a batch
 
-_FIRST = ("RAVI", "ANITA", "SURESH", "PRIYA", "ARJUN", "MEERA", "VIKRAM", "LATA", "ROHAN", "NEHA")
-_MIDDLE = ("KUMAR", "", "DEVI", "PRASAD", "", "LAL", "RANI", "")
 RARE_NAME = "ZEPHYRINE"  # one record in 100,000: a selective name search
 # Status by i % 100: the mix of a portal that has been running for a year.
 _STATUS_BUCKETS = (
@@ -51,6 +52,8 @@ _STATUS_BUCKETS = (
     (96, "returned"),
     (100, "rejected"),
 )
+# What approval freezes stays on a record until it goes back for editing (returned, rejected).
+_FROZEN_STATUSES = frozenset({"approved", "batched", "uploaded"})
 
 
 def _setup_django(db_url: str) -> None:
@@ -63,14 +66,11 @@ def _setup_django(db_url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    # The pages link their CSS and scripts through the manifest storage, which needs collectstatic's manifest.
+    call_command("collectstatic", verbosity=0, interactive=False)
 
 
 # --- seeding ------------------------------------------------------------------------------------------------
-
-
-def _pan(i: int) -> str:
-    letters = "".join(chr(65 + (i // 26**k) % 26) for k in range(3))
-    return f"{letters}P{chr(65 + (i // 26**3) % 26)}{i % 10_000:04d}{chr(65 + i % 26)}"
 
 
 def _status(i: int) -> str:
@@ -112,22 +112,33 @@ class World:
         self.auditor_id = auditor.pk
 
 
-def _shared_ciphertexts() -> dict[str, str]:
-    from ckycportal import crypto
+def _shared_values() -> tuple[dict[str, Any], dict[str, Any]]:
+    """What every row holds but for the columns it fills itself: the model's defaults, then bench/seed.py's
+    record 0 (each encrypted column once); and the same with that record's payload as approval freezes it,
+    for the records past approval."""
+    from django.utils import timezone
 
-    samples = {
-        "applicant_rel_first_name": "SURESH",
-        "dob": "1985-04-12",
-        "poa_document_number": "K1234567",
-        "poa_address_line_1": "12 Marine Drive, Flat 4B",
-        "poa_vtc": "Mumbai",
-        "poa_pin_code": "400001",
-        "mobile_number": "9876543210",
-    }
-    return {name: crypto.encrypt(text) for name, text in samples.items()}
+    from bench import seed as records_seed
+    from codelists.selectors import code_book
+    from records import services
+
+    sample = records_seed.plain_record(0, "BENCH")
+    today = timezone.localdate()
+    frozen = services.record_freeze_values(
+        sample, stamp=services.check_stamp(today), today=today, codes=code_book()
+    )
+    unfrozen = records_seed.record_defaults()
+    frozen_too: dict[str, Any] = {}
+    for name, _column, encrypted in records_seed.record_columns(with_id=True):
+        if name in sample:
+            unfrozen[name] = records_seed.column_value(sample[name], encrypted)
+        if name in frozen:
+            frozen_too[name] = records_seed.column_value(frozen[name], encrypted)
+    return unfrozen, unfrozen | frozen_too
 
 
-def _record_rows(start: int, stop: int, count: int, world: World, shared: dict[str, str]) -> Iterator[dict]:
+def _record_rows(start: int, stop: int, count: int, world: World) -> Iterator[dict]:
+    from bench.seed import FIRST_NAMES, MIDDLE_NAMES, pan
     from ckycportal import crypto
 
     now = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
@@ -140,9 +151,9 @@ def _record_rows(start: int, stop: int, count: int, world: World, shared: dict[s
         updated = created + timedelta(minutes=(i * 7919) % (72 * 60))
         verified = created.date() - timedelta(days=i % 5)
         kin = f"{10_000_000_000_000 + i:014d}" if i % 20 == 0 else ""
-        first = RARE_NAME if i % 100_000 == 7 else _FIRST[i % len(_FIRST)]
-        middle = _MIDDLE[(i // 10) % len(_MIDDLE)]
-        pan = _pan(i)
+        first = RARE_NAME if i % 100_000 == 7 else FIRST_NAMES[i % len(FIRST_NAMES)]
+        middle = MIDDLE_NAMES[(i // 10) % len(MIDDLE_NAMES)]
+        pan_i = pan(i)
         reviewed = status in ("approved", "batched", "uploaded", "rejected", "returned")
         for word in (first, middle):
             if word and word not in hashes:
@@ -152,8 +163,8 @@ def _record_rows(start: int, stop: int, count: int, world: World, shared: dict[s
             "branch": world.branch_ids[b],
             "status": status,
             "kyc_ref_no": f"{world.branch_codes[b]}/{created:%Y}/{i:07d}",
-            "pan": crypto.encrypt(pan),
-            "pan_hash": crypto.keyed_hash(pan),
+            "pan": crypto.encrypt(pan_i),
+            "pan_hash": crypto.keyed_hash(pan_i),
             "applicant_first_name": crypto.encrypt(first),
             "applicant_middle_name": crypto.encrypt(middle) if middle else "",
             "existing_ckyc_no": crypto.encrypt(kin) if kin else "",
@@ -172,60 +183,24 @@ def _record_rows(start: int, stop: int, count: int, world: World, shared: dict[s
             "updated_at": updated,
             "_tokens": [hashes[w] for w in dict.fromkeys((first, middle)) if w],
             "_batch": (i // BATCH_BLOCK) * BRANCHES + b + 1 if status == "uploaded" else None,
-            **shared,
         }
 
 
-_TEMPLATE = {
-    "applicant_name_title": "MR",
-    "applicant_rel_details_flag": "FATHER",
-    "applicant_rel_name_title": "MR",
-    "applicant_rel_middle_name": "",
-    "gender": "M",
-    "differently_abled_flag": False,
-    "impairment_type": "",
-    "impairment_percentage": None,
-    "udid_number": "",
-    "poa_document": "02",
-    "poa_state": "MH",
-    "poa_country": "IN",
-    "current_address_same_as_poa_address": "Y",
-    "current_address_line_1": "",
-    "current_vtc": "",
-    "current_state": "",
-    "current_country": "",
-    "current_pin_code": "",
-    "mobile_isd": "91",
-    "kyc_declaration_place": "Mumbai",
-    "kyc_type": "01",
-    "kyc_verifier_name": "Anita Deshpande",
-    "kyc_verifier_designation": "Branch Officer",
-    "kyc_verifier_branch": "Fort, Mumbai",
-    "kyc_verifier_employee_code": "EMP-0042",
-    "kyc_type_of_document_submitted": "01",
-    "relationship_closed_on": None,
-}
-
-
-def _conninfo() -> str:
-    return os.environ["DATABASE_URL"]
-
-
-def _copy_chunk(args: tuple[int, int, int, World, dict[str, str]]) -> int:
+def _copy_chunk(args: tuple[int, int, int, World, tuple[dict[str, Any], dict[str, Any]]]) -> int:
     import psycopg
 
-    from records.models import KycRecord
+    from bench.seed import conninfo, record_columns
 
-    start, stop, count, world, shared = args
-    fields = [f for f in KycRecord._meta.concrete_fields]
-    columns = ", ".join(f.column for f in fields)
+    start, stop, count, world, (unfrozen, frozen) = args
+    names = [name for name, _column, _encrypted in record_columns(with_id=True)]
+    columns = ", ".join(column for _name, column, _encrypted in record_columns(with_id=True))
     tokens: list[tuple[int, str]] = []
     items: list[tuple[int, int, int, str, str]] = []
-    with psycopg.connect(_conninfo()) as conn, conn.cursor() as cur:
+    with psycopg.connect(**conninfo()) as conn, conn.cursor() as cur:
         with cur.copy(f"COPY records_kycrecord ({columns}) FROM STDIN") as copy:
-            for row in _record_rows(start, stop, count, world, shared):
-                values = _TEMPLATE | row
-                copy.write_row([values[f.name] for f in fields])
+            for row in _record_rows(start, stop, count, world):
+                values = (frozen if row["status"] in _FROZEN_STATUSES else unfrozen) | row
+                copy.write_row([values[name] for name in names])
                 tokens += [(row["id"], t) for t in row["_tokens"]]
                 if row["_batch"] is not None:
                     items.append((row["_batch"], row["id"], row["id"], "accepted", "records queued"))
@@ -264,7 +239,7 @@ def seed(count: int, world: World) -> float:
         for block in range(blocks)
         for b in range(BRANCHES)
     )
-    shared = _shared_ciphertexts()
+    shared = _shared_values()
     chunks = [(s, min(s + CHUNK, count), count, world, shared) for s in range(0, count, CHUNK)]
     connections.close_all()  # forked helpers must not share the parent's socket
     with multiprocessing.get_context("fork").Pool(2) as pool:
@@ -397,6 +372,7 @@ def main() -> None:
     logging.getLogger("axes").setLevel(logging.WARNING)  # a log line per log-in of the bench's clients
     from django.urls import reverse
 
+    from bench.seed import pan
     from records.models import KycRecord
 
     world = World()
@@ -411,7 +387,7 @@ def main() -> None:
     lst, queue = reverse("records:list"), reverse("records:review_queue")
     maker, auditor, checker = "maker00", "auditor", "checker00"
     some_pan_i = args.records // 2
-    some_pan = _pan(some_pan_i)
+    some_pan = pan(some_pan_i)
     some_ref = KycRecord.objects.only("kyc_ref_no").get(pk=some_pan_i + 1).kyc_ref_no  # 100 share its prefix
     batch_id = str((args.records // BATCH_BLOCK // 2) * BRANCHES + 1)
     from institutions.models import Branch, User

@@ -1,12 +1,14 @@
 """Approved KYC records for the benchmark, made fast: encrypted in a tight loop and COPYed in chunks.
 
-Going through ``records.services`` costs a few milliseconds a record (validation, three transitions, audit
-events); a million records that way would take longer than the benchmark itself. Here every row is written
-as the services would leave an approved record: PII encrypted with ``ckycportal.crypto`` (a fresh Fernet
-token per value, as the model field does), ``pan_hash`` keyed, created and submitted by a maker, reviewed
-by a different user (the maker-checker CHECK constraint holds), status ``approved``, the payload frozen by
-approval's own function (``records.services.record_freeze_values``). The audit events of
-creation and review are not written: the upload path never reads them.
+Going through ``records.services`` validates every record, moves it through three transitions and writes
+their audit events, one record at a time: a million records that way would take longer than the benchmark
+itself. Here every row is written as the services would leave an approved record: PII encrypted with
+``ckycportal.crypto`` (a fresh Fernet token per value, as the model field does), ``pan_hash`` keyed,
+created and submitted by a maker, reviewed by a different user (the maker-checker CHECK constraint holds),
+status ``approved``, the payload frozen by approval's own function
+(``records.services.record_freeze_values``). The audit events of creation and review are not written: the
+upload path never reads them. Columns come from the model (``record_columns``); one this seeder does not
+fill gets its model default, so a column added later does not break it (bench/list_bench.py seeds so too).
 
 Runs inside a process where Django is set up; ``seed`` forks helper processes that share the work.
 """
@@ -33,8 +35,9 @@ from records.models import KycRecord, Status
 
 CHUNK_ROWS = 20_000  # rows per COPY (one transaction each); a helper streams them, never holds more
 
-_FIRST = ("RAVI", "ANITA", "SURESH", "PRIYA", "ARJUN", "MEERA", "VIKRAM", "LATA", "ROHAN", "NEHA")
-_MIDDLE = ("KUMAR", "", "DEVI", "PRASAD", "", "LAL", "RANI", "")
+# The names of the seeded records; bench/list_bench.py seeds and searches the same ones.
+FIRST_NAMES = ("RAVI", "ANITA", "SURESH", "PRIYA", "ARJUN", "MEERA", "VIKRAM", "LATA", "ROHAN", "NEHA")
+MIDDLE_NAMES = ("KUMAR", "", "DEVI", "PRASAD", "", "LAL", "RANI", "")
 _REL_FIRST = ("SURESH", "RAMESH", "GOPAL", "MOHAN", "KIRAN", "ASHOK")
 # Real PINs of each city (the PIN master refuses a PIN that does not exist or lies in another state).
 _CITIES = (
@@ -55,19 +58,23 @@ class Owners:
     checker_id: int
 
 
+def pan(i: int) -> str:
+    """The PAN of record number i (an individual's: its fourth letter is P)."""
+    letters = "".join(chr(65 + (i // 26**k) % 26) for k in range(3))
+    return f"{letters}P{chr(65 + (i // 26**3) % 26)}{i % 10_000:04d}{chr(65 + i % 26)}"
+
+
 def plain_record(i: int, prefix: str) -> dict[str, Any]:
     """Record number i as a maker would have entered it: complete, valid, different from its neighbours."""
-    letters = "".join(chr(65 + (i // 26**k) % 26) for k in range(3))
-    pan = f"{letters}P{chr(65 + (i // 26**3) % 26)}{i % 10_000:04d}{chr(65 + i % 26)}"
     city, state, pin = _CITIES[i % len(_CITIES)]
     other_city, other_state, other_pin = _CITIES[(i + 1) % len(_CITIES)]
     same = "Y" if i % 3 == 0 else "N"
     return {
         "kyc_ref_no": f"{prefix}{i:08d}",
-        "pan": pan,
+        "pan": pan(i),
         "applicant_name_title": "MR" if i % 2 else "MS",
-        "applicant_first_name": _FIRST[i % len(_FIRST)],
-        "applicant_middle_name": _MIDDLE[i % len(_MIDDLE)],
+        "applicant_first_name": FIRST_NAMES[i % len(FIRST_NAMES)],
+        "applicant_middle_name": MIDDLE_NAMES[i % len(MIDDLE_NAMES)],
         "applicant_rel_details_flag": "FATHER",
         "applicant_rel_name_title": "MR",
         "applicant_rel_first_name": _REL_FIRST[i % len(_REL_FIRST)],
@@ -105,19 +112,31 @@ def plain_record(i: int, prefix: str) -> dict[str, Any]:
     }
 
 
-def _columns() -> list[tuple[str, str, bool]]:
-    """(field name, column, encrypted?) for every column COPY fills; id comes from its sequence."""
+def record_columns(*, with_id: bool = False) -> list[tuple[str, str, bool]]:
+    """(field name, column, encrypted?) of every column of the records table as the model has it now, so a
+    column added later is COPYed too; the id only ``with_id`` (else it comes from its sequence)."""
     return [
         (f.name, f.column, isinstance(f, EncryptedTextField))
         for f in KycRecord._meta.concrete_fields
-        if not f.primary_key
+        if with_id or not f.primary_key
     ]
 
 
+def record_defaults() -> dict[str, Any]:
+    """Every field's model default: what a seeder writes in a column it does not fill (one added since)."""
+    return {f.name: f.get_default() for f in KycRecord._meta.concrete_fields}
+
+
+def column_value(value: Any, encrypted: bool) -> Any:
+    """``value`` as its column holds it: a fresh Fernet token (of a date's ISO text) if ``encrypted``."""
+    if encrypted and value not in (None, ""):
+        return crypto.encrypt(value.isoformat() if isinstance(value, date) else value)
+    return value
+
+
 def _rows(start: int, stop: int, prefix: str, owners: Owners, base: datetime) -> Iterator[list[Any]]:
-    columns = _columns()
-    defaults = {f.name: f.get_default() for f in KycRecord._meta.concrete_fields}
-    encrypt = crypto.encrypt
+    columns = record_columns()
+    defaults = record_defaults()
     # Approval's own freezing of the payload (records.services), with the stamp read before the code book.
     today = timezone.localdate()
     stamp = record_services.check_stamp(today)
@@ -142,17 +161,12 @@ def _rows(start: int, stop: int, prefix: str, owners: Owners, base: datetime) ->
             created_at=base,
             updated_at=reviewed_at,
         )
-        row = []
-        for name, _column, encrypted in columns:
-            # A column the upload path does not read (added since) gets its model default.
-            value = data[name] if name in data else defaults[name]
-            if encrypted and value not in (None, ""):
-                value = encrypt(value.isoformat() if isinstance(value, date) else value)
-            row.append(value)
-        yield row
+        # A column the upload path does not read (added since) gets its model default.
+        yield [column_value(data[name] if name in data else defaults[name], enc) for name, _c, enc in columns]
 
 
-def _conninfo() -> dict[str, Any]:
+def conninfo() -> dict[str, Any]:
+    """psycopg's keywords for Django's default database (a forked helper's own connection)."""
     db = settings.DATABASES["default"]
     info = {"dbname": db["NAME"], "user": db["USER"], "host": db["HOST"], "port": db["PORT"]}
     if db.get("PASSWORD"):
@@ -162,9 +176,9 @@ def _conninfo() -> dict[str, Any]:
 
 def _copy_chunk(args: tuple[int, int, str, Owners, datetime]) -> int:
     start, stop, prefix, owners, base = args
-    names = ", ".join(column for _name, column, _enc in _columns())
+    names = ", ".join(column for _name, column, _enc in record_columns())
     with (
-        psycopg.connect(**_conninfo()) as conn,
+        psycopg.connect(**conninfo()) as conn,
         conn.cursor() as cur,
         cur.copy(f"COPY records_kycrecord ({names}) FROM STDIN") as copy,
     ):
