@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core.management import call_command
@@ -41,8 +42,6 @@ class Command(BaseCommand):
             max_records=100,
             stdout=self.stdout,
         )
-        import os
-
         os.environ["PORTAL_USER_PASSWORD"] = options["password"]
         try:
             for username, role, branches in DEMO_USERS:
