@@ -66,7 +66,6 @@ def test_the_settings_page_audits_and_re_dates_what_it_changed(
 ) -> None:
     # The page's form writes the new values onto the instance before the service sees it: the service
     # must compare with what is stored, or it finds nothing changed.
-    from tests.institutions.test_commands import settings_form
 
     record = new_record(alice, branch_a)
     otp_login(client, erin)
