@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "institutions",
     "records",
     "uploads",
+    "registry",
     "reports",
     "bulkdata",
     "codelists",

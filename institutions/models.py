@@ -63,6 +63,20 @@ class Institution(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(90)],
         help_text="Counted from the KYC verification date.",
     )
+    # Registration tracking: how long the portal keeps asking the registry about an accepted record, and
+    # how many CKYC searches it may make a day (KwikID may bill each one).
+    registration_check_days = models.PositiveSmallIntegerField(
+        "days to keep checking for registration",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Counted from KwikID's acceptance; after it, a record still not registered is left to a person.",
+    )
+    registration_daily_searches = models.PositiveIntegerField(
+        "CKYC searches a day",
+        default=5000,
+        validators=[MinValueValidator(0), MaxValueValidator(1_000_000)],
+        help_text="KwikID may bill each search. 0 stops the checks.",
+    )
     # Set when KwikID answers 401: sending stops for this institution until the token is replaced.
     sending_paused_at = models.DateTimeField(null=True, blank=True)
     sending_paused_reason = models.CharField(max_length=300, blank=True, default="")

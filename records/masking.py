@@ -23,11 +23,15 @@ PII_FIELDS = frozenset(
         "current_pin_code",
         "mobile_number",
         "existing_ckyc_no",
+        # The KIN the registry gave the customer (found by the registry check).
+        "ckyc_number",
         # The approved payload (all of the above that is sent, as JSON): never shown, masked if it were.
         "frozen_payload",
     }
 )
-_LAST_FOUR = frozenset({"pan", "mobile_number", "poa_document_number", "udid_number", "existing_ckyc_no"})
+_LAST_FOUR = frozenset(
+    {"pan", "mobile_number", "poa_document_number", "udid_number", "existing_ckyc_no", "ckyc_number"}
+)
 _NAMES = frozenset(
     {"applicant_first_name", "applicant_middle_name", "applicant_rel_first_name", "applicant_rel_middle_name"}
 )

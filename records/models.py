@@ -25,6 +25,11 @@ class Status(models.TextChoices):
     BATCHED = "batched", "In an upload batch"
     UPLOADED = "uploaded", "Accepted by KwikID"
     REJECTED = "rejected", "Rejected by KwikID"
+    # The registry holds the record and gave the customer a KIN dated on or after our upload.
+    REGISTERED = "registered", "Registered at CKYCR"
+    # The registry's KIN is dated before our upload: a possible duplicate, or an update that should have
+    # been one. Registered all the same (the clock stops), but a person should look.
+    PREEXISTING = "preexisting", "Registered before upload"
 
 
 # The only moves a record can make. Editing is allowed in EDITABLE_STATUSES and keeps the status.
@@ -35,10 +40,15 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.APPROVED: frozenset({Status.BATCHED}),
     # A batch that never reached KwikID (auth failure, retries exhausted) gives its records back.
     Status.BATCHED: frozenset({Status.UPLOADED, Status.REJECTED, Status.APPROVED}),
-    Status.UPLOADED: frozenset(),
+    # Accepted for processing is not registered: the registry check (registry.services) finds the KIN.
+    Status.UPLOADED: frozenset({Status.REGISTERED, Status.PREEXISTING}),
     Status.REJECTED: frozenset({Status.SUBMITTED}),
+    Status.REGISTERED: frozenset(),
+    Status.PREEXISTING: frozenset(),
 }
 EDITABLE_STATUSES = frozenset({Status.DRAFT, Status.RETURNED, Status.REJECTED})
+# The registry holds these: the deadline clock has stopped.
+REGISTERED_STATUSES = frozenset({Status.REGISTERED, Status.PREEXISTING})
 # A record is "due soon" when its upload deadline is at most this many days away.
 DUE_SOON_DAYS = 2
 
@@ -140,8 +150,15 @@ class KycRecord(models.Model):
     # Portal-only, never sent to KwikID: the customer's existing 14-digit CKYC number (KIN) when this
     # record updates a CKYC record that already exists. It shortens the deadline to update_due_days.
     existing_ckyc_no = EncryptedTextField("existing CKYC number (KIN)", max_length=14, blank=True, default="")
+    # The registry's answer, once a CKYC search found the customer: the KIN (encrypted, and a keyed hash for
+    # exact search without decrypting), the registry's KYC date, when the portal found it and how.
+    ckyc_number = EncryptedTextField("CKYC number (KIN)", max_length=14, blank=True, default="", db_default="")
+    ckyc_number_hash = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
+    registry_kyc_date = models.DateField("KYC date at the registry", null=True, blank=True)
+    registered_at = models.DateTimeField("registration found at", null=True, blank=True)
+    registration_note = models.CharField(max_length=200, blank=True, default="", db_default="")
     # The deadline clock: verification date + the institution's days (services.due_on), kept on the
-    # row so lists can filter and sort by it; recomputed on every edit.
+    # row so lists can filter and sort by it; recomputed on every edit. It stops at registration.
     upload_due_on = models.DateField("upload due on", null=True, blank=True, editable=False)
     # When the customer relationship ended: records are kept 5 years after it (PMLA), then may be purged.
     relationship_closed_on = models.DateField(null=True, blank=True)
@@ -190,10 +207,18 @@ class KycRecord(models.Model):
             models.Index(
                 fields=["submitted_at", "id"], condition=Q(status="submitted"), name="record_review_queue"
             ),
-            # Overdue and due-soon: only records not yet accepted by KwikID have a running clock.
+            # Overdue and due-soon: only records the registry does not hold yet have a running clock.
             models.Index(
-                fields=["upload_due_on", "id"], condition=~Q(status="uploaded"), name="record_due_open"
+                fields=["upload_due_on", "id"],
+                condition=~Q(status__in=["registered", "preexisting"]),
+                name="record_due_open",
             ),
+            # Exact search by KIN (only registered records have one).
+            models.Index(
+                fields=["ckyc_number_hash"], condition=~Q(ckyc_number_hash=""), name="record_kin_hash"
+            ),
+            # The ageing of records accepted by KwikID and not yet registered (reconciliation, the checks).
+            models.Index(fields=["uploaded_at", "id"], condition=Q(status="uploaded"), name="record_waiting"),
             # The batcher takes approved records branch by branch in approval order, 500 at a time: without
             # this partial index each chunk sorts every approved record (quadratic at a million).
             models.Index(
@@ -212,13 +237,24 @@ class KycRecord(models.Model):
 
     @property
     def due_state(self) -> str:
-        """ "overdue", "due_soon" (within DUE_SOON_DAYS) or "" for a record whose upload clock runs."""
-        if self.upload_due_on is None or self.status == Status.UPLOADED:
+        """ "overdue", "due_soon" (within DUE_SOON_DAYS) or "": the clock runs until the registry holds it."""
+        if self.upload_due_on is None or self.status in REGISTERED_STATUSES:
             return ""
         days_left = (self.upload_due_on - timezone.localdate()).days
         if days_left < 0:
             return "overdue"
         return "due_soon" if days_left <= DUE_SOON_DAYS else ""
+
+    @property
+    def waiting_days(self) -> int | None:
+        """Whole days since KwikID accepted the record, while the registry does not hold it yet."""
+        if self.status != Status.UPLOADED or self.uploaded_at is None:
+            return None
+        return (timezone.localdate() - timezone.localdate(self.uploaded_at)).days
+
+    @property
+    def masked_kin(self) -> str:
+        return str(mask_value("ckyc_number", self.ckyc_number)) if self.ckyc_number else ""
 
     @property
     def masked_pan(self) -> str:
@@ -260,6 +296,8 @@ class RecordEvent(models.Model):
         BATCHED = "batched", "Added to an upload batch"
         UPLOADED = "uploaded", "Accepted by KwikID"
         REJECTED = "rejected", "Rejected by KwikID"
+        REGISTERED = "registered", "Registered at CKYCR"
+        PREEXISTING = "preexisting", "Found registered before upload"
         REQUEUED = "requeued", "Back in the upload queue"
         REVEALED = "revealed", "Personal data revealed"
         CLOSED = "closed", "Relationship closed"

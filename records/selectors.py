@@ -21,7 +21,15 @@ from kwikid.fields import SECTIONS as API_SECTIONS
 from . import services
 from .listing import DATE_FIELDS, ListQuery, SeekPage, page_of
 from .masking import PII_FIELDS, mask_value
-from .models import DUE_SOON_DAYS, MAKER_ACTIONS, KycRecord, RecordEvent, RecordNameToken, Status
+from .models import (
+    DUE_SOON_DAYS,
+    MAKER_ACTIONS,
+    REGISTERED_STATUSES,
+    KycRecord,
+    RecordEvent,
+    RecordNameToken,
+    Status,
+)
 from .services import name_tokens
 
 
@@ -86,8 +94,8 @@ def record_search(user: User, query: ListQuery) -> QuerySet[KycRecord]:
             records = records.filter(**{f"{lookup}__lte": query.date_to})
     today = timezone.localdate()
     if query.due or query.sort in ("due", "-due"):
-        # The clock runs until KwikID accepts the record (the partial index record_due_open holds these).
-        records = records.exclude(status=Status.UPLOADED).filter(upload_due_on__isnull=False)
+        # The clock runs until the registry holds the record (the partial index record_due_open holds these).
+        records = records.exclude(status__in=REGISTERED_STATUSES).filter(upload_due_on__isnull=False)
     if query.due == "overdue":
         records = records.filter(upload_due_on__lt=today)
     elif query.due == "soon":

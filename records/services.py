@@ -28,6 +28,7 @@ from .models import (
     ALLOWED_TRANSITIONS,
     EDITABLE_STATUSES,
     MAKER_ACTIONS,
+    REGISTERED_STATUSES,
     KycRecord,
     RecordEvent,
     RecordNameToken,
@@ -155,12 +156,12 @@ def due_on(*, institution: Institution, verified_on: date | None, updates_existi
 
 @transaction.atomic
 def records_recompute_due_dates(*, institution: Institution) -> int:
-    """Re-date the deadlines of the institution's records not yet accepted by KwikID, after its
+    """Re-date the deadlines of the institution's records the registry does not hold yet, after its
     upload_due_days or update_due_days changed (the setting's change is the audited event); returns how
     many records were looked at. Call from the service that saves those settings."""
     open_records = KycRecord.objects.filter(
         branch__institution=institution, kyc_verification_date__isnull=False
-    ).exclude(status=Status.UPLOADED)
+    ).exclude(status__in=REGISTERED_STATUSES)
     looked_at = 0
     # An empty KIN is stored as "" (never encrypted), so the two groups split without decrypting.
     for group, days in (

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from institutions.models import Branch, User
 from records import selectors as record_selectors
-from records.models import DUE_SOON_DAYS, KycRecord, RecordEvent, Status
+from records.models import DUE_SOON_DAYS, REGISTERED_STATUSES, KycRecord, RecordEvent, Status
 from uploads.models import BatchItem, BatchStatus, UploadBatch
 
 
@@ -75,7 +75,7 @@ def dashboard_get(user: User, *, branch_id: int | None = None, days: int = 14) -
         .first()
     )
 
-    due = records.exclude(status=Status.UPLOADED).aggregate(  # 5
+    due = records.exclude(status__in=REGISTERED_STATUSES).aggregate(  # 5
         overdue=Count("pk", filter=Q(upload_due_on__lt=today)),
         due_soon=Count(
             "pk", filter=Q(upload_due_on__gte=today, upload_due_on__lte=today + timedelta(days=DUE_SOON_DAYS))

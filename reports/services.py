@@ -23,7 +23,7 @@ from django.utils import timezone
 from ckycportal.logging import redact
 from institutions.models import Role, User
 from records import selectors as record_selectors
-from records.models import DUE_SOON_DAYS, RecordEvent, Status
+from records.models import DUE_SOON_DAYS, REGISTERED_STATUSES, RecordEvent, Status
 
 from .models import DerivationCursor, Notification
 
@@ -111,7 +111,7 @@ class DigestCounts:
 
 def _digest_counts(checker: User, today: datetime) -> DigestCounts:
     waiting = record_selectors.review_queue(checker).count()
-    open_records = record_selectors.record_list(checker).exclude(status=Status.UPLOADED)
+    open_records = record_selectors.record_list(checker).exclude(status__in=REGISTERED_STATUSES)
     day = today.date()
     overdue = open_records.filter(upload_due_on__lt=day).count()
     due_soon = open_records.filter(

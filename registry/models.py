@@ -1,0 +1,78 @@
+"""Following accepted records to the registry: when each is asked about next, and every search made.
+
+KwikID's 200 means "accepted for processing". The registry holds a record only once it has given the
+customer a KIN; the CKYC search finds it (``registry.services``), and ``records`` keeps the KIN itself.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from institutions.models import Institution
+from records.models import KycRecord
+
+
+class Outcome(models.TextChoices):
+    REGISTERED = "registered", "Registered"
+    PREEXISTING = "preexisting", "Registered before upload"
+    NOT_FOUND = "not_found", "Not found yet"
+    UNREADABLE = "unreadable", "Unreadable answer"
+    TOKEN_REFUSED = "token_refused", "Token refused"
+    FAILED = "failed", "KwikID unavailable"
+    REFUSED = "refused", "Search refused"
+
+
+class RegistryCheck(models.Model):
+    """One accepted record's place in the checking schedule: made when it is first looked at, kept after.
+
+    ``next_check_at`` is null once the record is registered or the institution's days of checking ran out
+    (``gave_up_at``). A pass holds the rows it searches until ``claimed_until``, so two passes never search
+    for one record at once and a pass that died lets go by itself.
+    """
+
+    record = models.OneToOneField(KycRecord, on_delete=models.CASCADE, related_name="registry_check")
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+", db_index=False)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    checks_made = models.PositiveIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=14, choices=Outcome.choices, blank=True)
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # A pass takes the institution's due rows, soonest first.
+            models.Index(
+                fields=["institution", "next_check_at", "id"],
+                condition=Q(next_check_at__isnull=False),
+                name="registry_check_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"registry check of record {self.record_id}"
+
+
+class SearchAttempt(models.Model):
+    """One CKYC search, immutable: what came back, never who the customer is.
+
+    ``note`` keeps, for support, what could not be read, identifiers masked and the photo never; the
+    daily cap counts these rows per institution.
+    """
+
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+", db_index=False)
+    record = models.ForeignKey(KycRecord, null=True, on_delete=models.SET_NULL, related_name="+")
+    outcome = models.CharField(max_length=14, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    elapsed_ms = models.PositiveIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["institution", "created_at"], name="registry_search_day")]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} ({self.created_at:%Y-%m-%d %H:%M})"

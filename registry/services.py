@@ -1,0 +1,1 @@
+"""Following accepted records to the registry: the checking pass, its schedule and "check now"."""
