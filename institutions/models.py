@@ -69,7 +69,7 @@ class Institution(models.Model):
         "days to keep checking for registration",
         default=30,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
-        help_text="Counted from KwikID's acceptance; after it, a record still not registered is left to a person.",
+        help_text="From KwikID's acceptance; a record not registered by then is left to a person.",
     )
     registration_daily_searches = models.PositiveIntegerField(
         "CKYC searches a day",

@@ -152,7 +152,9 @@ class KycRecord(models.Model):
     existing_ckyc_no = EncryptedTextField("existing CKYC number (KIN)", max_length=14, blank=True, default="")
     # The registry's answer, once a CKYC search found the customer: the KIN (encrypted, and a keyed hash for
     # exact search without decrypting), the registry's KYC date, when the portal found it and how.
-    ckyc_number = EncryptedTextField("CKYC number (KIN)", max_length=14, blank=True, default="", db_default="")
+    ckyc_number = EncryptedTextField(
+        "CKYC number (KIN)", max_length=14, blank=True, default="", db_default=""
+    )
     ckyc_number_hash = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
     registry_kyc_date = models.DateField("KYC date at the registry", null=True, blank=True)
     registered_at = models.DateTimeField("registration found at", null=True, blank=True)

@@ -23,7 +23,7 @@ from django.utils import timezone
 from ckycportal.logging import redact
 from institutions.models import Role, User
 from records import selectors as record_selectors
-from records.models import DUE_SOON_DAYS, REGISTERED_STATUSES, RecordEvent, Status
+from records.models import DUE_SOON_DAYS, REGISTERED_STATUSES, RecordEvent
 
 from .models import DerivationCursor, Notification
 

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='institution',
             name='registration_check_days',
-            field=models.PositiveSmallIntegerField(default=30, help_text="Counted from KwikID's acceptance; after it, a record still not registered is left to a person.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(365)], verbose_name='days to keep checking for registration'),
+            field=models.PositiveSmallIntegerField(default=30, help_text="From KwikID's acceptance; a record not registered by then is left to a person.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(365)], verbose_name='days to keep checking for registration'),
         ),
         migrations.AddField(
             model_name='institution',
