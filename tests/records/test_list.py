@@ -89,10 +89,15 @@ def test_overdue_and_due_soon_filters(client: Client, alice: User, branch_a: Bra
     soon = new_record(alice, branch_a, 2, kyc_verification_date=today - timedelta(days=9))
     new_record(alice, branch_a, 3, kyc_verification_date=today)
     done = new_record(alice, branch_a, 4, kyc_verification_date=today - timedelta(days=30))
-    KycRecord.objects.filter(pk=done.pk).update(status=Status.UPLOADED)
+    KycRecord.objects.filter(pk=done.pk).update(status=Status.REGISTERED)
+    waiting = new_record(alice, branch_a, 5, kyc_verification_date=today - timedelta(days=30))
+    KycRecord.objects.filter(pk=waiting.pk).update(status=Status.UPLOADED)
     client.force_login(alice)
 
-    assert refs(client.get(URL, {"due": "overdue"})) == [overdue.kyc_ref_no]
+    # Accepted by KwikID but not registered is still overdue; registered is not.
+    assert sorted(refs(client.get(URL, {"due": "overdue"}))) == sorted(
+        [overdue.kyc_ref_no, waiting.kyc_ref_no]
+    )
     assert refs(client.get(URL, {"due": "soon"})) == [soon.kyc_ref_no]
     page = client.get(URL, {"due": "overdue"}).content.decode()
     assert "Overdue</span>" in page
