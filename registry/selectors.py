@@ -163,7 +163,7 @@ def _row(
 
 
 def reconciliation_get(user: User, *, today: date | None = None) -> Reconciliation:
-    """The page's figures for the user's branches: four queries whatever the number of records."""
+    """The page's figures for the user's branches: three queries whatever the number of records."""
     today = today or timezone.localdate()
     bucket_list = buckets(today)
     grouped = (  # 1
