@@ -363,7 +363,6 @@ def test_auditor_lists_every_branch(
         ({"q": "REF-BRA-00"}, "record_ref_prefix"),
         ({"q": "ABCPE1234F"}, "record_pan_hash"),
         ({"q": "60012345678901"}, "record_kin_hash"),
-        ({"status": "uploaded", "date_on": "accepted", "date_from": "2026-01-01"}, "record_waiting"),
         ({"q": "RAVI", "by": "name"}, "record_name_token_unique"),
         ({"due": "overdue"}, "record_due_open"),
     ],
