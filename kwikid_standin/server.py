@@ -291,6 +291,9 @@ def _no_faults() -> dict[str, Any]:
         "never_register": [],  # PANs accepted but never registered
         "preregistered": [],  # PANs registered already, before any upload, with an older KYC date
         "preregistered_kyc_date": PREREGISTERED_KYC_DATE,
+        # Every PAN searched for is registered today, uploaded here or not (benchmarks seed records
+        # straight into the portal's database, so the stand-in never saw them accepted).
+        "register_any": False,
         "search_status": None,  # every search answers this status while set (401, 500, ...)
         "search_delay": 0.0,  # seconds each search waits before answering (to outlive a read timeout)
         "search_unreadable": False,  # a 200 whose body is no known shape
@@ -413,6 +416,7 @@ _FAULT_PARSERS = {
     "never_register": _pans,
     "preregistered": _pans,
     "preregistered_kyc_date": _iso_date,
+    "register_any": _flag,
     "search_status": _optional_status,
     "search_delay": _seconds,
     "search_unreadable": _flag,
@@ -616,8 +620,10 @@ class _State:
             if pan in faults["preregistered"]:
                 return datetime.date.fromisoformat(faults["preregistered_kyc_date"])
             accepted_at = self.accepted_pans.get(pan)
-            if accepted_at is None or pan in faults["never_register"]:
+            if pan in faults["never_register"]:
                 return None
+            if accepted_at is None:
+                return datetime.datetime.now(IST).date() if faults["register_any"] else None
             delay = faults["register_after_seconds"]
             if delay is None:
                 delay = self.base_register_after_seconds

@@ -162,6 +162,20 @@ def test_a_preregistered_pan_is_found_before_any_upload_with_the_older_kyc_date(
     assert _search(standin, OTHER_PAN)[2]["KYC_DATE"] == "15-07-2021"
 
 
+def test_register_any_finds_a_pan_never_uploaded_registered_today_except_one_that_never_registers(
+    standin: StandIn,
+) -> None:
+    standin.set_faults(register_any=True, never_register=[PAN])
+
+    _, _, answer = _search(standin, OTHER_PAN)
+
+    assert answer["CKYC_NO"] == kin_for(OTHER_PAN)
+    assert answer["KYC_DATE"] == _today_ist().strftime("%d-%m-%Y")
+    assert _search(standin, PAN)[2]["CKYC_NO"] == ""
+    standin.set_faults(register_any=False)
+    assert _search(standin, OTHER_PAN)[2]["CKYC_NO"] == ""
+
+
 @pytest.mark.parametrize("status", [401, 403, 500, 502, 503])
 def test_search_status_answers_every_search_with_it_until_cleared(standin: StandIn, status: int) -> None:
     _upload(standin)
