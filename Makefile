@@ -3,7 +3,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 # The packages of the portal, bottom layer first (pyproject.toml's import-linter contract keeps them so).
-APPS := ckycportal institutions accounts kwikid codelists records uploads registry bulkdata reports kwikid_standin
+APPS := ckycportal institutions accounts kwikid codelists records uploads registry bulkdata reports api kwikid_standin
 BIN := $(VENV)/bin
 
 TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,testserver \

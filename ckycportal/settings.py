@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "registry",
     "reports",
     "bulkdata",
+    "api",
     "codelists",
 ]
 
