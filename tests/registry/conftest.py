@@ -1,0 +1,108 @@
+"""Fixtures for the registry checks: records accepted by KwikID, and a fake search client.
+
+The fake stands in for ``kwikid.client.KwikIDClient.search_pan``: it answers each PAN from a script of
+results or errors (the last one repeats) and counts the calls, so a test states exactly what KwikID says.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from institutions.models import Branch, User
+from kwikid.client import KwikIDError
+from kwikid.search import SearchFound, SearchNotFound, SearchResult, SearchUnreadable
+from records import moves as record_moves
+from records.models import KycRecord
+from registry import services
+from tests.conftest import approved_record
+
+KIN = "10012345678901"
+
+Answer = SearchResult | KwikIDError
+
+
+def pan_for(n: int) -> str:
+    """A distinct valid PAN per record number (fourth letter P: an individual)."""
+    return f"ABCP{chr(ord('A') + n % 26)}{n:04d}F"
+
+
+def accept(record_ids: list[int], *, at: datetime | None = None) -> None:
+    """KwikID accepted these approved records (as the upload worker records it), at ``at`` if given."""
+    with transaction.atomic():
+        record_moves.records_mark_batched(record_ids=record_ids)
+        record_moves.records_mark_uploaded(record_ids=record_ids, message="Accepted for processing")
+        if at is not None:
+            KycRecord.objects.filter(pk__in=record_ids).update(uploaded_at=at)
+
+
+def uploaded_record(
+    maker: User, checker: User, branch: Branch, n: int = 1, *, at: datetime | None = None, **overrides: Any
+) -> KycRecord:
+    """An approved record that KwikID has accepted; its PAN is pan_for(n) unless given."""
+    overrides.setdefault("pan", pan_for(n))
+    record = approved_record(maker, checker, branch, n, **overrides)
+    accept([record.pk], at=at)
+    return KycRecord.objects.get(pk=record.pk)
+
+
+def found(kyc_date: date | None = None, kin: str = KIN, shape: str = "flat") -> SearchFound:
+    return SearchFound(
+        kin=kin, kyc_date=kyc_date, updated_date=None, shape=shape, status_code=200, elapsed_ms=12
+    )
+
+
+def not_found() -> SearchNotFound:
+    return SearchNotFound(reason="Record does not exist", status_code=200, elapsed_ms=9)
+
+
+def unreadable(excerpt: str) -> SearchUnreadable:
+    return SearchUnreadable(excerpt=excerpt, status_code=200, elapsed_ms=7)
+
+
+class FakeSearch:
+    """Answers search_pan from a script per PAN (the last answer repeats); unknown PANs are not found."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, list[Answer]] = {}
+        self.calls: Counter[str] = Counter()
+        self.on_call: Callable[[str], None] | None = None
+
+    def answer(self, pan: str, *answers: Answer) -> None:
+        self.script[pan] = list(answers)
+
+    def search_pan(self, pan: str) -> SearchResult:
+        self.calls[pan] += 1
+        if self.on_call is not None:
+            self.on_call(pan)
+        answers = self.script.get(pan) or [not_found()]
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, KwikIDError):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def fake_search(monkeypatch: pytest.MonkeyPatch) -> FakeSearch:
+    """Every pass in this test searches through one FakeSearch instead of KwikID."""
+    fake = FakeSearch()
+    monkeypatch.setattr(services, "search_client", lambda institution: fake)
+    return fake
+
+
+@pytest.fixture
+def registry_timings(settings: Any) -> None:
+    settings.REGISTRY_FIRST_CHECK_SECONDS = 600
+    settings.REGISTRY_MAX_CHECK_INTERVAL_SECONDS = 2 * 24 * 3600
+    settings.REGISTRY_CHECK_BATCH = 50
+
+
+def later(seconds: float) -> datetime:
+    """A moment ``seconds`` from now (a pass's ``now``)."""
+    return timezone.now() + timedelta(seconds=seconds)
