@@ -1,4 +1,5 @@
-"""KwikID CKYC upload client and its typed errors: the only module in the portal that imports requests.
+"""KwikID CKYC upload and search client and its typed errors: the only module in the portal that imports
+requests.
 
 Every outcome of an upload call maps to one type, so callers follow the outcome table without HTTP details:
 
@@ -11,6 +12,11 @@ Every outcome of an upload call maps to one type, so callers follow the outcome 
 - ``KwikIDUnknownOutcomeError``: the body was (or may have been) sent and no answer came back (read timeout,
   connection dropped). KwikID may have accepted the batch, so this is deliberately *not* transient.
 
+A search (``search_pan``) returns a ``kwikid.search.SearchResult`` (found, not found, or unreadable; a 404
+or 422 is read as a possible "not found") and raises the same errors for everything else. A search has no
+side effects, so a caller may treat ``KwikIDUnknownOutcomeError`` from it as transient and simply search
+again later; only for an upload does "it may have been accepted" matter.
+
 Retries: the session's adapter is mounted with ``HTTPAdapter(max_retries=0)``. That is requests' default,
 but we pin it because urllib3 on its own retries connection errors three times, and a retried POST on a
 pooled keep-alive socket that the server closed between urllib3's liveness check and our write could send a
@@ -19,8 +25,9 @@ cost of this choice: a stale socket that fails *after* the write surfaces as ``K
 (we cannot prove the server did not read the body), never as a silent resend. urllib3 discards pooled
 sockets that are already closed before reusing them, so this is rare.
 
-Neither the token nor the request body ever appears in an exception's text: only status codes, sizes and
-timings. KwikID's response body is kept (truncated) on the ``body`` attribute for storage, never in str().
+Neither the token nor the request body (the records, or the PAN searched for) ever appears in an
+exception's text: only status codes, sizes and timings. KwikID's response body is kept (truncated) on the
+``body`` attribute for storage, never in str().
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_exceptions
+
+from kwikid.search import NOT_FOUND_STATUSES, SEARCH_PATH, SearchResult, read_search_answer
 
 UPLOAD_PATH = "ckycportalapi/ckyc-upload/"
 BODY_LIMIT = 2000
@@ -200,6 +209,7 @@ class KwikIDClient:
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number of seconds")
         self._url = base_url.rstrip("/") + "/" + UPLOAD_PATH
+        self._search_url = base_url.rstrip("/") + "/" + SEARCH_PATH
         self._token = token
         self._timeout = (connect_timeout, read_timeout)
         self._owns_session = session is None
@@ -213,29 +223,55 @@ class KwikIDClient:
 
         ``payload`` is the body as a mapping, or already serialised as UTF-8 JSON bytes (sent as they are).
         """
-        token = self._token.strip() if isinstance(self._token, str) else ""
-        if not token:
-            raise KwikIDAuthError("KwikID token is empty; nothing was sent")
-        if not _TOKEN_RE.fullmatch(token):
-            raise KwikIDAuthError("KwikID token has characters not allowed in a header; nothing was sent")
+        headers = self._headers()
         # Serialised once, as bytes: what is sent is exactly what was built (and a NaN is an error, not JSON).
         if isinstance(payload, bytes):
             data = payload
         else:
             data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
         started = time.monotonic()
         try:
             response = self._session.post(
                 self._url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
             )
         except requests.exceptions.RequestException as exc:
-            raise _transport_error(exc, _elapsed_ms(started), len(data)) from exc
+            raise _transport_error(exc, _elapsed_ms(started), f"a {len(data)}-byte upload") from exc
         return _interpret(response, _elapsed_ms(started))
+
+    def search_pan(self, pan: str) -> SearchResult:
+        """Search the registry for the customer with this PAN; raises as upload() does (see the module
+        docstring), except that a 404 or 422 is read as an answer. Safe to repeat: a search changes nothing.
+        """
+        headers = self._headers()
+        id_no = pan.strip().upper() if isinstance(pan, str) else ""
+        if not id_no:
+            raise ValueError("a PAN is needed to search; nothing was sent")
+        data = json.dumps({"id_type": "C", "id_no": id_no}, separators=(",", ":")).encode("utf-8")
+        started = time.monotonic()
+        try:
+            response = self._session.post(
+                self._search_url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.exceptions.RequestException as exc:
+            raise _transport_error(exc, _elapsed_ms(started), "a search") from exc
+        elapsed_ms = _elapsed_ms(started)
+        code = response.status_code
+        if 200 <= code < 300 or code in NOT_FOUND_STATUSES:
+            return read_search_answer(code, response.content or b"", elapsed_ms)
+        raise _error_for(response, elapsed_ms, "search")
+
+    def _headers(self) -> dict[str, str]:
+        """The request headers; raises KwikIDAuthError before anything is sent when the token is unusable."""
+        token = self._token.strip() if isinstance(self._token, str) else ""
+        if not token:
+            raise KwikIDAuthError("KwikID token is empty; nothing was sent")
+        if not _TOKEN_RE.fullmatch(token):
+            raise KwikIDAuthError("KwikID token has characters not allowed in a header; nothing was sent")
+        return {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
 
     def close(self) -> None:
         """Close pooled connections (only when the client created its own session)."""
@@ -282,12 +318,12 @@ def _never_connected(exc: BaseException) -> bool:
     return any(isinstance(item, _NOT_CONNECTED) for item in _exception_chain(exc))
 
 
-def _transport_error(exc: requests.exceptions.RequestException, elapsed_ms: int, size: int) -> KwikIDError:
-    """Map a requests failure to the outcome it means for the batch."""
+def _transport_error(exc: requests.exceptions.RequestException, elapsed_ms: int, sent: str) -> KwikIDError:
+    """Map a requests failure to the outcome it means for what was sent (``sent``: "a 1234-byte upload")."""
     name = type(exc).__name__
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return KwikIDUnknownOutcomeError(
-            f"KwikID did not answer within the read timeout after a {size}-byte upload was sent "
+            f"KwikID did not answer within the read timeout after {sent} was sent "
             f"({elapsed_ms} ms); it may have accepted it",
             elapsed_ms=elapsed_ms,
         )
@@ -299,7 +335,7 @@ def _transport_error(exc: requests.exceptions.RequestException, elapsed_ms: int,
             )
         # "Connection aborted" (RemoteDisconnected, reset) or anything we cannot place before the write.
         return KwikIDUnknownOutcomeError(
-            f"connection to KwikID was lost after a {size}-byte upload was sent ({name}, {elapsed_ms} ms); "
+            f"connection to KwikID was lost after {sent} was sent ({name}, {elapsed_ms} ms); "
             "it may have accepted it",
             elapsed_ms=elapsed_ms,
         )
@@ -310,8 +346,7 @@ def _transport_error(exc: requests.exceptions.RequestException, elapsed_ms: int,
         )
     # ChunkedEncodingError, ContentDecodingError and anything unforeseen: the request went out.
     return KwikIDUnknownOutcomeError(
-        f"KwikID's answer to a {size}-byte upload could not be read ({name}, {elapsed_ms} ms); "
-        "it may have accepted it",
+        f"KwikID's answer to {sent} could not be read ({name}, {elapsed_ms} ms); it may have accepted it",
         elapsed_ms=elapsed_ms,
     )
 
@@ -379,6 +414,16 @@ def _interpret(response: requests.Response, elapsed_ms: int) -> UploadResult:
             body=body,
             elapsed_ms=elapsed_ms,
         )
+    raise _error_for(response, elapsed_ms, "upload", body=body, parsed=parsed)
+
+
+def _error_for(
+    response: requests.Response, elapsed_ms: int, what: str, *, body: str | None = None, parsed: Any = None
+) -> KwikIDError:
+    """The typed error for a non-2xx answer to an upload or a search (``what``, for the text)."""
+    code = response.status_code
+    if body is None:
+        body, parsed = _body_text(response), _json_body(response)
     common: dict[str, Any] = {"status_code": code, "body": body, "elapsed_ms": elapsed_ms}
     detail = parsed.get("detail") if isinstance(parsed, dict) else None
     message = _string_field(parsed, "message")
@@ -412,9 +457,9 @@ def _interpret(response: requests.Response, elapsed_ms: int) -> UploadResult:
         )
     else:
         error = KwikIDRejectedError(
-            f"KwikID rejected the upload: HTTP {code}, {entries} ({elapsed_ms} ms)",
+            f"KwikID rejected the {what}: HTTP {code}, {entries} ({elapsed_ms} ms)",
             detail=detail,
             message=message,
             **common,
         )
-    raise error
+    return error

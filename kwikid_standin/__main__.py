@@ -8,7 +8,7 @@ import signal
 import sys
 from types import FrameType
 
-from kwikid_standin.server import DEFAULT_TOKEN, UPLOAD_PATH, StandIn
+from kwikid_standin.server import DEFAULT_TOKEN, SEARCH_PATH, UPLOAD_PATH, StandIn
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -23,6 +23,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="bearer token to accept (default: $KWIKID_STANDIN_TOKEN, else demo-token)",
     )
     parser.add_argument("--latency-ms", type=float, default=0, help="extra latency per upload, in ms")
+    parser.add_argument(
+        "--register-after-seconds",
+        type=float,
+        default=0,
+        help="seconds after an upload's acceptance until its PANs are found by the search (default 0)",
+    )
     parser.add_argument(
         "--access-log", action="store_true", help="log request lines and statuses (never bodies) to stderr"
     )
@@ -42,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         token=args.token,
         latency_ms=args.latency_ms,
         access_log=args.access_log,
+        register_after_seconds=args.register_after_seconds,
     )
     standin.start()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     # The token is deliberately not printed: staging may run with a real-looking one.
-    print(f"KwikID stand-in listening on {standin.url} (POST {UPLOAD_PATH})", flush=True)
+    print(f"KwikID stand-in listening on {standin.url} (POST {UPLOAD_PATH}, POST {SEARCH_PATH})", flush=True)
     try:
         standin.serve_until_stopped()
     except KeyboardInterrupt:

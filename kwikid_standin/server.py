@@ -1,4 +1,8 @@
-"""A local stand-in for KwikID's CKYC upload endpoint, with fault controls for tests and demos.
+"""A local stand-in for KwikID's CKYC upload and search endpoints, with fault controls for tests and demos.
+
+The search plays the registry: every PAN accepted in an upload is registered ``register_after_seconds``
+after its acceptance, with a KIN derived from the PAN (``kin_for``) and the day of registration (in India's
+time) as its KYC date. Until then, and for a PAN never uploaded, the answer is "not found".
 
 Standard library only on purpose: the stand-in must start anywhere (CI, a laptop, staging) without the
 portal's dependencies, and it must not share code paths with the client it is used to test.
@@ -6,8 +10,10 @@ portal's dependencies, and it must not share code paths with the client it is us
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
+import hashlib
 import hmac
 import json
 import re
@@ -15,6 +21,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 UPLOAD_PATH = "/ckycportalapi/ckyc-upload/"
+SEARCH_PATH = "/api/ckyc/search"
 FAULTS_PATH = "/_standin/faults"
 STATS_PATH = "/_standin/stats"
 RESET_PATH = "/_standin/reset"
@@ -32,6 +40,13 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 _PAN_RE = re.compile(r"[A-Z]{5}[0-9]{4}[A-Z]")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+# The registry's dates are India's: a KYC date is the day in IST, whatever the host's clock zone.
+IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30), "IST")
+SEARCH_SHAPES = ("flat", "nested", "ckyc_number")
+PREREGISTERED_KYC_DATE = "2019-04-01"
+# A few bytes of a JPEG, base64-encoded as the registry sends the customer's photo (never to be kept).
+_PHOTO = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(64))).decode()
 
 _TOP_LEVEL_REQUIRED = ("fi_code", "version", "region_code", "username", "branch_code")
 
@@ -266,6 +281,16 @@ def _no_faults() -> dict[str, Any]:
         "hang_next": 0,
         "hang_seconds": 60.0,
         "accept_then_drop_next": 0,
+        # The search (see the module docstring and the README's stand-in section).
+        "register_after_seconds": None,  # None: the value the stand-in was started with
+        "search_shape": "flat",
+        "never_register": [],  # PANs accepted but never registered
+        "preregistered": [],  # PANs registered already, before any upload, with an older KYC date
+        "preregistered_kyc_date": PREREGISTERED_KYC_DATE,
+        "search_status": None,  # every search answers this status while set (401, 500, ...)
+        "search_delay": 0.0,  # seconds each search waits before answering (to outlive a read timeout)
+        "search_unreadable": False,  # a 200 whose body is no known shape
+        "search_daily_cap": None,  # searches a day (IST) before 429 with Retry-After
     }
 
 
@@ -308,6 +333,42 @@ def _headers(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _optional_status(value: Any) -> int | None:
+    return None if value is None else _status(value)
+
+
+def _optional_count(value: Any) -> int | None:
+    return None if value is None else _count(value)
+
+
+def _optional_seconds(value: Any) -> float | None:
+    return None if value is None else _seconds(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("Must be true or false.")
+    return value
+
+
+def _shape(value: Any) -> str:
+    if value not in SEARCH_SHAPES:
+        raise ValueError("Must be one of: " + ", ".join(SEARCH_SHAPES) + ".")
+    return str(value)
+
+
+def _pans(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and _PAN_RE.fullmatch(v) for v in value):
+        raise ValueError("Must be a list of PANs (upper case).")
+    return list(value)
+
+
+def _iso_date(value: Any) -> str:
+    if not isinstance(value, str) or not _date_ok(value):
+        raise ValueError(_BAD_DATE)
+    return value
+
+
 def _token(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("Must be a non-empty string.")
@@ -328,6 +389,15 @@ _FAULT_PARSERS = {
     "hang_seconds": _seconds,
     "accept_then_drop_next": _count,
     "token": _token,
+    "register_after_seconds": _optional_seconds,
+    "search_shape": _shape,
+    "never_register": _pans,
+    "preregistered": _pans,
+    "preregistered_kyc_date": _iso_date,
+    "search_status": _optional_status,
+    "search_delay": _seconds,
+    "search_unreadable": _flag,
+    "search_daily_cap": _optional_count,
 }
 _FAIL_KEYS = ("status", "body", "content_type", "retry_after", "headers")
 
@@ -347,11 +417,12 @@ class _Action:
 class _State:
     """Token, faults and bookkeeping shared by every handler thread; all access goes through one lock."""
 
-    def __init__(self, token: str, latency_ms: float) -> None:
+    def __init__(self, token: str, latency_ms: float, register_after_seconds: float = 0.0) -> None:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.token = token
         self.base_latency_ms = latency_ms
+        self.base_register_after_seconds = register_after_seconds
         self.faults = _no_faults()
         self._clear_stats()
 
@@ -362,6 +433,11 @@ class _State:
         self.accepted: dict[str, int] = {}
         self.last_request: dict[str, Any] | None = None
         self.last_body = b""
+        # PAN -> when (time.time()) an upload holding it was first accepted: the registry's queue.
+        self.accepted_pans: dict[str, float] = {}
+        self.searches = 0
+        self.search_answers: dict[str, int] = {}
+        self.searches_by_day: dict[str, int] = {}
 
     def reset(self) -> None:
         with self.lock:
@@ -438,8 +514,11 @@ class _State:
             credentials.strip().encode(), token.encode()
         )
 
-    def accept(self, refs: list[str]) -> None:
+    def accept(self, refs: list[str], pans: list[str] | None = None) -> None:
         with self.lock:
+            now = time.time()
+            for pan in pans or ():
+                self.accepted_pans.setdefault(pan, now)
             self.accepted_records += len(refs)
             accepted = self.accepted
             for ref in refs:
@@ -458,6 +537,9 @@ class _State:
                 "duplicates": self.duplicates,
                 "accepted": dict(self.accepted),
                 "last_request": last,
+                "searches": self.searches,
+                "search_answers": dict(self.search_answers),
+                "uploaded_pans": len(self.accepted_pans),
             }
         if last is not None:
             # Decoded here, not per request, to keep the upload path cheap.
@@ -471,6 +553,126 @@ class _State:
         """Sleep, but wake at once when the stand-in stops so no handler outlives it for long."""
         if seconds > 0:
             self.stopping.wait(seconds)
+
+    def begin_search(self) -> tuple[float, int | None]:
+        """Count one search; returns how long it waits and the status a fault forces (None: none)."""
+        with self.lock:
+            self.searches += 1
+            return self.faults["search_delay"], self.faults["search_status"]
+
+    def count_answer(self, kind: str) -> None:
+        with self.lock:
+            self.search_answers[kind] = self.search_answers.get(kind, 0) + 1
+
+    def take_daily_search(self, now: datetime.datetime) -> float | None:
+        """Count a search against today's cap; seconds until the next day (IST) when the cap is reached."""
+        today = now.astimezone(IST)
+        key = today.date().isoformat()
+        with self.lock:
+            cap = self.faults["search_daily_cap"]
+            used = self.searches_by_day.get(key, 0)
+            if cap is not None and used >= cap:
+                tomorrow = datetime.datetime.combine(
+                    today.date() + datetime.timedelta(days=1), datetime.time(), tzinfo=IST
+                )
+                return max(1.0, (tomorrow - today).total_seconds())
+            self.searches_by_day[key] = used + 1
+            return None
+
+    def search_settings(self) -> tuple[str, bool]:
+        with self.lock:
+            return self.faults["search_shape"], self.faults["search_unreadable"]
+
+    def registration(self, pan: str, now: float) -> datetime.date | None:
+        """The KYC date the registry holds for this PAN at ``now``, or None when it holds none yet."""
+        with self.lock:
+            faults = self.faults
+            if pan in faults["preregistered"]:
+                return datetime.date.fromisoformat(faults["preregistered_kyc_date"])
+            accepted_at = self.accepted_pans.get(pan)
+            if accepted_at is None or pan in faults["never_register"]:
+                return None
+            delay = faults["register_after_seconds"]
+            if delay is None:
+                delay = self.base_register_after_seconds
+        registered_at = accepted_at + delay
+        if now < registered_at:
+            return None
+        return datetime.datetime.fromtimestamp(registered_at, IST).date()
+
+
+def kin_for(pan: str) -> str:
+    """The 14-digit KIN the stand-in's registry gives a PAN: the same for the same PAN, every run."""
+    digest = int.from_bytes(hashlib.sha256(pan.encode()).digest()[:8], "big")
+    return "5" + f"{digest % 10**13:013d}"
+
+
+def _masked_pan(pan: str) -> str:
+    return "XXXXXX" + pan[-4:]
+
+
+def search_answer(shape: str, pan: str, kyc_date: datetime.date | None) -> tuple[int, dict[str, Any]]:
+    """The status and body the stand-in answers a search with, in one of the shapes gateways use."""
+    if shape == "flat":
+        if kyc_date is None:
+            return 200, {"CKYC_NO": "", "REMARKS": "Record does not exist"}
+        written = kyc_date.strftime("%d-%m-%Y")
+        return 200, {
+            "CKYC_NO": kin_for(pan),
+            "NAME": "MR TEST CUSTOMER",
+            "FATHERS_NAME": "MR TEST PARENT",
+            "AGE": "34",
+            "KYC_DATE": written,
+            "UPDATED_DATE": written,
+            "ID_LIST": [{"TYPE": "C", "ID_NO": _masked_pan(pan), "STATUS": "03"}],
+            "PHOTO": _PHOTO,
+            "REMARKS": "",
+        }
+    if shape == "nested":
+        if kyc_date is None:
+            return 200, {
+                "data": {"ckyc_search_data": None},
+                "success": False,
+                "status_code": 404,
+                "message": "No record found",
+                "message_code": "record_not_found",
+            }
+        return 200, {
+            "data": {
+                "ckyc_search_data": {
+                    "ckyc_id": kin_for(pan),
+                    "full_name": "MR TEST CUSTOMER",
+                    "kyc_date": kyc_date.isoformat(),
+                    "updated_date": kyc_date.isoformat(),
+                    "photo": _PHOTO,
+                }
+            },
+            "success": True,
+            "status_code": 200,
+            "message": "Record found",
+            "message_code": "success",
+        }
+    if kyc_date is None:
+        return 422, {"error": "record not found"}
+    return 200, {
+        "ckyc_number": kin_for(pan),
+        "name": "MR TEST CUSTOMER",
+        "dob": "31-01-1990",
+        "pincode": "400001",
+        "kyc_date": kyc_date.strftime("%d-%m-%Y"),
+    }
+
+
+def _search_problems(request: Any) -> dict[str, list[str]]:
+    if not isinstance(request, dict):
+        return {"body": ["Request body must be a JSON object."]}
+    problems: dict[str, list[str]] = {}
+    if request.get("id_type") != "C":
+        problems["id_type"] = ["The stand-in searches by PAN only (id_type C)."]
+    id_no = request.get("id_no")
+    if not isinstance(id_no, str) or not _PAN_RE.fullmatch(id_no):
+        problems["id_no"] = [_BAD_PAN]
+    return problems
 
 
 class _FaultError(Exception):
@@ -594,7 +796,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self._path()
         if path == STATS_PATH:
             self._send_json(200, self.server.state.stats())
-        elif path in (UPLOAD_PATH, FAULTS_PATH, RESET_PATH):
+        elif path in (UPLOAD_PATH, SEARCH_PATH, FAULTS_PATH, RESET_PATH):
             self._send_json(405, {"detail": {}, "message": "Method not allowed"}, {"Allow": "POST"})
         else:
             self._send_json(404, {"detail": {}, "message": "Not found"})
@@ -606,6 +808,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self._path()
         if path == UPLOAD_PATH:
             self._upload(path, body)
+        elif path == SEARCH_PATH:
+            self._search(body)
         elif path == FAULTS_PATH:
             self._faults(body)
         elif path == RESET_PATH:
@@ -654,16 +858,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _process(self, body: bytes) -> tuple[int, dict[str, Any], dict[str, str] | None]:
         """Authenticate, validate and accept one upload: all records or none."""
         state = self.server.state
-        authorization = self.headers.get("Authorization")
-        if not state.token_ok(authorization):
-            reason = (
-                "Authorization header missing." if not authorization else "Invalid or expired bearer token."
-            )
-            return (
-                401,
-                {"detail": {"authorization": reason}, "message": "Invalid token"},
-                {"WWW-Authenticate": "Bearer"},
-            )
+        refused = self._unauthorized()
+        if refused is not None:
+            return refused
         try:
             payload = json.loads(body)
         except ValueError:
@@ -671,9 +868,69 @@ class _Handler(BaseHTTPRequestHandler):
         errors, refs = validate_upload(payload)
         if errors:
             return 400, {"detail": errors, "message": "Validation failed"}, None
-        state.accept(refs)
+        state.accept(refs, [record["pan"] for record in payload["records"]])
         noun = "record" if len(refs) == 1 else "records"
         return 200, {"message": f"{len(refs)} {noun} accepted for processing", "status": "success"}, None
+
+    def _unauthorized(self) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        authorization = self.headers.get("Authorization")
+        if self.server.state.token_ok(authorization):
+            return None
+        reason = "Authorization header missing." if not authorization else "Invalid or expired bearer token."
+        return (
+            401,
+            {"detail": {"authorization": reason}, "message": "Invalid token"},
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+    def _search(self, body: bytes) -> None:
+        """Answer one CKYC search: as the registry would at this moment, unless a fault says otherwise."""
+        state = self.server.state
+        delay, forced_status = state.begin_search()
+        state.sleep(delay)
+        refused = self._unauthorized()
+        if refused is not None:
+            state.count_answer("unauthorized")
+            self._send_json(*refused)
+            return
+        if forced_status is not None:
+            state.count_answer(f"status_{forced_status}")
+            fail = dict(_default_fail(), status=forced_status)
+            if forced_status in (401, 403):
+                fail["body"] = json.dumps(
+                    {"detail": {"authorization": "Invalid token."}, "message": "Invalid token"}
+                )
+            self._send_fail(fail)
+            return
+        retry_after = state.take_daily_search(datetime.datetime.now(IST))
+        if retry_after is not None:
+            state.count_answer("capped")
+            self._send_json(
+                429,
+                {"detail": {}, "message": "Daily search limit reached"},
+                {"Retry-After": f"{int(retry_after)}"},
+            )
+            return
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = None
+        problems = _search_problems(request)
+        if problems:
+            state.count_answer("invalid")
+            self._send_json(400, {"detail": problems, "message": "Validation failed"})
+            return
+        pan = request["id_no"]
+        shape, unreadable = state.search_settings()
+        if unreadable:
+            state.count_answer("unreadable")
+            # Quotes the PAN, as a confused gateway might: the portal must mask it before keeping the body.
+            self._send_json(200, {"status": "processing", "id_no": pan, "result": {"queue": "CERSAI"}})
+            return
+        kyc_date = state.registration(pan, time.time())
+        state.count_answer("found" if kyc_date is not None else "not_found")
+        status, answer = search_answer(shape, pan, kyc_date)
+        self._send_json(status, answer)
 
     def _send_fail(self, fail: dict[str, Any]) -> None:
         status = fail["status"]
@@ -712,13 +969,15 @@ class StandIn:
         token: str = DEFAULT_TOKEN,
         latency_ms: float = 0,
         access_log: bool = False,
+        register_after_seconds: float = 0.0,
     ) -> None:
         if not token or not token.strip():
             raise ValueError("the stand-in needs a non-empty token")
+        _seconds(register_after_seconds)
         self.host = host
         self.port = port
         self.access_log = access_log
-        self._state = _State(token, float(latency_ms))
+        self._state = _State(token, float(latency_ms), float(register_after_seconds))
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -778,7 +1037,7 @@ class StandIn:
             raise ValueError(f"invalid fault settings: {exc.detail}") from None
 
     def reset(self) -> None:
-        """Clear faults and counters; the token is kept."""
+        """Clear faults, counters and the registry's memory of uploaded PANs; the token is kept."""
         self._state.reset()
 
     def serve_until_stopped(self) -> None:

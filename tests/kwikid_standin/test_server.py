@@ -370,6 +370,9 @@ def test_reset_clears_faults_and_stats(standin: StandIn) -> None:
         "duplicates": 0,
         "accepted": {},
         "last_request": None,
+        "searches": 0,
+        "search_answers": {},
+        "uploaded_pans": 0,
     }
     assert _upload(standin, sample_payload(1))[0] == 200
 
@@ -419,7 +422,16 @@ def test_control_endpoints_work_over_http_without_auth(standin: StandIn) -> None
 
     status, _, stats = _call(standin.url, "GET", "/_standin/stats", token=None)
     assert status == 200
-    assert set(stats) == {"requests", "accepted_records", "duplicates", "accepted", "last_request"}
+    assert set(stats) == {
+        "requests",
+        "accepted_records",
+        "duplicates",
+        "accepted",
+        "last_request",
+        "searches",
+        "search_answers",
+        "uploaded_pans",
+    }
     assert stats["requests"] == 1
 
     status, _, _ = _call(standin.url, "POST", "/_standin/reset", token=None)
