@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol, cast
+from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -98,14 +98,13 @@ class _Claimed:
 def search_client(institution: Institution) -> SearchClient:
     """The institution's KwikID client for searches: its endpoint and token, the uploads' timeouts, and
     this worker process's keep-alive session."""
-    client = KwikIDClient(
+    return KwikIDClient(
         base_url=institution.api_base_url,
         token=institution.api_token,
         connect_timeout=settings.KWIKID_CONNECT_TIMEOUT,
         read_timeout=settings.KWIKID_READ_TIMEOUT,
         session=process_session(),
     )
-    return cast(SearchClient, client)
 
 
 def next_check_time(
@@ -141,16 +140,19 @@ def registry_checks_create(*, now: datetime | None = None) -> int:
         rows = list(
             KycRecord.objects.filter(status=Status.UPLOADED, registry_check__isnull=True)
             .order_by()
-            .values_list("pk", "branch__institution_id", "uploaded_at")[:_CREATE_CHUNK]
+            .values_list("pk", "branch__institution_id", "uploaded_at", "pan_hash")[:_CREATE_CHUNK]
         )
         if not rows:
             return looked_at
         RegistryCheck.objects.bulk_create(
             [
+                # Without a PAN there is nothing to search by: such a record is never due.
                 RegistryCheck(
-                    record_id=pk, institution_id=institution_id, next_check_at=(uploaded or now) + first
+                    record_id=pk,
+                    institution_id=institution_id,
+                    next_check_at=(uploaded or now) + first if pan_hash else None,
                 )
-                for pk, institution_id, uploaded in rows
+                for pk, institution_id, uploaded, pan_hash in rows
             ],
             ignore_conflicts=True,
         )
@@ -206,6 +208,7 @@ def _claim(
         checks = (
             RegistryCheck.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(institution_id=institution_id, record__status=Status.UPLOADED)
+            .exclude(record__pan_hash="")
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
         )
         if record_ids is not None:
