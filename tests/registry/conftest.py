@@ -1,4 +1,4 @@
-"""Fixtures for the registry checks: records accepted by KwikID, and a fake search client.
+"""Fixtures for the registry checks: records accepted by KwikID, a fake search client, a real worker.
 
 The fake stands in for ``kwikid.client.KwikIDClient.search_pan``: it answers each PAN from a script of
 results or errors (the last one repeats) and counts the calls, so a test states exactly what KwikID says.
@@ -6,22 +6,26 @@ results or errors (the last one repeats) and counts the calls, so a test states 
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
+from bench import harness
 from institutions.models import Branch, User
 from kwikid.client import KwikIDError
 from kwikid.search import SearchFound, SearchNotFound, SearchResult, SearchUnreadable
 from records import moves as record_moves
 from records.models import KycRecord
 from registry import services
-from tests.conftest import approved_record
+from tests.conftest import approved_record, wait_for
 
 KIN = "10012345678901"
 
@@ -106,3 +110,76 @@ def registry_timings(settings: Any) -> None:
 def later(seconds: float) -> datetime:
     """A moment ``seconds`` from now (a pass's ``now``)."""
     return timezone.now() + timedelta(seconds=seconds)
+
+
+# --- a real worker ---------------------------------------------------------------------------------
+
+# The worker's schedule, short enough for tests: the first search a second after acceptance, then waits
+# of 3 s and 4 s (the cap).
+WORKER_TIMINGS: dict[str, Any] = {
+    "REGISTRY_FIRST_CHECK_SECONDS": 1,
+    "REGISTRY_MAX_CHECK_INTERVAL_SECONDS": 4,
+    "REGISTRY_CHECK_BATCH": 2,
+    "KWIKID_CONNECT_TIMEOUT": 1.0,
+    "KWIKID_READ_TIMEOUT": 2.0,
+}
+
+
+@pytest.fixture
+def registry_worker(transactional_db: None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A real Celery worker process on this test's PostgreSQL database and Redis, with WORKER_TIMINGS;
+    yields its log's path (printed when the test failed)."""
+    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.fail("Worker tests need DATABASE_URL (PostgreSQL) and REDIS_URL: run them with `make test`.")
+    import redis
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # a clean queue: tests share nothing
+    env = harness.worker_environment(
+        harness.database_url(settings.DATABASES["default"]), DJANGO_SECRET_KEY="test-worker", **WORKER_TIMINGS
+    )
+    log_path = tmp_path / "registry-worker.log"
+    worker = harness.start_worker(env, log_path, name="registry")
+    try:
+        wait_for(
+            lambda: harness.worker_ready(log_path) or worker.poll() is not None, timeout=30, interval=0.1
+        )
+        assert worker.poll() is None, f"the worker did not start:\n{log_path.read_text()[-3000:]}"
+        yield log_path
+    finally:
+        harness.stop_process(worker, timeout=15)
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(f"----- worker log -----\n{log_path.read_text(errors='replace')[-6000:]}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    # Lets the worker fixture show the worker's log when the test itself failed.
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def ring_until(predicate: Callable[[], Any], *, timeout: float = 40.0, every: float = 0.5) -> Any:
+    """Queue a checking pass every ``every`` seconds (as beat does every minute) until ``predicate()``."""
+    from registry import tasks
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        tasks.registrations_check.delay()
+        time.sleep(every)
+    pytest.fail(f"Condition not met within {timeout} s")
+
+
+def ring_for(seconds: float, *, every: float = 0.5) -> None:
+    """Queue a checking pass every ``every`` seconds for ``seconds`` (to show that nothing happens)."""
+    from registry import tasks
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        tasks.registrations_check.delay()
+        time.sleep(every)
+    time.sleep(1)  # the last pass queued has run
