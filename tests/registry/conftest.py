@@ -6,6 +6,7 @@ results or errors (the last one repeats) and counts the calls, so a test states 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -77,16 +78,18 @@ class FakeSearch:
         self.script: dict[str, list[Answer]] = {}
         self.calls: Counter[str] = Counter()
         self.on_call: Callable[[str], None] | None = None
+        self._lock = threading.Lock()  # passes in threads share it
 
     def answer(self, pan: str, *answers: Answer) -> None:
         self.script[pan] = list(answers)
 
     def search_pan(self, pan: str) -> SearchResult:
-        self.calls[pan] += 1
+        with self._lock:
+            self.calls[pan] += 1
+            answers = self.script.get(pan) or [not_found()]
+            answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if self.on_call is not None:
             self.on_call(pan)
-        answers = self.script.get(pan) or [not_found()]
-        answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if isinstance(answer, KwikIDError):
             raise answer
         return answer
