@@ -46,7 +46,7 @@ from kwikid.client import (
     KwikIDUnknownOutcomeError,
     process_session,
 )
-from kwikid.search import SearchFound, SearchNotFound, SearchResult, SearchUnreadable
+from kwikid.search import SearchFound, SearchNotFound, SearchResult, SearchUnreadable, mask_identifiers
 from records import moves as record_moves
 from records.models import KycRecord, Status
 from uploads.services import notify_admins_token_refused
@@ -63,6 +63,13 @@ _NOTE_LENGTH = 500  # SearchAttempt.note's max_length
 # A photo's base64 (or any long run like it) and a 14-digit number (a KIN) never reach a note.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{64,}")
 _KIN_LIKE = re.compile(r"(?<![0-9])[0-9]{14}(?![0-9])")
+# The value of a JSON field whose name says it is about the person (a name, a date of birth, an address, a
+# contact, the photo), whatever the shape around it: the answer is not understood, so its keys are guessed.
+_PERSONAL_FIELD = re.compile(
+    r"""("[^"]*(?:name|father|mother|spouse|dob|birth|age|gender|address|addr|line|city|pin|mobile|phone"""
+    r"""|email|photo|image)[^"]*"\s*:\s*)("(?:[^"\\]|\\.)*"|[0-9.]+)""",
+    re.IGNORECASE,
+)
 TOKEN_REFUSED_REASON = "KwikID refused the bearer token (HTTP 401). Replace the token to resume sending."
 
 
@@ -249,8 +256,9 @@ def _release(claimed: Iterable[_Claimed], lease: datetime) -> None:
 
 def _masked_excerpt(text: str) -> str:
     """What support may keep of an answer: identifiers masked, base64 runs (the photo) cut, truncated."""
+    text = _PERSONAL_FIELD.sub(lambda match: f"{match.group(1)}[MASKED]", text)
     text = _BASE64_RUN.sub("[BASE64]", text)
-    text = redact(_KIN_LIKE.sub("[KIN]", text))
+    text = mask_identifiers(redact(_KIN_LIKE.sub("[KIN]", text)))
     return text if len(text) <= _NOTE_LENGTH else text[: _NOTE_LENGTH - 1] + "…"
 
 

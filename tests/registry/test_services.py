@@ -3,6 +3,7 @@ the pause on a refused token, and "check now"."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -187,15 +188,14 @@ def test_an_unreadable_answer_is_kept_masked_without_the_photo(
 ) -> None:
     record = uploaded_record(alice, bob, branch_a, 1)
     photo = "iVBORw0KGgo" + "A" * 5000
-    body = (
-        f'{{"RESULT": {{"PAN": "{record.pan}", "NO": "{KIN}", "MOBILE": "9876543210", "PHOTO": "{photo}"}}}}'
-    )
+    answer = {"PAN": record.pan, "NO": KIN, "MOBILE": "9876543210", "NAME": "RAVI KUMAR", "PHOTO": photo}
+    body = json.dumps({"RESULT": answer})
     fake_search.answer(record.pan, unreadable(body))
     summary = services.registrations_check(now=later(FIRST + 1))
     assert summary.outcomes == {Outcome.UNREADABLE: 1}
     (attempt,) = SearchAttempt.objects.all()
     assert attempt.outcome == Outcome.UNREADABLE and attempt.record_id == record.pk
-    for secret in (record.pan, KIN, "9876543210", "AAAAAAAAAA"):
+    for secret in (record.pan, KIN, "9876543210", "RAVI KUMAR", "AAAAAAAAAA"):
         assert secret not in attempt.note
     assert "[PAN]" in attempt.note and "[BASE64]" in attempt.note and len(attempt.note) <= 500
     check = check_of(record)
