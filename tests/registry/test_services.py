@@ -189,6 +189,7 @@ def test_an_unreadable_answer_is_kept_masked_without_the_photo(
     record = uploaded_record(alice, bob, branch_a, 1)
     photo = "iVBORw0KGgo" + "A" * 5000
     answer = {"PAN": record.pan, "NO": KIN, "MOBILE": "9876543210", "NAME": "RAVI KUMAR", "PHOTO": photo}
+    answer["ATTACHMENT"] = photo  # base64 under a name that does not say what it is
     body = json.dumps({"RESULT": answer})
     fake_search.answer(record.pan, unreadable(body))
     summary = services.registrations_check(now=later(FIRST + 1))
@@ -197,7 +198,9 @@ def test_an_unreadable_answer_is_kept_masked_without_the_photo(
     assert attempt.outcome == Outcome.UNREADABLE and attempt.record_id == record.pk
     for secret in (record.pan, KIN, "9876543210", "RAVI KUMAR", "AAAAAAAAAA"):
         assert secret not in attempt.note
-    assert "[PAN]" in attempt.note and "[BASE64]" in attempt.note and len(attempt.note) <= 500
+    assert '"PHOTO": [MASKED]' in attempt.note and '"NAME": [MASKED]' in attempt.note
+    assert '"PAN": "[PAN]"' in attempt.note and '"ATTACHMENT": "[BASE64]"' in attempt.note
+    assert len(attempt.note) <= 500
     check = check_of(record)
     assert check.last_outcome == Outcome.UNREADABLE and check.next_check_at is not None
     record.refresh_from_db()
