@@ -1,128 +1,68 @@
-"""Streaming CSV and XLSX writers, and the rows of the record and batch exports.
-
-``stream_csv`` / ``csv_response`` and ``write_xlsx`` / ``xlsx_response`` take a header and any iterable of
-rows, so other pages (the audit log) can reuse them. Neither holds the rows in memory: CSV is produced
-line by line into a StreamingHttpResponse; XLSX goes through openpyxl's write-only workbook into a
-temporary file that is streamed and then deleted.
-
-Every text cell is guarded against formula injection (CWE-1236): a value starting with = + - @ (or a tab
-or carriage return) gets a leading apostrophe, so a spreadsheet shows it as text and never runs it.
-"""
+"""The rows of the record and batch exports, written by ckycportal.tabular's streaming CSV and XLSX writers
+(imported here under their names, which other pages use)."""
 
 from __future__ import annotations
 
-import csv
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from ckycportal.tabular import (
+    FORMULA_START,
+    csv_response,
+    safe_cell,
+    stream_csv,
+    write_xlsx,
+    xlsx_response,
+)
 from institutions.models import User
 from kwikid.fields import FIELDS
 from records.masking import PII_FIELDS, mask_value
 from records.models import KycRecord
 from uploads.models import BatchItem
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+__all__ = [
+    "BATCH_HEADER",
+    "EXPORT_BATCH_ROWS",
+    "FORMULA_START",
+    "RECORD_HEADER",
+    "batch_rows",
+    "csv_response",
+    "record_rows",
+    "safe_cell",
+    "stream_csv",
+    "write_xlsx",
+    "xlsx_response",
+]
+
 EXPORT_BATCH_ROWS = 2_000
-
-
-def safe_cell(value: Any) -> Any:
-    """The value as a spreadsheet must show it: text that would start a formula is quoted."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if isinstance(value, datetime):
-        return (
-            timezone.localtime(value).isoformat(timespec="seconds")
-            if timezone.is_aware(value)
-            else str(value)
-        )
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-class _Echo:
-    """A file-like object whose write returns what it was given (csv.writer -> one line of text)."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def stream_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
-    """CSV lines (UTF-8 with a byte order mark, so Excel reads it as UTF-8), formula-safe."""
-    writer = csv.writer(_Echo())
-    yield "\ufeff" + str(writer.writerow([safe_cell(h) for h in header]))
-    for row in rows:
-        yield str(writer.writerow([safe_cell(_text(value)) for value in row]))
-
-
-def csv_response(
-    filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(stream_csv(header, rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _xlsx_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return timezone.localtime(value).replace(tzinfo=None) if timezone.is_aware(value) else value
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if value is None:
-        return ""
-    return safe_cell(value)
-
-
-def write_xlsx(
-    target: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str = "Export"
-) -> None:
-    """A one-sheet workbook written row by row (openpyxl write-only) into ``target`` (path or binary file)."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title[:31])
-    sheet.append([safe_cell(h) for h in header])
-    for row in rows:
-        sheet.append([_xlsx_value(value) for value in row])
-    workbook.save(target)
-
-
-def xlsx_response(
-    filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str = "Export"
-) -> FileResponse:
-    # The temporary file is deleted when the response closes it (FileResponse closes its file).
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the response, which closes it
-    write_xlsx(spool, header, rows, title=title)
-    spool.seek(0)
-    return FileResponse(
-        spool,
-        as_attachment=True,
-        filename=filename,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
 
 
 # --- what is exported ---------------------------------------------------------------------------------
 
-RECORD_HEADER: tuple[str, ...] = ("branch_code", *FIELDS, "status", "updated_at")
+# After the fields, what the portal knows of the record (an import ignores these columns): its status, and
+# the registry's KIN with the days KwikID accepted the record and the portal found it registered.
+RECORD_HEADER: tuple[str, ...] = (
+    "branch_code",
+    *FIELDS,
+    "status",
+    "updated_at",
+    "ckyc_number",
+    "accepted_on",
+    "registered_on",
+)
+
+
+def _local_day(moment: datetime | None) -> date | None:
+    return timezone.localdate(moment) if moment is not None else None
 
 
 def record_rows(records: QuerySet[KycRecord], *, unmasked: bool) -> Iterator[list[Any]]:
-    """One row per record in RECORD_HEADER's order (importable: the last two columns are ignored there).
+    """One row per record in RECORD_HEADER's order (importable: the columns after the fields are ignored
+    there). The KIN is masked like the other identifiers unless ``unmasked``.
 
     Reads in keyset-ordered batches, so memory stays flat whatever the number of records.
     """
@@ -139,7 +79,14 @@ def record_rows(records: QuerySet[KycRecord], *, unmasked: bool) -> Iterator[lis
                 if not unmasked and name in PII_FIELDS:
                     value = mask_value(name, value)
                 row.append(value)
-            row += [record.status, record.updated_at]
+            kin = record.ckyc_number if unmasked else record.masked_kin
+            row += [
+                record.status,
+                record.updated_at,
+                kin,
+                _local_day(record.uploaded_at),
+                _local_day(record.registered_at),
+            ]
             yield row
         last = batch[-1].pk
 

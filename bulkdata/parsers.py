@@ -37,9 +37,11 @@ MAX_BLANK_ROWS = 1_000  # blank lines are skipped, but a file of mostly nothing 
 
 BRANCH_COLUMN = "branch_code"
 COLUMNS: tuple[str, ...] = (*FIELDS, BRANCH_COLUMN)
-# Columns the portal's own files add after the fields (the record export's status and updated_at, the
-# error file's errors); an import ignores them, so those files can be uploaded again as they are.
-EXPORT_ONLY_COLUMNS = frozenset({"status", "updated_at", "errors"})
+# Columns the portal's own files add after the fields (the record export's status, updated_at and what the
+# registry gave, the error file's errors); an import ignores them, so those files can be uploaded again.
+EXPORT_ONLY_COLUMNS = frozenset(
+    {"status", "updated_at", "ckyc_number", "accepted_on", "registered_on", "errors"}
+)
 # Members of KwikID's request body that the portal does not keep (yet): reported, not imported.
 API_MEMBERS_NOT_KEPT = frozenset(
     {"number_of_identity", "additional_documents", "remarks", "related_person_info"}

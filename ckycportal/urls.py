@@ -13,5 +13,6 @@ urlpatterns = [
     path("", include("reports.urls")),  # the dashboard (the home page) and reports/
     path("data/", include("bulkdata.urls")),
     path("codes/", include("codelists.urls")),
+    path("registry/", include("registry.urls")),
     path("", include("records.urls")),
 ]

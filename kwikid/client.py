@@ -39,8 +39,8 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -51,6 +51,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_exceptions
 
+from kwikid.rejections import failed_records
 from kwikid.search import NOT_FOUND_STATUSES, SEARCH_PATH, SearchResult, read_search_answer
 
 UPLOAD_PATH = "ckycportalapi/ckyc-upload/"
@@ -81,6 +82,13 @@ class UploadResult:
     status: str
     body: str
     elapsed_ms: int
+    # The whole answer as parsed JSON (None when it was not JSON), for its per-record results.
+    parsed: Any = field(default=None, repr=False, compare=False)
+
+    def record_failures(self, sent_refs: Sequence[str]) -> dict[str, str]:
+        """The records of the request (by kyc_ref_no) that this 200 marks as failed, with KwikID's reason;
+        {} when it carries no per-record results (a plain ``{message, status}``): all were accepted."""
+        return failed_records(self.parsed, sent_refs)
 
 
 class KwikIDError(Exception):
@@ -413,6 +421,7 @@ def _interpret(response: requests.Response, elapsed_ms: int) -> UploadResult:
             status=_string_field(parsed, "status"),
             body=body,
             elapsed_ms=elapsed_ms,
+            parsed=None if parsed is _UNPARSEABLE else parsed,
         )
     raise _error_for(response, elapsed_ms, "upload", body=body, parsed=parsed)
 

@@ -44,6 +44,10 @@ _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The registry's dates are India's: a KYC date is the day in IST, whatever the host's clock zone.
 IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30), "IST")
 SEARCH_SHAPES = ("flat", "nested", "ckyc_number")
+# How a 200 lists per-record results when some records fail: a list under "records" (naming each
+# kyc_ref_no), a mapping by position under "results", or a mapping by kyc_ref_no under "data".
+RECORD_RESULTS_SHAPES = ("list", "index", "ref")
+RECORD_FAILURE_REASON = "Face match failed: the photo does not match the document."
 PREREGISTERED_KYC_DATE = "2019-04-01"
 # A few bytes of a JPEG, base64-encoded as the registry sends the customer's photo (never to be kept).
 _PHOTO = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(64))).decode()
@@ -291,6 +295,9 @@ def _no_faults() -> dict[str, Any]:
         "search_delay": 0.0,  # seconds each search waits before answering (to outlive a read timeout)
         "search_unreadable": False,  # a 200 whose body is no known shape
         "search_daily_cap": None,  # searches a day (IST) before 429 with Retry-After
+        # Uploads: kyc_ref_no that a 200 marks as failed in per-record results (not accepted), and how.
+        "record_failures": [],
+        "record_results_shape": "list",
     }
 
 
@@ -363,6 +370,18 @@ def _pans(value: Any) -> list[str]:
     return list(value)
 
 
+def _refs(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("Must be a list of kyc_ref_no.")
+    return list(value)
+
+
+def _results_shape(value: Any) -> str:
+    if value not in RECORD_RESULTS_SHAPES:
+        raise ValueError("Must be one of: " + ", ".join(RECORD_RESULTS_SHAPES) + ".")
+    return str(value)
+
+
 def _iso_date(value: Any) -> str:
     if not isinstance(value, str) or not _date_ok(value):
         raise ValueError(_BAD_DATE)
@@ -398,6 +417,8 @@ _FAULT_PARSERS = {
     "search_delay": _seconds,
     "search_unreadable": _flag,
     "search_daily_cap": _optional_count,
+    "record_failures": _refs,
+    "record_results_shape": _results_shape,
 }
 _FAIL_KEYS = ("status", "body", "content_type", "retry_after", "headers")
 
@@ -579,6 +600,11 @@ class _State:
             self.searches_by_day[key] = used + 1
             return None
 
+    def record_failures(self) -> tuple[set[str], str]:
+        """The kyc_ref_no an upload's 200 marks as failed, and the shape of its per-record results."""
+        with self.lock:
+            return set(self.faults["record_failures"]), self.faults["record_results_shape"]
+
     def search_settings(self) -> tuple[str, bool]:
         with self.lock:
             return self.faults["search_shape"], self.faults["search_unreadable"]
@@ -599,6 +625,26 @@ class _State:
         if now < registered_at:
             return None
         return datetime.datetime.fromtimestamp(registered_at, IST).date()
+
+
+def record_results(refs: list[str], failed: list[bool], shape: str) -> dict[str, Any]:
+    """The per-record results a 200 carries when some of its records failed (KwikID's guide promises
+    "success and error responses for each submitted record" without showing their shape)."""
+    entries = [
+        {"kyc_ref_no": ref, "status": "failed", "error": RECORD_FAILURE_REASON}
+        if no
+        else {"kyc_ref_no": ref, "status": "success"}
+        for ref, no in zip(refs, failed, strict=True)
+    ]
+    if shape == "index":
+        return {
+            "results": {
+                str(i): {k: v for k, v in e.items() if k != "kyc_ref_no"} for i, e in enumerate(entries)
+            }
+        }
+    if shape == "ref":
+        return {"data": {e["kyc_ref_no"]: {k: v for k, v in e.items() if k != "kyc_ref_no"} for e in entries}}
+    return {"records": entries}
 
 
 def kin_for(pan: str) -> str:
@@ -868,9 +914,21 @@ class _Handler(BaseHTTPRequestHandler):
         errors, refs = validate_upload(payload)
         if errors:
             return 400, {"detail": errors, "message": "Validation failed"}, None
-        state.accept(refs, [record["pan"] for record in payload["records"]])
-        noun = "record" if len(refs) == 1 else "records"
-        return 200, {"message": f"{len(refs)} {noun} accepted for processing", "status": "success"}, None
+        failing, shape = state.record_failures()
+        failed = [ref in failing for ref in refs]
+        state.accept(
+            [ref for ref, no in zip(refs, failed, strict=True) if not no],
+            [record["pan"] for record, no in zip(payload["records"], failed, strict=True) if not no],
+        )
+        accepted = failed.count(False)
+        noun = "record" if accepted == 1 else "records"
+        answer: dict[str, Any] = {
+            "message": f"{accepted} {noun} accepted for processing",
+            "status": "success",
+        }
+        if any(failed):
+            answer.update(record_results(refs, failed, shape))
+        return 200, answer, None
 
     def _unauthorized(self) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         authorization = self.headers.get("Authorization")

@@ -25,6 +25,9 @@ from .models import KycRecord, Status
 PER_PAGE = 50
 COUNT_CAP = 1000
 PAN_PATTERN = re.compile(r"^[A-Za-z]{5}[0-9]{4}[A-Za-z]$")
+# A KIN (CKYC number) as people write it: 14 digits, perhaps grouped by spaces or hyphens.
+KIN_PATTERN = re.compile(r"^[0-9]{14}$")
+KIN_SEPARATORS = re.compile(r"[\s-]")
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,31 @@ DEFAULT_SORT = "-updated"
 QUEUE_SORTS: dict[str, Sort] = {"submitted": Sort("Waiting longest first", "submitted_at", ascending=True)}
 ALL_SORTS = SORTS | QUEUE_SORTS
 
-SEARCH_BY = (("auto", "Anything"), ("ref", "KYC ref. no. (start)"), ("pan", "PAN (exact)"), ("name", "Name"))
+SEARCH_BY = (
+    ("auto", "Anything"),
+    ("ref", "KYC ref. no. (start)"),
+    ("pan", "PAN (exact)"),
+    ("kin", "CKYC no. (exact)"),
+    ("name", "Name"),
+)
 SEARCH_LABELS = {
     "ref": "as the start of a KYC ref. no.",
     "pan": "as a PAN, exactly",
+    "kin": "as a CKYC number (KIN), exactly",
     "name": "as a name, whole words",
     "ref_or_name": "as a KYC ref. no. or a name",
 }
-DATE_FIELDS = {"created": "created_at__date", "verified": "kyc_verification_date", "due": "upload_due_on"}
+# The dates the list filters on: timestamps are bounded by local midnights (so that their index serves the
+# filter), the others are plain dates.
+TIMESTAMP_FIELDS = {"created": "created_at", "accepted": "uploaded_at", "registered": "registered_at"}
+DATE_FIELDS = {"verified": "kyc_verification_date", "due": "upload_due_on"}
+DATE_CHOICES = (
+    ("created", "Entered"),
+    ("verified", "KYC verified"),
+    ("due", "Due"),
+    ("accepted", "Accepted by KwikID"),
+    ("registered", "Registered at CKYCR"),
+)
 DUE_CHOICES = (("", "Any deadline"), ("overdue", "Overdue"), ("soon", "Due within 2 days"))
 
 
@@ -85,7 +105,8 @@ class ListQuery:
 
     @property
     def search_by(self) -> str:
-        """The search to run: "auto" picks PAN for a PAN's shape, the reference for anything with a digit,
+        """The search to run: "auto" picks PAN for a PAN's shape, the KIN for 14 digits (spaces and hyphens
+        between them allowed), the reference for anything else with a digit,
         the name for several words, and "ref_or_name" for one word of letters only (MUMQA is the start of a
         reference, RAVI a name: the selector decides by whether a reference begins so)."""
         if self.resolved_by:
@@ -94,6 +115,8 @@ class ListQuery:
             return self.by
         if PAN_PATTERN.match(self.q):
             return "pan"
+        if is_kin(self.q):
+            return "kin"
         if any(ch.isdigit() for ch in self.q):
             return "ref"
         return "name" if len(self.q.split()) > 1 else "ref_or_name"
@@ -102,6 +125,16 @@ class ListQuery:
     def search_label(self) -> str:
         """How the search was read, in words, for the line above the results."""
         return SEARCH_LABELS.get(self.search_by, self.search_by)
+
+
+def kin_digits(text: str) -> str:
+    """The KIN as the registry writes it (14 digits), from the way a person typed it."""
+    return KIN_SEPARATORS.sub("", text)
+
+
+def is_kin(text: str) -> bool:
+    """Whether the text is a KIN: 14 digits, perhaps with spaces or hyphens between groups."""
+    return bool(KIN_PATTERN.match(kin_digits(text)))
 
 
 class RecordListForm(forms.Form):
@@ -114,11 +147,7 @@ class RecordListForm(forms.Form):
     maker = forms.TypedChoiceField(label="Maker", coerce=int, required=False, empty_value=None)
     batch = forms.IntegerField(label="Upload batch no.", required=False, min_value=1)
     due = forms.ChoiceField(label="Deadline", choices=DUE_CHOICES, required=False)
-    date_on = forms.ChoiceField(
-        label="Date",
-        choices=(("created", "Entered"), ("verified", "KYC verified"), ("due", "Due")),
-        required=False,
-    )
+    date_on = forms.ChoiceField(label="Date", choices=DATE_CHOICES, required=False)
     date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(

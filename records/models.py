@@ -238,9 +238,14 @@ class KycRecord(models.Model):
         return self.status in EDITABLE_STATUSES
 
     @property
+    def clock_stopped(self) -> bool:
+        """Whether the deadline clock has stopped: it runs until the registry holds the record."""
+        return self.status in REGISTERED_STATUSES
+
+    @property
     def due_state(self) -> str:
         """ "overdue", "due_soon" (within DUE_SOON_DAYS) or "": the clock runs until the registry holds it."""
-        if self.upload_due_on is None or self.status in REGISTERED_STATUSES:
+        if self.upload_due_on is None or self.clock_stopped:
             return ""
         days_left = (self.upload_due_on - timezone.localdate()).days
         if days_left < 0:

@@ -19,7 +19,7 @@ from kwikid.fields import FIELD_LABELS, KYC_VERIFICATION_DETAILS, SECTION_TITLES
 from kwikid.fields import SECTIONS as API_SECTIONS
 
 from . import services
-from .listing import DATE_FIELDS, ListQuery, SeekPage, page_of
+from .listing import DATE_FIELDS, TIMESTAMP_FIELDS, ListQuery, SeekPage, kin_digits, page_of
 from .masking import PII_FIELDS, mask_value
 from .models import (
     DUE_SOON_DAYS,
@@ -79,13 +79,14 @@ def record_search(user: User, query: ListQuery) -> QuerySet[KycRecord]:
         records = records.filter(created_by_id=query.maker)
     if query.batch is not None:
         records = records.filter(batch_items__batch_id=query.batch)
-    if query.date_on == "created":
-        # As bounds on the timestamp itself (local midnights), so that the created_at index serves it;
+    if query.date_on in TIMESTAMP_FIELDS:
+        # As bounds on the timestamp itself (local midnights), so that the column's index serves it;
         # created_at__date would wrap the column in a time zone conversion no index holds.
+        column = TIMESTAMP_FIELDS[query.date_on]
         if query.date_from:
-            records = records.filter(created_at__gte=_local_midnight(query.date_from))
+            records = records.filter(**{f"{column}__gte": _local_midnight(query.date_from)})
         if query.date_to:
-            records = records.filter(created_at__lt=_local_midnight(query.date_to + timedelta(days=1)))
+            records = records.filter(**{f"{column}__lt": _local_midnight(query.date_to + timedelta(days=1))})
     else:
         lookup = DATE_FIELDS[query.date_on]
         if query.date_from:
@@ -121,6 +122,9 @@ def _searched(records: QuerySet[KycRecord], text: str, by: str) -> QuerySet[KycR
     if by == "pan":
         # Exact, through the keyed hash: the PAN column itself is encrypted.
         return records.filter(pan_hash=keyed_hash(text))
+    if by == "kin":
+        # Exact, through the keyed hash (index record_kin_hash): the KIN column itself is encrypted.
+        return records.filter(ckyc_number_hash=keyed_hash(kin_digits(text)))
     if by == "name":
         tokens = name_tokens(text)
         if not tokens:

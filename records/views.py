@@ -197,6 +197,10 @@ def record_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "can_review": can_review,
         "is_own": is_own,
         "same_pan": selectors.same_pan_records(user, record),
+        # The registry's KIN, masked like the other identifiers unless the record is revealed.
+        "kin": record.ckyc_number if revealed else record.masked_kin,
+        # A checker of the record's branch (record_get scoped it) or an admin may have it searched now.
+        "can_check_now": record.status == Status.UPLOADED and (user.is_checker or user.is_portal_admin),
     }
     return render(request, "records/kycrecord_detail.html", context)
 

@@ -1,6 +1,6 @@
-"""The dashboard: its figures per branch (counts by status, waiting, overdue, KwikID's answers) and the
-data of its charts, aggregated in SQL with a constant number of queries, kept a few seconds in the cache;
-and the batches being sent now, for its live progress bars."""
+"""The dashboard: its figures per branch (counts by status, waiting, overdue, KwikID's answers, registration
+at CKYCR) and the data of its charts, aggregated in SQL with a constant number of queries, kept a few
+seconds in the cache; and the batches being sent now, for its live progress bars."""
 
 from __future__ import annotations
 
@@ -37,6 +37,21 @@ class Dashboard:
     last_batch: UploadBatch | None
     daily: list[dict[str, Any]]
     computed_at: datetime
+
+    @property
+    def registered(self) -> int:
+        """Records the registry holds with a KIN dated on or after their upload."""
+        return self.counts[Status.REGISTERED]
+
+    @property
+    def waiting_registration(self) -> int:
+        """Records KwikID accepted that the registry does not hold yet (their clock still runs)."""
+        return self.counts[Status.UPLOADED]
+
+    @property
+    def registered_before_upload(self) -> int:
+        """Records the registry already held before the upload: each needs a person's look."""
+        return self.counts[Status.PREEXISTING]
 
     @property
     def rejection_rate(self) -> float | None:

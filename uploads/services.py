@@ -384,7 +384,7 @@ def _record_outcome(
     enqueue: Enqueue,
 ) -> SendOutcome:
     if result is not None:
-        return _on_accepted(batch, attempt, result, elapsed_ms)
+        return _on_accepted(batch, attempt, result, elapsed_ms, records)
     assert error is not None
     _save_attempt(attempt, error, elapsed_ms)
     if isinstance(error, KwikIDAuthError):
@@ -470,27 +470,38 @@ def _set_batch(batch: UploadBatch, status: str, **fields: Any) -> None:
 
 
 def _on_accepted(
-    batch: UploadBatch, attempt: UploadAttempt, result: UploadResult, elapsed_ms: int
+    batch: UploadBatch, attempt: UploadAttempt, result: UploadResult, elapsed_ms: int, records: list[Sent]
 ) -> SendOutcome:
+    """A 200: its records are accepted, except those its per-record results mark as failed, which go back
+    to their maker with KwikID's reason (as a 400 naming them would). A plain answer accepts them all."""
     attempt.duration_ms = elapsed_ms
     attempt.status_code = result.status_code
     attempt.response_body = _truncate(result.body)
     attempt.save()
     message = result.message or "Accepted for processing"
+    failures = result.record_failures([r.kyc_ref_no for r in records])
+    refused = {r.pk: failures[r.kyc_ref_no] for r in records if r.kyc_ref_no in failures}
+    # Every record failed: nothing of the batch was accepted, whatever the HTTP status said.
+    status = BatchStatus.REJECTED if refused and len(refused) == len(records) else BatchStatus.ACCEPTED
     _set_batch(
         batch,
-        BatchStatus.ACCEPTED,
+        status,
         response_status_code=result.status_code,
         response_message=result.message,
         response_status=result.status,
-        response_detail=None,
+        response_detail={"failed_records": failures} if refused else None,
         error="",
     )
+    for pk, reason in refused.items():
+        BatchItem.objects.filter(batch=batch, record_id=pk).update(
+            outcome=BatchItem.Outcome.REJECTED, message=reason
+        )
+    record_moves.records_mark_rejected(reasons=refused)
     pending = batch.items.filter(outcome=BatchItem.Outcome.PENDING)
     ids = list(pending.values_list("record_id", flat=True))
     pending.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
     record_moves.records_mark_uploaded(record_ids=ids, message=message)
-    return SendOutcome(batch.pk, BatchStatus.ACCEPTED)
+    return SendOutcome(batch.pk, status)
 
 
 def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[Sent]) -> SendOutcome:

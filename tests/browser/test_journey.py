@@ -94,7 +94,7 @@ def test_record_goes_from_entry_to_kwikid_and_shows_as_uploaded(
 
     wait_for(uploaded, timeout=90)
     page.goto(f"{base}/records/{record.pk}/")
-    expect(page.locator(".alert-success").get_by_text("Accepted by KwikID")).to_be_visible()
+    expect(page.locator("#registration").get_by_text("Accepted by KwikID")).to_be_visible()
     shoot(page, "04-record-uploaded")
     page.get_by_role("link", name=re.compile(r"Batch \d+")).first.click()
     expect(page.get_by_text("HTTP status")).to_be_visible()

@@ -298,3 +298,47 @@ def test_cli_takes_register_after_seconds() -> None:
 
     assert status == 200
     assert answer["CKYC_NO"] == ""  # accepted, not yet registered: an hour to go
+
+
+# --- per-record results in an upload's 200 ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "key", "position"),
+    [("list", "records", 1), ("index", "results", "1"), ("ref", "data", "REF-000001")],
+)
+def test_record_failures_make_a_200_carry_per_record_results(
+    standin: StandIn, shape: str, key: str, position: Any
+) -> None:
+    standin.set_faults(record_failures=["REF-000001"], record_results_shape=shape)
+
+    status, _, answer = _call(standin.url, "POST", UPLOAD_PATH, sample_payload(3))
+
+    assert status == 200
+    assert answer["message"] == "2 records accepted for processing"
+    entry = answer[key][position]
+    assert entry["status"] == "failed" and entry["error"]
+    stats = standin.stats()
+    assert stats["accepted_records"] == 2
+    assert "REF-000001" not in stats["accepted"]
+
+
+def test_a_failed_record_is_never_registered(standin: StandIn) -> None:
+    standin.set_faults(record_failures=["REF-000000"])
+    _upload(standin)
+
+    assert _search(standin)[2]["CKYC_NO"] == ""
+
+
+def test_an_upload_naming_no_failing_record_is_a_plain_200(standin: StandIn) -> None:
+    standin.set_faults(record_failures=["ELSEWHERE"])
+
+    _, _, answer = _call(standin.url, "POST", UPLOAD_PATH, sample_payload(2))
+
+    assert answer == {"message": "2 records accepted for processing", "status": "success"}
+
+
+@pytest.mark.parametrize("faults", [{"record_failures": "REF-1"}, {"record_results_shape": "table"}])
+def test_bad_record_result_controls_are_refused(standin: StandIn, faults: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(faults))):
+        standin.set_faults(**faults)

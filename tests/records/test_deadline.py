@@ -97,10 +97,13 @@ def test_kin_is_encrypted_at_rest(alice: User, branch_a: Branch) -> None:
         (0, Status.DRAFT, "due_soon"),
         (2, Status.APPROVED, "due_soon"),
         (3, Status.SUBMITTED, ""),
-        (-5, Status.UPLOADED, ""),
+        # Accepted by KwikID is not registered: the clock runs until the registry holds the record.
+        (-5, Status.UPLOADED, "overdue"),
+        (-5, Status.REGISTERED, ""),
+        (-5, Status.PREEXISTING, ""),
     ],
 )
-def test_due_state_says_overdue_or_due_soon_until_uploaded(days_left: int, status: str, state: str) -> None:
+def test_due_state_says_overdue_or_due_soon_until_registered(days_left: int, status: str, state: str) -> None:
     record = KycRecord(status=status, upload_due_on=timezone.localdate() + timedelta(days=days_left))
 
     assert record.due_state == state
@@ -151,16 +154,19 @@ def test_changed_institution_days_re_date_open_records_only(
 ) -> None:
     new_customer = new_record(alice, branch_a, 1)
     update = new_record(alice, branch_a, 2, existing_ckyc_no=KIN)
+    waiting = new_record(alice, branch_a, 4)
+    KycRecord.objects.filter(pk=waiting.pk).update(status=Status.UPLOADED)
     done = new_record(alice, branch_a, 3)
-    KycRecord.objects.filter(pk=done.pk).update(status=Status.UPLOADED)
+    KycRecord.objects.filter(pk=done.pk).update(status=Status.REGISTERED)
     before = KycRecord.objects.get(pk=new_customer.pk).updated_at
     Institution.objects.filter(pk=institution.pk).update(upload_due_days=5, update_due_days=3)
     institution.refresh_from_db()
 
-    assert services.records_recompute_due_dates(institution=institution) == 2
+    assert services.records_recompute_due_dates(institution=institution) == 3
 
     due = dict(KycRecord.objects.values_list("pk", "upload_due_on"))
     assert due[new_customer.pk] == VERIFIED + timedelta(days=5)
     assert due[update.pk] == VERIFIED + timedelta(days=3)
+    assert due[waiting.pk] == VERIFIED + timedelta(days=5)  # accepted, not registered: the clock runs
     assert due[done.pk] == VERIFIED + timedelta(days=10)
     assert KycRecord.objects.get(pk=new_customer.pk).updated_at == before  # the list's order is kept

@@ -52,9 +52,11 @@ def test_a_record_lives_its_whole_cycle_with_one_event_per_step(
 
 
 def test_every_status_change_is_an_allowed_move() -> None:
-    """The one dict names every status, and nothing leaves an uploaded record."""
+    """The one dict names every status; an uploaded record can only become registered, and nothing leaves
+    a registered one."""
     assert set(ALLOWED_TRANSITIONS) == set(Status.values)
-    assert ALLOWED_TRANSITIONS[Status.UPLOADED] == frozenset()
+    assert ALLOWED_TRANSITIONS[Status.UPLOADED] == {Status.REGISTERED, Status.PREEXISTING}
+    assert ALLOWED_TRANSITIONS[Status.REGISTERED] == ALLOWED_TRANSITIONS[Status.PREEXISTING] == frozenset()
     assert all(to in Status.values for moves in ALLOWED_TRANSITIONS.values() for to in moves)
 
 

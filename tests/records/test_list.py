@@ -17,6 +17,7 @@ from records import listing, services
 from records.models import KycRecord, Status
 from tests.conftest import make_user, new_record
 from tests.records.factories import valid_record
+from tests.records.registration import accepted, registered
 from uploads.models import BatchItem, UploadBatch
 
 pytestmark = pytest.mark.django_db
@@ -89,10 +90,13 @@ def test_overdue_and_due_soon_filters(client: Client, alice: User, branch_a: Bra
     soon = new_record(alice, branch_a, 2, kyc_verification_date=today - timedelta(days=9))
     new_record(alice, branch_a, 3, kyc_verification_date=today)
     done = new_record(alice, branch_a, 4, kyc_verification_date=today - timedelta(days=30))
-    KycRecord.objects.filter(pk=done.pk).update(status=Status.UPLOADED)
+    KycRecord.objects.filter(pk=done.pk).update(status=Status.REGISTERED)
+    # Accepted by KwikID is not registered: its clock still runs.
+    waiting = new_record(alice, branch_a, 5, kyc_verification_date=today - timedelta(days=30))
+    KycRecord.objects.filter(pk=waiting.pk).update(status=Status.UPLOADED)
     client.force_login(alice)
 
-    assert refs(client.get(URL, {"due": "overdue"})) == [overdue.kyc_ref_no]
+    assert set(refs(client.get(URL, {"due": "overdue"}))) == {overdue.kyc_ref_no, waiting.kyc_ref_no}
     assert refs(client.get(URL, {"due": "soon"})) == [soon.kyc_ref_no]
     page = client.get(URL, {"due": "overdue"}).content.decode()
     assert "Overdue</span>" in page
@@ -141,8 +145,99 @@ def test_name_search_matches_whole_words_all_of_them(client: Client, alice: User
     assert refs(client.get(URL, {"q": "RAV", "by": "name"})) == []
 
 
+def test_kin_search_is_exact_and_allows_spaces_and_hyphens(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    hit = registered(new_record(alice, branch_a, 1), "60012345678901")
+    registered(new_record(alice, branch_a, 2), "60012345678902")
+    client.force_login(alice)
+
+    assert refs(client.get(URL, {"q": "60012345678901"})) == [hit.kyc_ref_no]
+    assert refs(client.get(URL, {"q": "6001 2345 6789 01"})) == [hit.kyc_ref_no]
+    assert refs(client.get(URL, {"q": "6001-2345-6789-01"})) == [hit.kyc_ref_no]
+    assert refs(client.get(URL, {"q": "6001234567890", "by": "kin"})) == []  # 13 digits: not a part of one
+    response = client.get(URL, {"q": "60012345678901"})
+    assert "as a CKYC number (KIN), exactly" in response.content.decode()
+
+
+def test_kin_search_does_not_find_another_branchs_record(
+    client: Client, alice: User, mallory: User, branch_a: Branch, branch_b: Branch
+) -> None:
+    theirs = registered(new_record(mallory, branch_b, 1), "60012345678901")
+    client.force_login(alice)
+
+    assert refs(client.get(URL, {"q": "60012345678901"})) == []
+    client.force_login(mallory)
+    assert refs(client.get(URL, {"q": "60012345678901"})) == [theirs.kyc_ref_no]
+
+
+def test_status_filter_offers_and_applies_the_registered_states(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    done = registered(new_record(alice, branch_a, 1), "60012345678901")
+    earlier = registered(new_record(alice, branch_a, 2), "60012345678902", preexisting=True)
+    waiting = accepted(new_record(alice, branch_a, 3))
+    client.force_login(alice)
+
+    page = client.get(URL).content.decode()
+    assert '<option value="registered">Registered at CKYCR</option>' in page
+    assert '<option value="preexisting">Registered before upload</option>' in page
+    assert refs(client.get(URL, {"status": "registered"})) == [done.kyc_ref_no]
+    assert refs(client.get(URL, {"status": "preexisting"})) == [earlier.kyc_ref_no]
+    assert refs(client.get(URL, {"status": "uploaded"})) == [waiting.kyc_ref_no]
+
+
+def test_date_filter_on_the_acceptance_date(client: Client, alice: User, branch_a: Branch) -> None:
+    today = timezone.localdate()
+    fresh = accepted(new_record(alice, branch_a, 1), days_ago=2)
+    old = accepted(new_record(alice, branch_a, 2), days_ago=9)
+    new_record(alice, branch_a, 3)  # never accepted
+    client.force_login(alice)
+
+    def accepted_between(start: int | None, end: int | None) -> set[str]:
+        params = {"date_on": "accepted"}
+        if start is not None:
+            params["date_from"] = (today - timedelta(days=start)).isoformat()
+        if end is not None:
+            params["date_to"] = (today - timedelta(days=end)).isoformat()
+        return set(refs(client.get(URL, params)))
+
+    assert accepted_between(3, None) == {fresh.kyc_ref_no}
+    assert accepted_between(10, 8) == {old.kyc_ref_no}
+    assert accepted_between(None, 0) == {fresh.kyc_ref_no, old.kyc_ref_no}
+    assert accepted_between(1, 0) == set()
+
+
+def test_date_filter_on_the_registration_date(client: Client, alice: User, branch_a: Branch) -> None:
+    done = registered(new_record(alice, branch_a, 1), "60012345678901")
+    accepted(new_record(alice, branch_a, 2))
+    client.force_login(alice)
+    today = timezone.localdate().isoformat()
+
+    assert refs(client.get(URL, {"date_on": "registered", "date_from": today})) == [done.kyc_ref_no]
+
+
+def test_a_registered_record_shows_no_deadline_and_a_waiting_one_does(
+    client: Client, alice: User, branch_a: Branch
+) -> None:
+    today = timezone.localdate()
+    registered(
+        new_record(alice, branch_a, 1, kyc_verification_date=today - timedelta(days=30)), "60012345678901"
+    )
+    accepted(new_record(alice, branch_a, 2, kyc_verification_date=today - timedelta(days=30)))
+    client.force_login(alice)
+
+    page = client.get(URL, {"sort": "ref"}).content.decode()
+    rows = page.split("<tbody>")[1].split("</tr>")
+    assert "Overdue" not in rows[0] and "REF-BRA-000001" in rows[0]
+    assert "Overdue" in rows[1] and "REF-BRA-000002" in rows[1]
+
+
 def test_auto_search_picks_pan_reference_or_name() -> None:
     assert listing.ListQuery(q="ABCPE1234F").search_by == "pan"
+    assert listing.ListQuery(q="60012345678901").search_by == "kin"
+    assert listing.ListQuery(q="6001 2345 6789 01").search_by == "kin"
+    assert listing.ListQuery(q="600123456789").search_by == "ref"
     assert listing.ListQuery(q="BR01-2026").search_by == "ref"
     assert listing.ListQuery(q="Ravi Kumar").search_by == "name"
     assert listing.ListQuery(q="Ravi", by="ref").search_by == "ref"
@@ -267,6 +362,7 @@ def test_auditor_lists_every_branch(
     [
         ({"q": "REF-BRA-00"}, "record_ref_prefix"),
         ({"q": "ABCPE1234F"}, "record_pan_hash"),
+        ({"q": "60012345678901"}, "record_kin_hash"),
         ({"q": "RAVI", "by": "name"}, "record_name_token_unique"),
         ({"due": "overdue"}, "record_due_open"),
     ],

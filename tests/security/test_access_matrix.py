@@ -105,6 +105,14 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("bulkdata:export_batches_xlsx", "GET", "-"): (ANON, OK, OK, OK, OK),
     # The code reference is read-only and holds no customer data: every signed-in user.
     ("codelists:reference", "GET", "-"): (ANON, OK, OK, OK, OK),
+    # Registration at CKYCR: checkers, admins and auditors follow it; a checker of the record's branch or an
+    # admin has one record searched now, an admin a whole waiting figure.
+    ("registry:reconciliation", "GET", "-"): (ANON, FORBIDDEN, OK, OK, OK),
+    ("registry:export_csv", "GET", "-"): (ANON, FORBIDDEN, OK, OK, OK),
+    ("registry:export_xlsx", "GET", "-"): (ANON, FORBIDDEN, OK, OK, OK),
+    ("registry:check_record", "POST", "own"): (ANON, FORBIDDEN, REDIRECT, REDIRECT, FORBIDDEN),
+    ("registry:check_record", "POST", "other"): (ANON, FORBIDDEN, NOT_FOUND, REDIRECT, FORBIDDEN),
+    ("registry:check_bucket", "POST", "-"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
 }
 
 
@@ -131,6 +139,13 @@ def test_every_portal_url_has_an_expectation() -> None:
     covered = {name for name, _, _ in EXPECTED}
     assert portal_url_names() - covered == set(), "add the new URL to EXPECTED"
     assert covered - portal_url_names() == set(), "EXPECTED names a URL that no longer exists"
+
+
+@pytest.fixture(autouse=True)
+def registry_checks_stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check now's services do nothing here: this module tests who reaches them, not what they do."""
+    monkeypatch.setattr("registry.services.record_check_now", lambda **kwargs: None)
+    monkeypatch.setattr("registry.services.records_check_now", lambda **kwargs: 0)
 
 
 @pytest.fixture
@@ -163,6 +178,8 @@ def world(
 def url_for(name: str, scope: str, world: dict[str, Any]) -> str:
     from django.urls import reverse
 
+    if name == "registry:check_bucket":
+        return reverse(name, kwargs={"key": "waiting"})
     if scope == "-":
         return reverse(name)
     objects = world["batches"] if name.startswith("uploads:") else world["records"]

@@ -25,6 +25,38 @@ from accounts.management.commands.seed_demo import DEMO_TOTP_USERS, DEMO_USERS
 from institutions.models import Role
 
 STANDIN_PORT = 8765
+# The stand-in registers an accepted record this long after acceptance; the portal's first registry check
+# comes before that (so a record is seen waiting) and the next, 3 times later, finds it: `make run` shows
+# registrations within about two minutes of an upload.
+STANDIN_REGISTER_AFTER_SECONDS = 45
+REGISTRY_FIRST_CHECK_SECONDS = 30
+
+
+def child_environment(environ: dict[str, str], standin_token: str) -> dict[str, str]:
+    """The environment of the worker, beat, web and stand-in: short local timings unless already set."""
+    return {
+        **environ,
+        "KWIKID_STANDIN_TOKEN": standin_token,
+        "UPLOAD_ASSEMBLE_EVERY_SECONDS": environ.get("UPLOAD_ASSEMBLE_EVERY_SECONDS", "15"),
+        "REGISTRY_FIRST_CHECK_SECONDS": environ.get(
+            "REGISTRY_FIRST_CHECK_SECONDS", str(REGISTRY_FIRST_CHECK_SECONDS)
+        ),
+    }
+
+
+def standin_command(python: str) -> list[str]:
+    """How `make run` starts the KwikID stand-in."""
+    return [
+        python,
+        "-m",
+        "kwikid_standin",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(STANDIN_PORT),
+        "--register-after-seconds",
+        str(STANDIN_REGISTER_AFTER_SECONDS),
+    ]
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -65,14 +97,10 @@ class Command(BaseCommand):
             stdout=open(os.devnull, "w"),  # noqa: SIM115 - the summary below says what matters
         )
 
-        env = {
-            **os.environ,
-            "KWIKID_STANDIN_TOKEN": token_file.read_text(encoding="utf-8").strip(),
-            "UPLOAD_ASSEMBLE_EVERY_SECONDS": os.environ.get("UPLOAD_ASSEMBLE_EVERY_SECONDS", "15"),
-        }
+        env = child_environment(dict(os.environ), token_file.read_text(encoding="utf-8").strip())
         py = sys.executable
         commands = {
-            "stand-in": [py, "-m", "kwikid_standin", "--host", "127.0.0.1", "--port", str(STANDIN_PORT)],
+            "stand-in": standin_command(py),
             "worker": [py, "-m", "celery", "-A", "ckycportal", "worker", "--pool=solo", "--loglevel=INFO"],
             "beat": [
                 py,
@@ -118,7 +146,8 @@ class Command(BaseCommand):
             "",
             "CKYC Portal is running (Ctrl-C stops everything):",
             f"  Portal:  http://127.0.0.1:{port}/   (log in at http://127.0.0.1:{port}/accounts/login/)",
-            f"  KwikID stand-in: http://127.0.0.1:{STANDIN_PORT}/ckycportalapi/ckyc-upload/",
+            f"  KwikID stand-in: http://127.0.0.1:{STANDIN_PORT}/ckycportalapi/ckyc-upload/ (search: "
+            f"/api/ckyc/search; it registers a record {STANDIN_REGISTER_AFTER_SECONDS} s after acceptance)",
             f"  Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}; broker: "
             f"{settings.CELERY_BROKER_URL.split('://', 1)[0]}",
             "  Demo logins (password for all: " + password + "):",
