@@ -315,6 +315,18 @@ KWIKID_READ_TIMEOUT = float(os.environ.get("KWIKID_READ_TIMEOUT", "60"))
 UPLOAD_LEASE_SECONDS = env_int("UPLOAD_LEASE_SECONDS", 180)
 UPLOAD_MAX_ATTEMPTS = env_int("UPLOAD_MAX_ATTEMPTS", 6)
 
+# Registration tracking (registry.services): how soon after KwikID's acceptance a record is first searched
+# at the registry; each later wait is three times the one before, up to the maximum. Institutions set how
+# many days the checks go on and how many searches a day they may make.
+REGISTRY_FIRST_CHECK_SECONDS = env_int("REGISTRY_FIRST_CHECK_SECONDS", 600)
+REGISTRY_MAX_CHECK_INTERVAL_SECONDS = env_int("REGISTRY_MAX_CHECK_INTERVAL_SECONDS", 2 * 24 * 3600)
+# Records claimed (and searched one after another) at a time, per institution.
+REGISTRY_CHECK_BATCH = env_int("REGISTRY_CHECK_BATCH", 50)
+# How often beat starts a checking pass, and how long one pass task goes on before it leaves the rest to
+# the next (it stays well inside the task time limit).
+REGISTRY_CHECK_EVERY_SECONDS = env_int("REGISTRY_CHECK_EVERY_SECONDS", 60)
+REGISTRY_PASS_SECONDS = env_int("REGISTRY_PASS_SECONDS", 150)
+
 # Mail (notifications): printed to the console unless EMAIL_HOST is set (then SMTP), or a backend is named.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
@@ -363,6 +375,10 @@ CELERY_BEAT_SCHEDULE = {
     "uploads-sweep": {
         "task": "uploads.tasks.uploads_sweep",
         "schedule": float(UPLOAD_ASSEMBLE_EVERY_SECONDS),
+    },
+    "registrations-check": {
+        "task": "registry.tasks.registrations_check",
+        "schedule": float(REGISTRY_CHECK_EVERY_SECONDS),
     },
     "derive-notifications": {
         "task": "reports.tasks.notifications_derive",

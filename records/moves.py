@@ -1,15 +1,17 @@
-"""Status moves of many records at once, made by the upload worker: batched, uploaded, rejected by KwikID,
-requeued. Set-based (one conditional UPDATE and one INSERT of audit events per chunk), each move checked
-against ALLOWED_TRANSITIONS like a single record's."""
+"""Status moves made by the workers: the upload worker's (batched, uploaded, rejected by KwikID, requeued)
+and the registry check's (registered, registered before upload). Set-based (one conditional UPDATE and one
+INSERT of audit events per chunk), each move checked against ALLOWED_TRANSITIONS like a single record's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
+from ckycportal.crypto import keyed_hash
 from institutions.models import User
 
 from .models import ALLOWED_TRANSITIONS, KycRecord, RecordEvent, Status
@@ -173,3 +175,52 @@ def records_requeue(*, record_ids: Iterable[int], reason: str) -> list[int]:
         action=RecordEvent.Action.REQUEUED,
         reasons=dict.fromkeys(ids, reason),
     )
+
+
+_NOTE_LENGTH = 200  # KycRecord.registration_note's max_length
+
+
+def registration_status(*, uploaded_at: datetime | None, registry_kyc_date: date | None) -> Status:
+    """Where a found KIN takes an uploaded record: registered, or registered before upload when the
+    registry's KYC date is earlier than the (local) day KwikID accepted the record. A KIN without a KYC
+    date cannot be placed before the upload, so it counts as registered."""
+    if registry_kyc_date is None or uploaded_at is None:
+        return Status.REGISTERED
+    if registry_kyc_date < timezone.localdate(uploaded_at):
+        return Status.PREEXISTING
+    return Status.REGISTERED
+
+
+def records_mark_registered(
+    *, record_id: int, kin: str, registry_kyc_date: date | None, note: str, actor: User | None = None
+) -> str | None:
+    """The registry holds this uploaded record under ``kin``: it becomes registered (or registered before
+    upload, see ``registration_status``) with its audit event, the KIN encrypted and its keyed hash, the
+    registry's KYC date, when it was found and ``note`` (how; it becomes the event's reason, so it must
+    hold no personal data). Returns the new status, or None when the record was no longer uploaded
+    (nothing written). Call inside a transaction."""
+    kin = "".join(kin.split())
+    if not (len(kin) == 14 and kin.isdigit()):
+        raise ValueError("A KIN has exactly 14 digits.")
+    row = KycRecord.objects.filter(pk=record_id, status=Status.UPLOADED).values_list("uploaded_at").first()
+    if row is None:
+        return None
+    # The conditional update below re-checks the status: a record moved meanwhile is left alone.
+    to_status = registration_status(uploaded_at=row[0], registry_kyc_date=registry_kyc_date)
+    action = (
+        RecordEvent.Action.PREEXISTING if to_status == Status.PREEXISTING else RecordEvent.Action.REGISTERED
+    )
+    moved = _transition_many(
+        [record_id],
+        Status.UPLOADED,
+        to_status,
+        action=action,
+        actor=actor,
+        reasons={record_id: note},
+        ckyc_number=kin,
+        ckyc_number_hash=keyed_hash(kin),
+        registry_kyc_date=registry_kyc_date,
+        registered_at=timezone.now(),
+        registration_note=note[:_NOTE_LENGTH],
+    )
+    return to_status if moved else None

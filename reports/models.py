@@ -20,6 +20,7 @@ class Notification(models.Model):
         RETURNED = "returned", "Record returned by a checker"
         REJECTED = "rejected", "Record rejected by KwikID"
         DIGEST = "digest", "Daily review summary"
+        PREEXISTING = "preexisting", "Record registered before upload"
 
     class Email(models.TextChoices):
         PENDING = "pending", "To be sent"
@@ -30,7 +31,7 @@ class Notification(models.Model):
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
     event = models.ForeignKey(RecordEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     record = models.ForeignKey(KycRecord, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     digest_on = models.DateField(null=True, blank=True)

@@ -1,10 +1,12 @@
 """Writes of the reports app: notifications derived from the records' history, and their emails.
 
 Derivation reads RecordEvents (records/services.py is not touched): a checker's return and KwikID's
-rejection each become a notification to the record's maker(s). Every job here is safe to run twice, also
-at the same time: a row lock on the cursor serialises derivation, unique constraints make each
-notification once, and emails are claimed row by row before they are sent (after commit, outside any
-transaction). A failed email stays pending and is retried with a cap; the notification itself is never lost.
+rejection each become a notification to the record's maker(s); a record found registered before its
+upload (a possible duplicate, or an update that should have been one) notifies its maker(s) and its
+checker. Every job here is safe to run twice, also at the same time: a row lock on the cursor serialises
+derivation, unique constraints make each notification once, and emails are claimed row by row before they
+are sent (after commit, outside any transaction). A failed email stays pending and is retried with a cap;
+the notification itself is never lost.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .models import DerivationCursor, Notification
 
 logger = logging.getLogger(__name__)
 
-NOTIFIED_ACTIONS = (RecordEvent.Action.RETURNED, RecordEvent.Action.REJECTED)
+NOTIFIED_ACTIONS = (RecordEvent.Action.RETURNED, RecordEvent.Action.REJECTED, RecordEvent.Action.PREEXISTING)
 # Events are re-read this far behind the cursor: a transaction that commits late (its created_at was set
 # before a later one committed) is still seen. The unique constraint makes the re-read harmless.
 OVERLAP = timedelta(minutes=10)
@@ -45,14 +47,25 @@ def _email_status(user: User) -> str:
 
 def _event_notifications(event: RecordEvent) -> list[Notification]:
     record = event.record
-    makers = {u.pk: u for u in (record.created_by, record.submitted_by) if u is not None}
+    recipients = {u.pk: u for u in (record.created_by, record.submitted_by) if u is not None}
     if event.action == RecordEvent.Action.RETURNED:
         kind = Notification.Kind.RETURNED
         who = event.actor.username if event.actor else "a checker"
         title = f"Record {record.kyc_ref_no} was returned by {who}"
+        todo = "Fix the record and submit it again."
+    elif event.action == RecordEvent.Action.PREEXISTING:
+        kind = Notification.Kind.PREEXISTING
+        title = f"Record {record.kyc_ref_no} was registered at CKYCR before its upload"
+        todo = (
+            "The registry's KYC date is earlier than the day KwikID accepted the record: it may be a "
+            "duplicate upload, or an update that should have been one. Please look at the record."
+        )
+        if record.reviewed_by is not None:
+            recipients.setdefault(record.reviewed_by.pk, record.reviewed_by)
     else:
         kind = Notification.Kind.REJECTED
         title = f"Record {record.kyc_ref_no} was rejected by KwikID"
+        todo = "Fix the record and submit it again."
     body = redact(event.reason or "No reason was given.")[:2000]
     return [
         Notification(
@@ -61,16 +74,17 @@ def _event_notifications(event: RecordEvent) -> list[Notification]:
             event=event,
             record=record,
             title=title[:200],
-            body=f"{body}\n\nFix the record and submit it again.",
+            body=f"{body}\n\n{todo}",
             email_status=_email_status(user),
         )
-        for user in makers.values()
+        for user in recipients.values()
         if user.is_active
     ]
 
 
 def notifications_derive(*, now: datetime | None = None) -> int:
-    """Turn new return and rejection events into notifications for the records' makers.
+    """Turn new return, rejection and registered-before-upload events into notifications for the records'
+    makers (and, for registered before upload, the checker who approved it).
 
     Safe to run twice, also concurrently. Returns how many notifications were made.
     """
@@ -84,7 +98,7 @@ def notifications_derive(*, now: datetime | None = None) -> int:
         events = list(
             RecordEvent.objects.filter(action__in=NOTIFIED_ACTIONS, created_at__gte=cursor.position - OVERLAP)
             .filter(~Exists(already))
-            .select_related("record__created_by", "record__submitted_by", "actor")
+            .select_related("record__created_by", "record__submitted_by", "record__reviewed_by", "actor")
             .order_by("created_at", "pk")[:DERIVE_CHUNK]
         )
         rows = [n for event in events for n in _event_notifications(event)]

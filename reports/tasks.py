@@ -9,7 +9,7 @@ from . import services
 
 @shared_task(name="reports.tasks.notifications_derive", ignore_result=True)
 def notifications_derive() -> None:
-    """New returns and rejections -> notifications; then today's checker digests once it is time."""
+    """New returns, rejections and registrations before upload -> notifications; then the day's digests."""
     services.notifications_derive()
     services.digests_create()
     services.notification_emails_send()
