@@ -8,6 +8,9 @@
 3. The worker's peak RSS (VmHWM) while uploading ``--records-for-memory`` records. Goal: < 250 MB for
    1,000,000. The default is 300,000, to keep the whole run short on 2 cores; the table extrapolates the
    peak to 1,000,000; ``--records-for-memory 1000000`` measures it; ``--quick`` is a smoke run.
+4. N records accepted by KwikID (``--search-records``, default 100,000) checked at the registry once each by
+   ONE worker, against a plain loop of the same CKYC searches (bench/registry_scenario.py). Goal: at least
+   0.8 times the loop's throughput; the worker under 250 MB.
 0. (Run first; ``--only floor``) the SQL of that upload path alone, in one PL/pgSQL procedure
    (FLOOR_PROCEDURE), on the same records: what PostgreSQL needs whatever the Python side does.
 
@@ -35,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/run.py`: the project root
 
 from bench import harness
+from bench.registry_scenario import scenario_registry
 from bench.upload_report import report
 from bench.upload_scenarios import (
     QUEUE,
@@ -67,11 +71,14 @@ def parse_args() -> argparse.Namespace:
         help="records for the peak-memory run (default 300,000 to finish in time; goal is for 1,000,000)",
     )
     parser.add_argument(
+        "--search-records", type=int, default=100_000, help="accepted records checked at the registry"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="small sizes for a smoke run (about 1.2 minutes on 2 cores)"
     )
     parser.add_argument(
         "--only",
-        choices=("floor", "ratio", "scaling", "memory"),
+        choices=("floor", "ratio", "scaling", "memory", "registry"),
         action="append",
         help="run only these (repeatable); floor: the upload path's SQL alone",
     )
@@ -82,7 +89,7 @@ def parse_args() -> argparse.Namespace:
     )
     args = parser.parse_args()
     if args.quick:
-        args.records, args.parallel_records = 5_000, 4_000
+        args.records, args.parallel_records, args.search_records = 5_000, 4_000, 5_000
         args.records_for_memory = min(args.records_for_memory, 20_000)
     return args
 
@@ -107,7 +114,7 @@ def main() -> int:
     django.setup()
     bench = Bench(env=env, batch_size=args.batch_size)
     bench.setup()
-    only = set(args.only or ("floor", "ratio", "scaling", "memory"))
+    only = set(args.only or ("floor", "ratio", "scaling", "memory", "registry"))
     if "floor" in only and args.records:
         scenario_floor(bench, args)
     if "ratio" in only and args.records:
@@ -116,6 +123,8 @@ def main() -> int:
         scenario_scaling(bench, args)
     if "memory" in only and args.records_for_memory:
         scenario_memory(bench, args)
+    if "registry" in only and args.search_records:
+        scenario_registry(bench, args)
     text = report(bench, args, time.perf_counter() - started)
     print("\n" + text, end="")
     harness.write_result("latest.txt", text)

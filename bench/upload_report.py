@@ -130,6 +130,30 @@ def report(bench: Bench, args: argparse.Namespace, total: float) -> str:
             rows.append(
                 ("  at 1,000,000, extrapolated", f"~{guess:.0f} MB", "linear in N", verdict(guess < 250))
             )
+    if "registry" in r:
+        reg = r["registry"]
+        ratio = (reg["records"] / reg["seconds"]) / (reg["records"] / reg["plain_s"])
+        rows += [
+            (
+                f"registry check, 1 worker, {reg['records']:,} records",
+                f"{reg['seconds']:.2f} s",
+                f"{reg['rate']:,.0f} searches/s",
+                f"{reg['passes']} passes; worker CPU {reg['cpu_worker']:.1f} s",
+            ),
+            (
+                "plain search loop",
+                f"{reg['plain_s']:.2f} s",
+                f"{reg['records'] / reg['plain_s']:,.0f} searches/s",
+                "",
+            ),
+            ("registry throughput / plain", f"{ratio:.2f}x", "goal >= 0.8x", verdict(ratio >= 0.8)),
+            (
+                "  registry worker peak RSS",
+                f"{reg['peak_mb']:.0f} MB",
+                "goal < 250 MB",
+                verdict(reg["peak_mb"] < 250) + f" (idle {reg['idle_mb']:.0f} MB)",
+            ),
+        ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
     lines = [
         f"CKYC Portal upload benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} CPUs, "

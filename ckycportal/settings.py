@@ -320,8 +320,10 @@ UPLOAD_MAX_ATTEMPTS = env_int("UPLOAD_MAX_ATTEMPTS", 6)
 # many days the checks go on and how many searches a day they may make.
 REGISTRY_FIRST_CHECK_SECONDS = env_int("REGISTRY_FIRST_CHECK_SECONDS", 600)
 REGISTRY_MAX_CHECK_INTERVAL_SECONDS = env_int("REGISTRY_MAX_CHECK_INTERVAL_SECONDS", 2 * 24 * 3600)
-# Records claimed (and searched one after another) at a time, per institution.
+# Records claimed (and their outcomes kept in one transaction) at a time, per institution.
 REGISTRY_CHECK_BATCH = env_int("REGISTRY_CHECK_BATCH", 50)
+# Searches of a batch made at once (threads that only wait for KwikID; 1: one after another).
+REGISTRY_SEARCH_THREADS = max(1, env_int("REGISTRY_SEARCH_THREADS", 4))
 # How often beat starts a checking pass, and how long one pass task goes on before it leaves the rest to
 # the next (it stays well inside the task time limit).
 REGISTRY_CHECK_EVERY_SECONDS = env_int("REGISTRY_CHECK_EVERY_SECONDS", 60)

@@ -4,7 +4,8 @@ INSERT of audit events per chunk), each move checked against ALLOWED_TRANSITIONS
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ckycportal.crypto import keyed_hash
+from ckycportal.db import update_each
 from institutions.models import User
 
 from .models import ALLOWED_TRANSITIONS, KycRecord, RecordEvent, Status
@@ -191,36 +193,91 @@ def registration_status(*, uploaded_at: datetime | None, registry_kyc_date: date
     return Status.REGISTERED
 
 
+@dataclass(frozen=True)
+class FoundKin:
+    """The registry holds ``record_id`` under ``kin``; ``note`` says how it was found (no personal data)."""
+
+    record_id: int
+    kin: str
+    registry_kyc_date: date | None
+    note: str
+
+
+def records_mark_registered_many(*, found: Sequence[FoundKin], actor: User | None = None) -> dict[int, str]:
+    """The registry holds these uploaded records: each becomes registered (or registered before upload, see
+    ``registration_status``) with its audit event, the KIN encrypted and its keyed hash, the registry's KYC
+    date, when it was found and its note (which becomes the event's reason). Records no longer uploaded are
+    left alone. Returns {record id: new status} of those moved. Call inside a transaction.
+
+    One locking read, then the rows' updates sent together (``ckycportal.db.update_each``: each row's
+    values differ) and one INSERT of their events.
+    """
+    kins: dict[int, FoundKin] = {}
+    for item in found:
+        kin = "".join(item.kin.split())
+        if not (len(kin) == 14 and kin.isdigit()):
+            raise ValueError("A KIN has exactly 14 digits.")
+        kins[item.record_id] = FoundKin(item.record_id, kin, item.registry_kyc_date, item.note[:_NOTE_LENGTH])
+    if not kins:
+        return {}
+    for to_status in (Status.REGISTERED, Status.PREEXISTING):
+        if to_status not in ALLOWED_TRANSITIONS[Status.UPLOADED]:
+            raise TransitionNotAllowed(f"Records cannot move from uploaded to {to_status}.")
+    # Locked: nothing else moves these rows until the transaction ends, so each is moved and logged once.
+    records = list(
+        KycRecord.objects.select_for_update()
+        .filter(pk__in=list(kins), status=Status.UPLOADED)
+        .only("pk", "uploaded_at")
+        .order_by("pk")
+    )
+    now = timezone.now()
+    moved: dict[int, str] = {}
+    rows: list[tuple[Any, ...]] = []
+    events: list[RecordEvent] = []
+    for record in records:
+        item = kins[record.pk]
+        to_status = registration_status(
+            uploaded_at=record.uploaded_at, registry_kyc_date=item.registry_kyc_date
+        )
+        moved[record.pk] = to_status
+        kin_hash = keyed_hash(item.kin)
+        rows.append((record.pk, to_status, item.kin, kin_hash, item.registry_kyc_date, now, item.note, now))
+        events.append(
+            RecordEvent(
+                record_id=record.pk,
+                actor=actor,
+                action=(
+                    RecordEvent.Action.PREEXISTING
+                    if to_status == Status.PREEXISTING
+                    else RecordEvent.Action.REGISTERED
+                ),
+                from_status=Status.UPLOADED,
+                to_status=to_status,
+                reason=item.note,
+            )
+        )
+    update_each(KycRecord, _REGISTERED_FIELDS, rows)
+    RecordEvent.objects.bulk_create(events)
+    return moved
+
+
+_REGISTERED_FIELDS = (
+    "status",
+    "ckyc_number",
+    "ckyc_number_hash",
+    "registry_kyc_date",
+    "registered_at",
+    "registration_note",
+    "updated_at",
+)
+
+
 def records_mark_registered(
     *, record_id: int, kin: str, registry_kyc_date: date | None, note: str, actor: User | None = None
 ) -> str | None:
-    """The registry holds this uploaded record under ``kin``: it becomes registered (or registered before
-    upload, see ``registration_status``) with its audit event, the KIN encrypted and its keyed hash, the
-    registry's KYC date, when it was found and ``note`` (how; it becomes the event's reason, so it must
-    hold no personal data). Returns the new status, or None when the record was no longer uploaded
-    (nothing written). Call inside a transaction."""
-    kin = "".join(kin.split())
-    if not (len(kin) == 14 and kin.isdigit()):
-        raise ValueError("A KIN has exactly 14 digits.")
-    row = KycRecord.objects.filter(pk=record_id, status=Status.UPLOADED).values_list("uploaded_at").first()
-    if row is None:
-        return None
-    # The conditional update below re-checks the status: a record moved meanwhile is left alone.
-    to_status = registration_status(uploaded_at=row[0], registry_kyc_date=registry_kyc_date)
-    action = (
-        RecordEvent.Action.PREEXISTING if to_status == Status.PREEXISTING else RecordEvent.Action.REGISTERED
+    """One record of ``records_mark_registered_many``: its new status, or None when it was no longer
+    uploaded (nothing written)."""
+    moved = records_mark_registered_many(
+        found=[FoundKin(record_id, kin, registry_kyc_date, note)], actor=actor
     )
-    moved = _transition_many(
-        [record_id],
-        Status.UPLOADED,
-        to_status,
-        action=action,
-        actor=actor,
-        reasons={record_id: note},
-        ckyc_number=kin,
-        ckyc_number_hash=keyed_hash(kin),
-        registry_kyc_date=registry_kyc_date,
-        registered_at=timezone.now(),
-        registration_note=note[:_NOTE_LENGTH],
-    )
-    return to_status if moved else None
+    return moved.get(record_id)

@@ -22,17 +22,20 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
+from ckycportal.db import update_each
 from ckycportal.errors import ActionRefused
 from ckycportal.logging import redact
 from institutions.models import AuditEvent, Institution, Role, User
@@ -269,51 +272,18 @@ def _how_found(asked_by: str | None, kyc_date: date | None, at: datetime) -> str
     return f"{how} on {timezone.localtime(at):%d %b %Y %H:%M}; {dated}."
 
 
-def _settle(
-    institution: Institution,
-    claimed: _Claimed,
-    lease: datetime,
-    *,
-    outcome: str,
-    status_code: int | None,
-    elapsed_ms: int | None,
-    note: str = "",
-    now: datetime,
-    reschedule: bool = True,
-) -> None:
-    """Keep one search's outcome: its SearchAttempt row and the record's next place in the schedule.
-    Only the pass holding the claim moves the schedule; the attempt is kept in any case."""
-    SearchAttempt.objects.create(
-        institution_id=institution.pk,
-        record_id=claimed.record_id,
-        outcome=outcome,
-        status_code=status_code,
-        elapsed_ms=elapsed_ms,
-        note=note[:_NOTE_LENGTH],
-    )
-    held = RegistryCheck.objects.filter(pk=claimed.check_id, claimed_until=lease)
-    if not reschedule:  # the token was refused: the record keeps its place, the institution waits
-        held.update(claimed_until=None)
-        return
-    made = claimed.checks_made + 1
-    if outcome in (Outcome.REGISTERED, Outcome.PREEXISTING):
-        next_at, gave_up = None, None
-    else:
-        next_at = next_check_time(
-            uploaded_at=claimed.uploaded_at or now,
-            checks_made=made,
-            now=now,
-            check_days=institution.registration_check_days,
-        )
-        gave_up = now if next_at is None else None
-    held.update(
-        claimed_until=None,
-        checks_made=F("checks_made") + 1,
-        last_checked_at=now,
-        last_outcome=outcome,
-        next_check_at=next_at,
-        gave_up_at=gave_up,
-    )
+@dataclass(frozen=True)
+class _Kept:
+    """What one search came to, ready to be kept (``found``: the registry's answer when it holds the record;
+    ``reschedule`` False: the token was refused, the record keeps its place)."""
+
+    claimed: _Claimed
+    outcome: str
+    status_code: int | None
+    elapsed_ms: int | None
+    note: str
+    found: SearchFound | None = None
+    reschedule: bool = True
 
 
 def _pause_institution(institution: Institution) -> None:
@@ -335,18 +305,9 @@ class _Stop(Exception):
         self.hold_seconds = hold_seconds
 
 
-def _search_one(
-    client: SearchClient,
-    institution: Institution,
-    claimed: _Claimed,
-    lease: datetime,
-    summary: PassSummary,
-    *,
-    now: datetime | None,
-    asked_by: str | None,
-) -> None:
-    """Search for one claimed record (outside any transaction), then keep the outcome in one transaction.
-    Raises _Stop when the institution's searches must stop (token refused, rate limited)."""
+def _search(client: SearchClient, claimed: _Claimed) -> tuple[_Kept, _Stop | None]:
+    """Search for one claimed record (outside any transaction) and say what the answer means; the _Stop
+    when the institution's searches must stop (token refused, rate limited)."""
     result: SearchResult | None = None
     error: KwikIDError | None = None
     started = time.monotonic()
@@ -355,103 +316,121 @@ def _search_one(
     except KwikIDError as exc:
         error = exc
     elapsed_ms = int((time.monotonic() - started) * 1000)
+    if isinstance(result, SearchFound):
+        note = f"KIN found ({result.shape} answer)"
+        return _Kept(claimed, Outcome.REGISTERED, result.status_code, result.elapsed_ms, note, result), None
+    if isinstance(result, SearchNotFound):
+        note = _masked_excerpt(result.reason)
+        return _Kept(claimed, Outcome.NOT_FOUND, result.status_code, result.elapsed_ms, note), None
+    if isinstance(result, SearchUnreadable):
+        note = _masked_excerpt(result.excerpt)
+        return _Kept(claimed, Outcome.UNREADABLE, result.status_code, result.elapsed_ms, note), None
+    assert error is not None
+    if isinstance(error, KwikIDAuthError):
+        kept = _Kept(
+            claimed, Outcome.TOKEN_REFUSED, error.status_code, elapsed_ms, str(error), reschedule=False
+        )
+        return kept, _Stop("paused")
+    if isinstance(error, KwikIDRejectedError):
+        note = _masked_excerpt(f"{error} {error.message}".strip())
+        return _Kept(claimed, Outcome.REFUSED, error.status_code, elapsed_ms, note), None
+    # 5xx, 429, timeouts and dropped connections: a search changes nothing at KwikID, so even an answer
+    # that never came is simply asked again later, on the same back-off.
+    kept = _Kept(claimed, Outcome.FAILED, error.status_code, elapsed_ms, _masked_excerpt(str(error)))
+    if isinstance(error, KwikIDRateLimitedError):
+        return kept, _Stop("rate limited", error.retry_after)
+    if not isinstance(error, KwikIDTransientError | KwikIDUnknownOutcomeError):
+        logger.warning("Registry search for record %s failed: %s", claimed.record_id, type(error).__name__)
+    return kept, None
+
+
+_CHECK_FIELDS = (
+    "claimed_until",
+    "checks_made",
+    "last_checked_at",
+    "last_outcome",
+    "next_check_at",
+    "gave_up_at",
+)
+
+
+def _keep(
+    institution: Institution,
+    batch: list[_Kept],
+    lease: datetime,
+    summary: PassSummary,
+    *,
+    now: datetime | None,
+    asked_by: str | None,
+    pause: bool,
+) -> None:
+    """Keep a batch of searches in one transaction: the registrations (with their events), a SearchAttempt
+    each, and each record's next place in the schedule. Only the pass still holding a record's claim moves
+    its schedule; the attempts are kept in any case. Set-based: a handful of statements per batch."""
     at = now or timezone.now()
-    stop: _Stop | None = None
     with transaction.atomic():
-        if isinstance(result, SearchFound):
-            note = _how_found(asked_by, result.kyc_date, at)
-            moved = record_moves.records_mark_registered(
-                record_id=claimed.record_id, kin=result.kin, registry_kyc_date=result.kyc_date, note=note
-            )
-            outcome = Outcome.PREEXISTING if moved == Status.PREEXISTING else Outcome.REGISTERED
-            _settle(
-                institution,
-                claimed,
-                lease,
-                outcome=outcome,
-                status_code=result.status_code,
-                elapsed_ms=result.elapsed_ms,
-                note=f"KIN found ({result.shape} answer)",
-                now=at,
-            )
-            if moved:
-                summary.found.append(claimed.kyc_ref_no)
-        elif isinstance(result, SearchNotFound):
-            outcome = Outcome.NOT_FOUND
-            _settle(
-                institution,
-                claimed,
-                lease,
-                outcome=outcome,
-                status_code=result.status_code,
-                elapsed_ms=result.elapsed_ms,
-                note=_masked_excerpt(result.reason),
-                now=at,
-            )
-        elif isinstance(result, SearchUnreadable):
-            outcome = Outcome.UNREADABLE
-            _settle(
-                institution,
-                claimed,
-                lease,
-                outcome=outcome,
-                status_code=result.status_code,
-                elapsed_ms=result.elapsed_ms,
-                note=_masked_excerpt(result.excerpt),
-                now=at,
-            )
-        elif isinstance(error, KwikIDAuthError):
-            outcome = Outcome.TOKEN_REFUSED
-            _settle(
-                institution,
-                claimed,
-                lease,
-                outcome=outcome,
-                status_code=error.status_code,
-                elapsed_ms=elapsed_ms,
-                note=str(error),
-                now=at,
-                reschedule=False,
-            )
-            _pause_institution(institution)
-            stop = _Stop("paused")
-        elif isinstance(error, KwikIDRejectedError):
-            outcome = Outcome.REFUSED
-            _settle(
-                institution,
-                claimed,
-                lease,
-                outcome=outcome,
-                status_code=error.status_code,
-                elapsed_ms=elapsed_ms,
-                note=_masked_excerpt(f"{error} {error.message}".strip()),
-                now=at,
-            )
-        else:
-            # 5xx, 429, timeouts and dropped connections: a search changes nothing at KwikID, so even an
-            # answer that never came is simply asked again later, on the same back-off.
-            assert error is not None
-            outcome = Outcome.FAILED
-            _settle(
-                institution,
-                claimed,
-                lease,
-                outcome=outcome,
-                status_code=error.status_code,
-                elapsed_ms=elapsed_ms,
-                note=_masked_excerpt(str(error)),
-                now=at,
-            )
-            if isinstance(error, KwikIDRateLimitedError):
-                stop = _Stop("rate limited", error.retry_after)
-            elif not isinstance(error, KwikIDTransientError | KwikIDUnknownOutcomeError):
-                logger.warning(
-                    "Registry search for record %s failed: %s", claimed.record_id, type(error).__name__
+        moved = record_moves.records_mark_registered_many(
+            found=[
+                record_moves.FoundKin(
+                    kept.claimed.record_id,
+                    kept.found.kin,
+                    kept.found.kyc_date,
+                    _how_found(asked_by, kept.found.kyc_date, at),
                 )
-    summary.searched += 1
-    summary.outcomes[outcome] = summary.outcomes.get(outcome, 0) + 1
-    if stop is not None:
-        raise stop
+                for kept in batch
+                if kept.found is not None
+            ]
+        )
+        outcomes = [
+            Outcome.PREEXISTING if moved.get(kept.claimed.record_id) == Status.PREEXISTING else kept.outcome
+            for kept in batch
+        ]
+        SearchAttempt.objects.bulk_create(
+            SearchAttempt(
+                institution_id=institution.pk,
+                record_id=kept.claimed.record_id,
+                outcome=outcome,
+                status_code=kept.status_code,
+                elapsed_ms=kept.elapsed_ms,
+                note=kept.note[:_NOTE_LENGTH],
+            )
+            for kept, outcome in zip(batch, outcomes, strict=True)
+        )
+        held = set(
+            RegistryCheck.objects.filter(
+                pk__in=[kept.claimed.check_id for kept in batch], claimed_until=lease
+            ).values_list("pk", flat=True)
+        )
+        waiting = [
+            kept.claimed.check_id for kept in batch if not kept.reschedule and kept.claimed.check_id in held
+        ]
+        if waiting:  # the token was refused: these records keep their place, the institution waits
+            RegistryCheck.objects.filter(pk__in=waiting).update(claimed_until=None)
+        rows: list[tuple[Any, ...]] = []
+        for kept, outcome in zip(batch, outcomes, strict=True):
+            claimed = kept.claimed
+            if not kept.reschedule or claimed.check_id not in held:
+                continue
+            made = claimed.checks_made + 1
+            next_at: datetime | None = None
+            gave_up: datetime | None = None
+            if outcome not in (Outcome.REGISTERED, Outcome.PREEXISTING):
+                next_at = next_check_time(
+                    uploaded_at=claimed.uploaded_at or at,
+                    checks_made=made,
+                    now=at,
+                    check_days=institution.registration_check_days,
+                )
+                gave_up = at if next_at is None else None
+            rows.append((claimed.check_id, None, made, at, outcome, next_at, gave_up))
+        update_each(RegistryCheck, _CHECK_FIELDS, rows)
+        if pause:
+            _pause_institution(institution)
+    summary.searched += len(batch)
+    for kept, outcome in zip(batch, outcomes, strict=True):
+        summary.outcomes[outcome] = summary.outcomes.get(outcome, 0) + 1
+        if kept.claimed.record_id in moved:
+            summary.found.append(kept.claimed.kyc_ref_no)
 
 
 def _wanted_records(refs: Iterable[str] | None, record_ids: Iterable[int] | None) -> set[int] | None:
@@ -500,55 +479,105 @@ def registrations_check(
     done: set[int] = set()
     held_until: dict[int, float] = {}
     clients: dict[int, SearchClient] = {}
-    while active:
-        progressed = False
-        for institution_id in list(active):
-            if limit is not None and summary.searched >= limit:
-                return summary
-            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
-                return summary
-            if held_until.get(institution_id, 0.0) > time.monotonic():
-                continue
-            want = settings.REGISTRY_CHECK_BATCH
-            if limit is not None:
-                want = min(want, limit - summary.searched)
-            state, institution, claimed, lease = _claim(
-                institution_id,
-                want=want,
-                due_by=due_by,
-                now=now or timezone.now(),
-                record_ids=wanted,
-                done=done,
-            )
-            if state != "ok" or not claimed or institution is None or lease is None:
-                active.remove(institution_id)
-                if state != "ok" and institution is not None:
-                    summary.skipped[institution.name] = state
-                continue
-            progressed = True
-            try:
-                client = clients.get(institution_id) or search_client(institution)
-            except ValueError:  # an endpoint the client refuses: nothing can be searched for it
-                _release(claimed, lease)
-                active.remove(institution_id)
-                summary.skipped[institution.name] = "misconfigured"
-                continue
-            clients[institution_id] = client
-            for position, one in enumerate(claimed):
-                done.add(one.record_id)
+    # Searches change nothing at KwikID, so a batch's are made a few at a time (REGISTRY_SEARCH_THREADS):
+    # KwikID's latency is waited out in parallel. The threads only search; the database stays here.
+    threads = settings.REGISTRY_SEARCH_THREADS
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="registry-search") if threads > 1 else None
+    try:
+        while active:
+            progressed = False
+            for institution_id in list(active):
+                if limit is not None and summary.searched >= limit:
+                    return summary
+                if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                    return summary
+                if held_until.get(institution_id, 0.0) > time.monotonic():
+                    continue
+                want = settings.REGISTRY_CHECK_BATCH
+                if limit is not None:
+                    want = min(want, limit - summary.searched)
+                state, institution, claimed, lease = _claim(
+                    institution_id,
+                    want=want,
+                    due_by=due_by,
+                    now=now or timezone.now(),
+                    record_ids=wanted,
+                    done=done,
+                )
+                if state != "ok" or not claimed or institution is None or lease is None:
+                    active.remove(institution_id)
+                    if state != "ok" and institution is not None:
+                        summary.skipped[institution.name] = state
+                    continue
+                progressed = True
                 try:
-                    _search_one(client, institution, one, lease, summary, now=now, asked_by=asked_by)
-                except _Stop as stop:
-                    _release(claimed[position + 1 :], lease)
+                    client = clients.get(institution_id) or search_client(institution)
+                except ValueError:  # an endpoint the client refuses: nothing can be searched for it
+                    _release(claimed, lease)
+                    active.remove(institution_id)
+                    summary.skipped[institution.name] = "misconfigured"
+                    continue
+                clients[institution_id] = client
+                batch, stop = _search_batch(client, institution, claimed, pool)
+                done.update(kept.claimed.record_id for kept in batch)
+                paused = stop is not None and stop.reason == "paused"
+                _keep(institution, batch, lease, summary, now=now, asked_by=asked_by, pause=paused)
+                if stop is not None:
+                    _release(claimed[len(batch) :], lease)
                     summary.skipped[institution.name] = stop.reason
                     if stop.reason == "rate limited" and stop.hold_seconds is not None:
                         held_until[institution_id] = time.monotonic() + stop.hold_seconds
                     else:
                         active.remove(institution_id)
-                    break
-        if not progressed:
-            break
+            if not progressed:
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return summary
+
+
+def _search_batch(
+    client: SearchClient, institution: Institution, claimed: list[_Claimed], pool: ThreadPoolExecutor | None
+) -> tuple[list[_Kept], _Stop | None]:
+    """Search for a claimed batch, in waves of the pool's size; stops after the wave in which KwikID
+    refused the token or rate-limited us (what was searched is kept, the rest is released)."""
+    if pool is None:
+        batch: list[_Kept] = []
+        for one in claimed:
+            kept, stop = _search(client, one)
+            batch.append(kept)
+            if stop is not None:
+                return batch, stop
+        return batch, None
+    wave = settings.REGISTRY_SEARCH_THREADS
+    batch = []
+    for start in range(0, len(claimed), wave):
+        answers = list(
+            pool.map(
+                lambda one: _search(_thread_client(institution, client), one), claimed[start : start + wave]
+            )
+        )
+        batch += [kept for kept, _ in answers]
+        stops = [stop for _, stop in answers if stop is not None]
+        if stops:
+            paused = [stop for stop in stops if stop.reason == "paused"]
+            return batch, (paused or stops)[0]
+    return batch, None
+
+
+_threads = threading.local()
+
+
+def _thread_client(institution: Institution, client: SearchClient) -> SearchClient:
+    """The search client for this thread: a KwikIDClient on the thread's own keep-alive session (sessions
+    are not shared between threads); any other client (a test's) as it is."""
+    if not isinstance(client, KwikIDClient):
+        return client
+    key = (institution.pk, institution.api_base_url, institution.api_token)
+    if getattr(_threads, "key", None) != key:
+        _threads.key, _threads.client = key, search_client(institution)
+    return _threads.client  # type: ignore[no-any-return]
 
 
 def _enqueue_pass(record_ids: list[int] | None, asked_by_id: int | None) -> None:

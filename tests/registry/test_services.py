@@ -239,8 +239,9 @@ def test_kwikid_unavailable_backs_off_and_is_recorded(
 
 
 def test_a_rate_limit_stops_the_institutions_searches_for_the_pass(
-    fake_search: FakeSearch, alice: User, bob: User, branch_a: Branch
+    fake_search: FakeSearch, alice: User, bob: User, branch_a: Branch, settings: Any
 ) -> None:
+    settings.REGISTRY_SEARCH_THREADS = 1  # one search after another: the first 429 stops the rest
     records = [uploaded_record(alice, bob, branch_a, n) for n in range(1, 4)]
     fake_search.answer(records[0].pan, KwikIDRateLimitedError("429", status_code=429, retry_after=3600))
     summary = services.registrations_check(now=later(FIRST + 1))
@@ -251,6 +252,25 @@ def test_a_rate_limit_stops_the_institutions_searches_for_the_pass(
         check = check_of(record)
         assert check.claimed_until is None and check.checks_made == 0
     assert services.registrations_check(now=later(FIRST + 2)).searched == 2
+
+
+def test_searches_made_together_stop_after_the_wave_in_which_the_token_was_refused(
+    fake_search: FakeSearch, institution: Institution, alice: User, bob: User, branch_a: Branch, settings: Any
+) -> None:
+    settings.REGISTRY_SEARCH_THREADS = 3
+    records = [uploaded_record(alice, bob, branch_a, n) for n in range(1, 7)]
+    fake_search.answer(records[0].pan, KwikIDAuthError("refused: HTTP 401", status_code=401))
+
+    summary = services.registrations_check(now=later(FIRST + 1))
+
+    # The first wave's three searches were made and are kept; the second wave was never sent.
+    assert summary.outcomes == {Outcome.TOKEN_REFUSED: 1, Outcome.NOT_FOUND: 2}
+    assert summary.skipped == {"Test Bank": "paused"}
+    assert sorted(fake_search.calls.values()) == [1, 1, 1]
+    assert [check_of(record).checks_made for record in records] == [0, 1, 1, 0, 0, 0]
+    assert all(check_of(record).claimed_until is None for record in records)
+    institution.refresh_from_db()
+    assert institution.sending_paused_at is not None
 
 
 def test_a_refused_search_backs_off_with_a_masked_note(
@@ -280,7 +300,9 @@ def test_a_refused_token_pauses_searches_and_uploads_until_it_is_replaced(
     erin: User,
     branch_a: Branch,
     django_capture_on_commit_callbacks: Any,
+    settings: Any,
 ) -> None:
+    settings.REGISTRY_SEARCH_THREADS = 1  # one search after another: the first 401 stops the rest
     erin.email = "erin@example.com"
     erin.save()
     records = [uploaded_record(alice, bob, branch_a, n) for n in range(1, 4)]
