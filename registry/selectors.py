@@ -78,7 +78,7 @@ def buckets(today: date) -> list[Bucket]:
         # Every accepted record has its acceptance time (uploaded_at), registered since or not.
         Bucket(
             "accepted",
-            "Accepted by KwikID",
+            "Accepted by KwikID, registered since or not",
             Q(uploaded_at__isnull=False),
             {"date_on": "accepted", "date_to": today.isoformat()},
         ),
@@ -96,7 +96,7 @@ def buckets(today: date) -> list[Bucket]:
         Bucket("overdue", "Overdue: not registered by the due date", overdue, {"due": "overdue"}),
         Bucket(
             "overdue_waiting",
-            "Accepted by KwikID, still waiting",
+            "of which accepted by KwikID, waiting for the registry",
             overdue & waiting,
             {"status": Status.UPLOADED, "due": "overdue"},
             waiting=True,

@@ -265,11 +265,11 @@ def _masked_excerpt(text: str) -> str:
     return text if len(text) <= _NOTE_LENGTH else text[: _NOTE_LENGTH - 1] + "…"
 
 
-def _how_found(asked_by: str | None, kyc_date: date | None, at: datetime) -> str:
-    """The registration note: how and when the KIN was found, and the registry's KYC date."""
-    how = f"Found by a check asked for by {asked_by}" if asked_by else "Found by the scheduled check"
+def _how_found(asked_by: str | None, kyc_date: date | None) -> str:
+    """The registration note: how the KIN was found and the registry's KYC date (when: registered_at)."""
+    how = f"By a check asked for by {asked_by}" if asked_by else "By the scheduled check"
     dated = f"the registry's KYC date is {kyc_date:%d %b %Y}" if kyc_date else "the registry gave no KYC date"
-    return f"{how} on {timezone.localtime(at):%d %b %Y %H:%M}; {dated}."
+    return f"{how}; {dated}."
 
 
 @dataclass(frozen=True)
@@ -375,7 +375,7 @@ def _keep(
                     kept.claimed.record_id,
                     kept.found.kin,
                     kept.found.kyc_date,
-                    _how_found(asked_by, kept.found.kyc_date, at),
+                    _how_found(asked_by, kept.found.kyc_date),
                 )
                 for kept in batch
                 if kept.found is not None

@@ -65,7 +65,7 @@ def test_a_kin_dated_after_the_upload_registers_the_record(
     assert summary.outcomes == {Outcome.REGISTERED: 1} and summary.searched == 1
     assert record.ckyc_number == KIN and record.ckyc_number_hash == keyed_hash(KIN)
     assert record.registry_kyc_date == timezone.localdate() and record.registered_at is not None
-    assert record.registration_note.startswith("Found by the scheduled check")
+    assert record.registration_note.startswith("By the scheduled check")
     event = record.events.get(action=RecordEvent.Action.REGISTERED)
     assert (event.from_status, event.to_status, event.actor) == (Status.UPLOADED, Status.REGISTERED, None)
     assert KIN not in event.reason
@@ -486,7 +486,7 @@ def test_a_checker_of_the_branch_asks_for_a_check_now(
     services.registrations_check(record_ids=[record.pk], asked_by=bob.username)
     record.refresh_from_db()
     assert record.status == Status.REGISTERED
-    assert record.registration_note.startswith("Found by a check asked for by bob on ")
+    assert record.registration_note.startswith("By a check asked for by bob;")
 
 
 def test_a_record_given_up_on_is_checked_again_when_asked(

@@ -52,7 +52,7 @@ def test_accepted_records_become_registered_with_their_kin_whatever_the_answer_s
     for record in KycRecord.objects.filter(pk__in=ids):
         assert record.ckyc_number == kin_for(record.pan)
         assert record.registry_kyc_date == timezone.localdate()
-        assert record.registration_note.startswith("Found by the scheduled check")
+        assert record.registration_note.startswith("By the scheduled check")
     # Registered two seconds after acceptance and first searched after one: some were not found first.
     outcomes = set(SearchAttempt.objects.values_list("outcome", flat=True))
     assert Outcome.REGISTERED in outcomes and outcomes <= {Outcome.REGISTERED, Outcome.NOT_FOUND}
