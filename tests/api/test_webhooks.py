@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,3 +266,36 @@ def test_redeliver_makes_a_failed_delivery_due_now_and_is_audited(
 def test_redeliver_of_an_unknown_delivery_is_refused(erin: User) -> None:
     with pytest.raises(ActionRefused):
         webhooks.delivery_redeliver(actor=erin, delivery_id=999_999)
+
+
+def test_beat_runs_the_registered_webhook_tasks() -> None:
+    from django.conf import settings
+
+    from api import tasks
+    from ckycportal.celery import app
+
+    app.loader.import_default_modules()
+    derive = settings.CELERY_BEAT_SCHEDULE["derive-webhook-deliveries"]
+    send = settings.CELERY_BEAT_SCHEDULE["send-webhook-deliveries"]
+    assert derive["task"] == tasks.webhook_deliveries_derive.name
+    assert send["task"] == tasks.webhook_deliveries_send.name
+    assert derive["schedule"] == float(settings.WEBHOOK_DERIVE_EVERY_SECONDS)
+    assert send["schedule"] == float(settings.WEBHOOK_SEND_EVERY_SECONDS)
+    assert {derive["task"], send["task"]} <= set(app.tasks)
+
+
+def test_the_readmes_verification_example_checks_the_portals_signature() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Webhooks to API clients", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(example, namespace)
+    verify = namespace["verify"]
+    body = '{"kyc_ref_no":"REF-1","status":"registered"}'
+    headers = webhooks.signed_headers(secret=SECRET, delivery_id=1, body=body)
+    stamp, sig = headers["X-CKYC-Timestamp"], headers["X-CKYC-Signature"]
+
+    assert verify(SECRET, stamp, body.encode(), sig)
+    assert not verify(SECRET, stamp, body.replace("registered", "rejected").encode(), sig)
+    assert not verify("another-secret", stamp, body.encode(), sig)
+    assert not verify(SECRET, str(int(stamp) - 301), body.encode(), sig)
