@@ -126,9 +126,10 @@ def deliveries_derive(*, now: datetime | None = None) -> int:
     return len(rows)
 
 
-def signature(secret: str, timestamp: int | str, body: str) -> str:
-    """``sha256=`` and the hex HMAC-SHA256, keyed with ``secret``, of ``f"{timestamp}.{body}"``."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int | str, body: str | bytes) -> str:
+    """``sha256=`` and the hex HMAC-SHA256, keyed with ``secret``, of ``f"{timestamp}.{body}"`` (UTF-8)."""
+    raw = body if isinstance(body, bytes) else body.encode()
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
 
@@ -142,7 +143,7 @@ def signed_headers(
         "User-Agent": USER_AGENT,
         "X-CKYC-Delivery": str(delivery_id),
         "X-CKYC-Timestamp": str(stamp),
-        "X-CKYC-Signature": signature(secret, stamp, body),
+        "X-CKYC-Signature": sign(secret, stamp, body),
     }
 
 
@@ -150,7 +151,7 @@ def verify_signature(
     secret: str,
     timestamp: str,
     body: str | bytes,
-    signature_header: str,
+    signature: str,
     *,
     tolerance_seconds: int = 300,
     now: float | None = None,
@@ -167,8 +168,7 @@ def verify_signature(
     current = time.time() if now is None else now
     if abs(current - stamp) > tolerance_seconds:
         return False
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    return hmac.compare_digest(signature(secret, stamp, text).encode(), signature_header.encode())
+    return hmac.compare_digest(sign(secret, stamp, body).encode(), signature.encode())
 
 
 def backoff_seconds(attempts: int) -> float:
