@@ -353,6 +353,20 @@ NOTIFY_EVERY_SECONDS = env_int("NOTIFY_EVERY_SECONDS", 60)
 # about a second); 0 computes them on every view. Django's default cache: per process, in memory.
 DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 30)
 
+# Webhooks (api.webhooks): status changes of API clients' records POSTed to their callback URLs. HTTP
+# timeouts (connect, read) in seconds; redirects are never followed. Plain http only where allowed (a local
+# receiver for `make run` or tests), HTTPS otherwise. A failed delivery waits 30 s, 2 min, 10 min, 1 h,
+# then 6 h between attempts (held in the database, not in the broker) and fails after the maximum.
+WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT", "3"))
+WEBHOOK_READ_TIMEOUT = float(os.environ.get("WEBHOOK_READ_TIMEOUT", "10"))
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+# How often beat derives new deliveries and sends those due; how long one sending run goes on before it
+# leaves the rest to the next (well inside the task time limit).
+WEBHOOK_DERIVE_EVERY_SECONDS = env_int("WEBHOOK_DERIVE_EVERY_SECONDS", 30)
+WEBHOOK_SEND_EVERY_SECONDS = env_int("WEBHOOK_SEND_EVERY_SECONDS", 30)
+WEBHOOK_PASS_SECONDS = env_int("WEBHOOK_PASS_SECONDS", 120)
+
 # One handler, on the root logger, through which every record passes: its filter masks PAN-, Aadhaar- and
 # mobile-like strings and bearer tokens. Django's own loggers are re-declared without handlers so that
 # they propagate here instead of to Django's default handlers, which have no such filter.
@@ -385,6 +399,14 @@ CELERY_BEAT_SCHEDULE = {
     "derive-notifications": {
         "task": "reports.tasks.notifications_derive",
         "schedule": float(NOTIFY_EVERY_SECONDS),
+    },
+    "derive-webhook-deliveries": {
+        "task": "api.tasks.webhook_deliveries_derive",
+        "schedule": float(WEBHOOK_DERIVE_EVERY_SECONDS),
+    },
+    "send-webhook-deliveries": {
+        "task": "api.tasks.webhook_deliveries_send",
+        "schedule": float(WEBHOOK_SEND_EVERY_SECONDS),
     },
     # Uploaded import files hold PII: deleted a day after upload (bulkdata.services.imports_purge_expired).
     "purge-import-files": {"task": "bulkdata.tasks.imports_purge_expired", "schedule": 3600.0},
