@@ -215,15 +215,16 @@ def _claim(
         room -= in_flight
         if room <= 0:
             return "cap", institution, [], None
-        checks = (
-            RegistryCheck.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(institution_id=institution_id, record__status=Status.UPLOADED)
-            .exclude(record__pan_hash="")
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        checks = RegistryCheck.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lte=now), institution_id=institution_id
         )
         if record_ids is not None:
-            checks = checks.filter(record_id__in=record_ids - done)
+            checks = checks.filter(record_id__in=record_ids - done, record__status=Status.UPLOADED).exclude(
+                record__pan_hash=""
+            )
         else:
+            # Only a record still waiting has a next check (registration, giving up and a missing PAN clear
+            # it), so the due records are one walk of registry_check_due, without joining the records.
             checks = checks.filter(next_check_at__lte=due_by)
         rows = list(
             checks.order_by("next_check_at", "pk").values_list("pk", "record_id", "checks_made")[
@@ -238,10 +239,18 @@ def _claim(
     # Read after the claim's commit: the PAN is decrypted without holding any lock.
     records = {
         pk: (ref, pan, uploaded)
-        for pk, ref, pan, uploaded in KycRecord.objects.filter(pk__in=[r for _, r, _ in rows])
+        for pk, ref, pan, uploaded in KycRecord.objects.filter(
+            pk__in=[r for _, r, _ in rows], status=Status.UPLOADED
+        )
+        .exclude(pan_hash="")
         .order_by()
         .values_list("pk", "kyc_ref_no", "pan", "uploaded_at")
     }
+    strays = [check_id for check_id, record_id, _ in rows if record_id not in records]
+    if strays:  # no longer waiting, or nothing to search by: out of the schedule
+        RegistryCheck.objects.filter(pk__in=strays, claimed_until=lease).update(
+            next_check_at=None, claimed_until=None
+        )
     claimed = [
         _Claimed(check_id, record_id, *records[record_id], checks_made)
         for check_id, record_id, checks_made in rows
