@@ -11,6 +11,7 @@ status move with its history event and the encrypted KIN.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -90,20 +91,18 @@ def _run_portal(bench: Bench, n: int) -> dict[str, Any]:
     }
 
 
-def scenario_registry(bench: Bench, args: argparse.Namespace) -> None:
-    """[4] ``--search-records`` accepted records checked once each: one worker vs a plain search loop."""
+def _compare(bench: Bench, n: int, latency_ms: float) -> dict[str, Any]:
+    """The plain loop, then the portal, on ``n`` fresh accepted records, against a stand-in that answers
+    each search after ``latency_ms``."""
     import sys
 
-    from institutions.models import Institution
     from kwikid.search import SEARCH_PATH
 
-    n = args.search_records
-    say(f"\n[4] {n:,} accepted records checked at the registry: one worker vs a plain search loop")
-    Institution.objects.filter(pk=bench.institution.pk).update(registration_daily_searches=n * 3)
     pans = _accepted(bench, n)
     standin = StandInProcess(bench.env, 0, TOKEN)
     bench.use_standin(standin)
-    standin._call("/_standin/faults", b'{"register_any": true}')
+    faults = {"register_any": True, "search_delay": latency_ms / 1000}
+    standin._call("/_standin/faults", json.dumps(faults).encode())
     try:
         with tempfile.TemporaryDirectory(prefix="ckyc-bench-") as tmp:
             pans_file = Path(tmp) / "pans.txt"
@@ -125,4 +124,20 @@ def scenario_registry(bench: Bench, args: argparse.Namespace) -> None:
             )
     finally:
         standin.stop()
-    bench.results["registry"] = {**portal, "records": n, "plain_s": plain["seconds"]}
+    return {**portal, "records": n, "plain_s": plain["seconds"], "latency_ms": latency_ms}
+
+
+def scenario_registry(bench: Bench, args: argparse.Namespace) -> None:
+    """[4] ``--search-records`` accepted records checked once each: one worker vs a plain search loop, with
+    a stand-in that answers at once; then ``--search-latency-records`` with one that answers after
+    ``--search-latency-ms`` (KwikID's own latency: what a bank sees)."""
+    from institutions.models import Institution
+
+    n = args.search_records
+    Institution.objects.filter(pk=bench.institution.pk).update(registration_daily_searches=10 * n)
+    say(f"\n[4] {n:,} accepted records checked at the registry: one worker vs a plain search loop")
+    bench.results["registry"] = _compare(bench, n, 0)
+    if args.search_latency_records:
+        m, latency = args.search_latency_records, args.search_latency_ms
+        say(f"    ... and {m:,} records with the stand-in answering each search after {latency:g} ms")
+        bench.results["registry_latency"] = _compare(bench, m, latency)

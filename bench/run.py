@@ -74,6 +74,10 @@ def parse_args() -> argparse.Namespace:
         "--search-records", type=int, default=100_000, help="accepted records checked at the registry"
     )
     parser.add_argument(
+        "--search-latency-records", type=int, default=1000, help="records checked with a slow stand-in"
+    )
+    parser.add_argument("--search-latency-ms", type=float, default=100, help="the slow stand-in's latency")
+    parser.add_argument(
         "--quick", action="store_true", help="small sizes for a smoke run (about 1.2 minutes on 2 cores)"
     )
     parser.add_argument(
@@ -90,6 +94,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.records, args.parallel_records, args.search_records = 5_000, 4_000, 5_000
+        args.search_latency_records = 200
         args.records_for_memory = min(args.records_for_memory, 20_000)
     return args
 

@@ -154,6 +154,18 @@ def report(bench: Bench, args: argparse.Namespace, total: float) -> str:
                 verdict(reg["peak_mb"] < 250) + f" (idle {reg['idle_mb']:.0f} MB)",
             ),
         ]
+    if "registry_latency" in r:
+        slow = r["registry_latency"]
+        speed = slow["plain_s"] / slow["seconds"]
+        rows += [
+            (
+                f"registry check, {slow['latency_ms']:g} ms a search, {slow['records']:,} records",
+                f"{slow['seconds']:.2f} s",
+                f"{slow['rate']:,.0f} searches/s",
+                f"plain loop {slow['plain_s']:.2f} s ({slow['records'] / slow['plain_s']:,.0f}/s)",
+            ),
+            ("  registry / plain, throughput", f"{speed:.2f}x", "", "the searches of a batch overlap"),
+        ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
     lines = [
         f"CKYC Portal upload benchmark, {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} CPUs, "
