@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("uploads.urls")),  # batches/ and settings/institution/
     path("settings/", include("institutions.urls")),
+    path("settings/api-clients/", include("api.urls")),
     path("", include("reports.urls")),  # the dashboard (the home page) and reports/
     path("data/", include("bulkdata.urls")),
     path("codes/", include("codelists.urls")),

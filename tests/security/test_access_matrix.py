@@ -113,6 +113,14 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("registry:check_record", "POST", "own"): (ANON, FORBIDDEN, REDIRECT, REDIRECT, FORBIDDEN),
     ("registry:check_record", "POST", "other"): (ANON, FORBIDDEN, NOT_FOUND, REDIRECT, FORBIDDEN),
     ("registry:check_bucket", "POST", "-"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    # API clients: admins only; a new token or secret is shown in the POST's own answer ("own" = a client).
+    ("api_clients:list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("api_clients:create", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("api_clients:detail", "GET", "own"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("api_clients:rotate", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("api_clients:revoke", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
+    ("api_clients:webhook_secret", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
+    ("api_clients:redeliver", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
 }
 
 
@@ -143,9 +151,10 @@ def test_every_portal_url_has_an_expectation() -> None:
 
 @pytest.fixture(autouse=True)
 def registry_checks_stubbed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Check now's services do nothing here: this module tests who reaches them, not what they do."""
+    """Check now's and redelivery's services do nothing here: this module tests who reaches them."""
     monkeypatch.setattr("registry.services.record_check_now", lambda **kwargs: None)
     monkeypatch.setattr("registry.services.records_check_now", lambda **kwargs: 0)
+    monkeypatch.setattr("api.webhooks.delivery_redeliver", lambda **kwargs: None)
 
 
 @pytest.fixture
@@ -182,6 +191,8 @@ def url_for(name: str, scope: str, world: dict[str, Any]) -> str:
         return reverse(name, kwargs={"key": "waiting"})
     if scope == "-":
         return reverse(name)
+    if name.startswith("api_clients:"):
+        return api_client_url(name)
     objects = world["batches"] if name.startswith("uploads:") else world["records"]
     if name.startswith("bulkdata:import_"):
         from tests.bulkdata.helpers import job_for
@@ -192,6 +203,21 @@ def url_for(name: str, scope: str, world: dict[str, Any]) -> str:
     elif name.startswith("institutions:user_"):
         objects = {scope: record.created_by for scope, record in world["records"].items()}
     return reverse(name, kwargs={"pk": objects[scope].pk})
+
+
+def api_client_url(name: str) -> str:
+    from django.urls import reverse
+
+    from api.clients import api_client_create
+    from api.models import WebhookDelivery
+
+    client, _ = api_client_create(
+        actor=None, name="cbs", branch_codes=["BRA"], webhook_url="https://cbs.example/hook"
+    )
+    if name == "api_clients:redeliver":
+        delivery = WebhookDelivery.objects.create(client=client, kyc_ref_no="REF-1", record_status="approved")
+        return reverse(name, kwargs={"pk": client.pk, "delivery_id": delivery.pk})
+    return reverse(name, kwargs={"pk": client.pk})
 
 
 def client_for(role: str, world: dict[str, Any]) -> Client:
