@@ -281,6 +281,8 @@ def _receive(*, client: ApiClient, body: Any, dry_run: bool, key: str, fingerpri
     plan: list[tuple[dict[str, Any], KycRecord | None, str]] = []
     for index, values in enumerate(values_by_index):
         record = existing.get(values["kyc_ref_no"].upper())
+        if record is not None:
+            values["kyc_ref_no"] = record.kyc_ref_no  # the reference is matched whatever its case
         if record is None:
             plan.append((values, None, "created"))
         elif record.branch_id != branch.pk:
