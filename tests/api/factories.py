@@ -32,7 +32,7 @@ def make_client(name: str, *branches: Branch, **fields: Any) -> tuple[ApiClient,
 def record_object(n: int = 1, **overrides: Any) -> dict[str, Any]:
     """A valid record in KwikID's shape (JSON-ready), reference ``CBS-<n>``."""
     data = valid_record()
-    data.update(kyc_ref_no=f"CBS-{n:06d}", **overrides)
+    data.update({"kyc_ref_no": f"CBS-{n:06d}"} | overrides)
     payload = record_to_payload(data)
     if "existing_ckyc_no" in overrides:  # the portal's own member, not in KwikID's payload
         payload["existing_ckyc_no"] = overrides["existing_ckyc_no"]
