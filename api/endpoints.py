@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver, re_path
+from django.urls import URLPattern, URLResolver, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from ninja import Header, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -43,7 +43,12 @@ class PortalAPI(NinjaAPI):
     JSON 404, and whose document describes the request body by KwikID's record schema."""
 
     def _get_urls(self) -> list[URLResolver | URLPattern]:
-        urls = [*super()._get_urls(), re_path(r"^", not_found, name="not-found")]
+        # ninja's root view (its name places the API) raises Django's HTML 404: answer JSON instead.
+        urls = [
+            path("", not_found, name="api-root") if getattr(p, "name", "") == "api-root" else p
+            for p in super()._get_urls()
+        ]
+        urls.append(re_path(r"^", not_found, name="not-found"))
         for pattern in urls:
             callback = getattr(pattern, "callback", None)
             if callback is not None:

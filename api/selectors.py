@@ -28,6 +28,8 @@ def _client_records(client: ApiClient) -> QuerySet[KycRecord]:
 def api_record_get(*, client: ApiClient, kyc_ref_no: str) -> dict[str, Any]:
     """The record's fate as a client may see it: status, deadline, KwikID's message, the KIN once
     registered and timestamps, personal data masked. Raises NotFound outside the client's branches."""
+    if not kyc_ref_no.isprintable():  # a NUL cannot be in any reference (nor sent to PostgreSQL)
+        raise NotFound("No record with this KYC reference number at this client's branches.")
     record = (
         _client_records(client)
         .select_related("branch")

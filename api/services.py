@@ -46,6 +46,7 @@ IGNORED_RECORD_MEMBERS = frozenset(
 )
 PORTAL_MEMBERS = ("existing_ckyc_no",)
 _DISABILITY = "disability_info"
+_BRANCH_CODE_MAX_LENGTH = Branch._meta.get_field("code").max_length or 0
 
 # Where each flat field sits in KwikID's record object, as a path below the record.
 FIELD_PATHS: dict[str, str] = {}
@@ -234,7 +235,12 @@ def _check_body(body: Any) -> tuple[str, list[Any], dict[str, str]]:
 
 def _receive(*, client: ApiClient, body: Any, dry_run: bool, key: str, fingerprint: str) -> list[Outcome]:
     branch_code, records, problems = _check_body(body)
-    branch = client.branches.select_related("institution").filter(code=branch_code).first()
+    # Text PostgreSQL cannot hold (a NUL) or longer than any code is no branch of the client's.
+    branch = (
+        client.branches.select_related("institution").filter(code=branch_code).first()
+        if branch_code.isprintable() and len(branch_code) <= _BRANCH_CODE_MAX_LENGTH
+        else None
+    )
     if branch is None:
         raise NotFound(
             "This client has no branch with that code.", {"branch_code": "Not one of this client's branches"}

@@ -79,3 +79,7 @@ def test_another_branchs_record_is_404(api: Api, mallory: User, branch_b: Branch
 
 def test_an_unknown_reference_is_404(api: Api, cbs: tuple[ApiClient, str]) -> None:
     assert api.get(URL + "NOPE").status_code == 404
+
+
+def test_a_reference_postgresql_cannot_hold_is_404_not_500(api: Api) -> None:
+    assert api.get(URL + "CBS%00").status_code == 404

@@ -186,3 +186,9 @@ def test_created_records_have_a_created_event_by_the_client(api: Api, status: st
 
     event = RecordEvent.objects.get()
     assert event.action == RecordEvent.Action.CREATED and event.to_status == status
+
+
+def test_a_branch_code_postgresql_cannot_hold_is_404_not_500(api: Api) -> None:
+    response = api.post(URL, body(record_object(1), branch_code="BR\x00A"))
+
+    assert response.status_code == 404
