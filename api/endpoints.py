@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path, re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -17,6 +18,8 @@ from ninja import Header, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.responses import Status
+
+from ckycportal.errors import PortalError
 
 from . import selectors, services
 from .audit import refusal_audit
@@ -34,7 +37,7 @@ from .schemas import (
 
 logger = logging.getLogger(__name__)
 
-_REFUSALS = {401: ErrorOut, 404: ErrorOut, 429: ErrorOut}
+_REFUSALS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
 _AUDITED_REFUSALS = frozenset({403, 413, 415})
 
 
@@ -115,6 +118,17 @@ def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> Htt
     return _error(request, 401, "Unauthorized", "Send a valid API token as Authorization: Bearer <token>.")
 
 
+def _permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    # The client's maker user lost its role or a branch: an admin's fix, not the caller's.
+    refusal_audit(client=getattr(request, "auth", None), status=403, reason="permission denied")
+    return _error(request, 403, "Forbidden", str(exc) or "This client may not do that.")
+
+
+def _portal_refusal(request: HttpRequest, exc: PortalError) -> HttpResponse:
+    # A records service refused (a record changed meanwhile, a move not allowed): nothing was saved.
+    return _error(request, 409, "Conflict", exc.message)
+
+
 def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("API request failed")
     return _error(
@@ -125,6 +139,8 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 # ninja types a handler as taking the exception or its class; these take the exception.
 _HANDLERS: dict[type[Exception], Any] = {
     ApiError: _api_error,
+    PortalError: _portal_refusal,
+    PermissionDenied: _permission_denied,
     ValidationError: _validation_error,
     HttpError: _http_error,
     AuthenticationError: _authentication_error,

@@ -165,3 +165,25 @@ def test_bad_query_parameters_are_400_not_422(api: Api) -> None:
     answer = assert_error(api.get(URL + "?limit=0"), 400)
 
     assert "limit" in answer["detail"]
+
+
+def test_a_client_whose_user_lost_the_maker_role_is_403_and_audited(
+    api: Api, cbs: tuple[ApiClient, str]
+) -> None:
+    from institutions.models import Role, User
+
+    User.objects.filter(pk=cbs[0].user_id).update(role=Role.CHECKER)
+
+    assert_error(api.post(URL, body()), 403)
+    assert not KycRecord.objects.exists()
+    assert AuditEvent.objects.filter(action="api.refused", detail__status=403).exists()
+
+
+def test_a_new_clients_rate_limit_is_the_settings_default(branch_a: Any, settings: Any) -> None:
+    from tests.api.factories import make_client
+
+    settings.API_DEFAULT_RATE_LIMIT = 7
+
+    client, _ = make_client("new", branch_a)
+
+    assert client.rate_limit_per_minute == 7
