@@ -118,9 +118,9 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
 
     for _ in range(300):
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy starting
             time.sleep(0.1)
     server.terminate()
     raise SystemExit("gunicorn did not answer /healthz")
