@@ -192,3 +192,13 @@ def test_a_branch_code_postgresql_cannot_hold_is_404_not_500(api: Api) -> None:
     response = api.post(URL, body(record_object(1), branch_code="BR\x00A"))
 
     assert response.status_code == 404
+
+
+def test_a_malformed_existing_kin_is_refused_by_the_portals_rule_and_nothing_saved(api: Api) -> None:
+    response = api.post(URL, body(record_object(1), record_object(2, existing_ckyc_no="1234")))
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == {
+        "records[1].existing_ckyc_no": "The existing CKYC number (KIN) has exactly 14 digits."
+    }
+    assert not KycRecord.objects.exists()

@@ -187,3 +187,9 @@ def test_a_new_clients_rate_limit_is_the_settings_default(branch_a: Any, setting
     client, _ = make_client("new", branch_a)
 
     assert client.rate_limit_per_minute == 7
+
+
+def test_a_body_that_is_not_utf8_is_400(api: Api) -> None:
+    answer = assert_error(api.post(URL, b'{"branch_code": "\xff"}'), 400)
+
+    assert answer["detail"] == {"body": "Not valid UTF-8"}
