@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from ninja import Header, NinjaAPI, Query
@@ -141,6 +141,7 @@ _HANDLERS: dict[type[Exception], Any] = {
     ApiError: _api_error,
     PortalError: _portal_refusal,
     PermissionDenied: _permission_denied,
+    Http404: lambda request, exc: _error(request, 404, "Not found", "Nothing here for this client."),
     ValidationError: _validation_error,
     HttpError: _http_error,
     AuthenticationError: _authentication_error,
