@@ -14,7 +14,7 @@ TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALL
 	PII_HASH_KEY=test-only-pii-hash-key \
 	PORTAL_LOCAL_DIR=$(CURDIR)/.local/test DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: run test lint format bench bench-import bench-list services clean totp
+.PHONY: run test lint format bench bench-import bench-api bench-list services clean totp
 
 $(VENV): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -54,6 +54,11 @@ bench: $(VENV) services
 # peak memory of a million-row import.
 bench-import: $(VENV) services
 	$(TEST_ENV) $(BIN)/python bench/import_bench.py $(BENCH_ARGS)
+
+# 100,000 records through POST /api/v1/records/ (1,000 a request) against the bulk import, and ten clients
+# at once (bench/api_bench.py).
+bench-api: $(VENV) services
+	$(TEST_ENV) $(BIN)/python bench/api_bench.py $(BENCH_ARGS)
 
 # The records list, queue and searches over 1,000,000 records (seeded once into ckycportal_bench_list);
 # BENCH_ARGS="--records 100000" for a quicker run, "--explain" for PostgreSQL's plans.

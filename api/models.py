@@ -16,6 +16,11 @@ from institutions.models import Branch, Institution
 from records.models import KycRecord, RecordEvent
 
 
+def default_rate_limit() -> int:
+    """A new client's requests a minute: API_DEFAULT_RATE_LIMIT (an admin may change it per client)."""
+    return int(settings.API_DEFAULT_RATE_LIMIT)
+
+
 class ApiClient(models.Model):
     """One calling system (core banking, account opening), with its token and branches.
 
@@ -40,7 +45,9 @@ class ApiClient(models.Model):
     token_rotated_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(
-        "requests a minute", default=120, validators=[MinValueValidator(1), MaxValueValidator(100_000)]
+        "requests a minute",
+        default=default_rate_limit,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
     )
     # Webhooks: where status changes are pushed, and the secret they are signed with (HMAC-SHA256).
     webhook_url = models.URLField("callback URL", max_length=300, blank=True)

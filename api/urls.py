@@ -1,14 +1,9 @@
-from django.urls import path
+"""The API's URLs, included by ckycportal.urls under api/v1/ (by name, so the project layer never imports
+the API's code)."""
 
-from . import views
+from __future__ import annotations
 
-app_name = "api_clients"
-urlpatterns = [
-    path("", views.client_list, name="list"),
-    path("new/", views.client_create, name="create"),
-    path("<int:pk>/", views.client_detail, name="detail"),
-    path("<int:pk>/rotate/", views.client_rotate, name="rotate"),
-    path("<int:pk>/revoke/", views.client_revoke, name="revoke"),
-    path("<int:pk>/webhook-secret/", views.client_webhook_secret, name="webhook_secret"),
-    path("<int:pk>/deliveries/<int:delivery_id>/redeliver/", views.delivery_redeliver, name="redeliver"),
-]
+from .endpoints import api
+
+app_name = "api"
+urlpatterns = api.urls[0]

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "reports",
     "bulkdata",
     "api",
+    "ninja",  # the API docs page's template and its Swagger UI files (no CDN)
     "codelists",
 ]
 
@@ -328,6 +329,25 @@ REGISTRY_SEARCH_THREADS = max(1, env_int("REGISTRY_SEARCH_THREADS", 4))
 # the next (it stays well inside the task time limit).
 REGISTRY_CHECK_EVERY_SECONDS = env_int("REGISTRY_CHECK_EVERY_SECONDS", 60)
 REGISTRY_PASS_SECONDS = env_int("REGISTRY_PASS_SECONDS", 150)
+
+# The API for the bank's own systems (api app). A body above API_MAX_BODY_BYTES is refused (413) before it
+# is read: 10 MB holds 1,000 records (about 1.5 KB each) with room to spare. Each client's rate limit is its
+# own (ApiClient.rate_limit_per_minute, API_DEFAULT_RATE_LIMIT for new clients), counted in one fixed
+# one-minute window per client in the "api" cache: Redis when REDIS_URL is set, so every web process
+# shares the count. A status change is listed by GET /api/v1/records/ once API_CHANGES_SETTLE_SECONDS have
+# passed, so a transaction that commits late cannot be skipped by a poller's cursor.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10 * 1024 * 1024)
+API_MAX_RECORDS = env_int("API_MAX_RECORDS", 1000)
+API_DEFAULT_RATE_LIMIT = env_int("API_DEFAULT_RATE_LIMIT", 120)
+API_CHANGES_SETTLE_SECONDS = env_int("API_CHANGES_SETTLE_SECONDS", 5)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "api"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}
+    ),
+}
 
 # Mail (notifications): printed to the console unless EMAIL_HOST is set (then SMTP), or a backend is named.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
