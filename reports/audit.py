@@ -57,6 +57,15 @@ CONFIG_ACTIONS = {
     "import_failed": "Import failed",
     "import_discarded": "Import discarded",
     "import_file_purged": "Import file deleted",
+    "registry_check_now": "Registration check asked for",
+    "api_client_created": "API client created",
+    "api_client_updated": "API client changed",
+    "api_client_token_rotated": "API client token rotated",
+    "api_client_revoked": "API client revoked",
+    "api_client_webhook_secret_rotated": "API client webhook secret replaced",
+    "webhook_redelivered": "Webhook redelivered",
+    "api.request": "Records received through the API",
+    "api.refused": "API request refused",
 }
 STATUS_WORDS = dict(Status.choices)
 PAGE_SIZE = 50

@@ -7,27 +7,31 @@ import re
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from api.models import ApiClient
 from api.tokens import token_hash
 from institutions.models import Branch, Institution, User
-from records import services as record_services
+from tests.api.factories import record_object
 from tests.browser.conftest import log_in
-from tests.records.factories import valid_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1366, "height": 900}
 
 
-def send_as(client: ApiClient, branch: Branch, refs: list[str]) -> None:
-    """Records arriving from the client: created by its maker user and sent to review, as the API does."""
-    for ref in refs:
-        data = valid_record()
-        data.update(kyc_ref_no=ref, current_address_same_as_poa_address="Y")
-        record = record_services.record_create(actor=client.user, branch=branch, data=data)
-        record_services.record_submit(actor=client.user, record=record)
+def send_as(base: str, token: str, branch: Branch, refs: list[str]) -> None:
+    """The bank's system sends records with the token the admin copied: POST /api/v1/records/."""
+    body = {
+        "branch_code": branch.code,
+        "records": [record_object(n, kyc_ref_no=ref) for n, ref in enumerate(refs)],
+    }
+    response = requests.post(
+        f"{base}/api/v1/records/", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert response.status_code == 201, response.text
+    assert [item["status"] for item in response.json()["records"]] == ["submitted"] * len(refs)
 
 
 def test_admin_creates_a_client_sees_the_token_once_and_its_records_reach_review(
@@ -68,7 +72,7 @@ def test_admin_creates_a_client_sees_the_token_once_and_its_records_reach_review
     assert token not in page.content()
     shoot(page, "api-client-list")
 
-    send_as(client, branch_a, ["CBS-0001", "CBS-0002"])
+    send_as(base, token, branch_a, ["CBS-0001", "CBS-0002"])
 
     log_in(page, base, bob)
     page.get_by_role("link", name=re.compile("Review queue")).first.click()
