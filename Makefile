@@ -47,8 +47,11 @@ format: $(VENV)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark row in one run: uploads and registry checks (bench/run.py), then the API against the bulk
+# import (bench/api_bench.py). BENCH_ARGS=--quick makes both small.
 bench: $(VENV) services
 	$(TEST_ENV) $(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(TEST_ENV) $(BIN)/python bench/api_bench.py $(filter --quick,$(BENCH_ARGS))
 
 # The bulk import against a plain CSV -> regex -> COPY script; BENCH_ARGS="--memory-rows 1000000" adds the
 # peak memory of a million-row import.

@@ -142,7 +142,10 @@ def main() -> int:
     )
     parser.add_argument("--rows", type=int, default=100_000, help="records (default 100,000)")
     parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="5,000 records: a smoke run")
+    args, _ = parser.parse_known_args()  # `make bench` passes the upload benchmark's arguments too
+    if args.quick:
+        args.rows = min(args.rows, 5_000)
     env = bench_environment(bench_database_url("BENCH_API_DATABASE_URL", DEFAULT_DB_NAME, "bench-api"))
     LOGS.mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
