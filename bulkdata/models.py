@@ -27,7 +27,10 @@ class JobStatus(models.TextChoices):
 # The only moves a job makes (bulkdata.services._job_move is the one place status changes).
 JOB_TRANSITIONS: dict[str, frozenset[str]] = {
     JobStatus.UPLOADED: frozenset({JobStatus.CHECKING, JobStatus.DISCARDED}),
-    JobStatus.CHECKING: frozenset({JobStatus.CHECKED, JobStatus.REFUSED, JobStatus.UPLOADED}),
+    # A check or an import that never finishes is failed by the periodic sweep (imports_purge_expired).
+    JobStatus.CHECKING: frozenset(
+        {JobStatus.CHECKED, JobStatus.REFUSED, JobStatus.UPLOADED, JobStatus.FAILED}
+    ),
     JobStatus.CHECKED: frozenset({JobStatus.IMPORTING, JobStatus.DISCARDED}),
     JobStatus.IMPORTING: frozenset({JobStatus.IMPORTED, JobStatus.FAILED, JobStatus.CHECKED}),
     JobStatus.IMPORTED: frozenset({JobStatus.DISCARDED}),
@@ -63,6 +66,8 @@ class ImportJob(models.Model):
     # A worker holding the job past this is presumed dead; the job may be taken again.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the current check or import was started: past IMPORT_JOB_TIMEOUT_SECONDS it is failed.
+    started_at = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     file_deleted_at = models.DateTimeField(null=True, blank=True)

@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any
+from xml.etree.ElementTree import ParseError
 
 import ijson
+from defusedxml import DefusedXmlException
 
 from ckycportal.errors import PortalError
 from codelists.selectors import CODE_LISTS
@@ -29,7 +31,9 @@ from kwikid.fields import FIELDS, RECORD, SECTIONS
 # stays far below MAX_LINE_CHARS.
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # about 200,000 rows of CSV; the command line has no byte limit
 MAX_XLSX_BYTES = 50 * 1024 * 1024  # compressed; read into memory because a zip needs seeking
-MAX_XLSX_UNZIPPED_BYTES = 1024 * 1024 * 1024  # a zip bomb is refused before parsing
+# A workbook may unpack to no more than a CSV upload may hold: its zip's declared sizes are checked before
+# anything is read (zipfile stops a member at its declared size), so a zip bomb is refused unread.
+MAX_XLSX_UNZIPPED_BYTES = MAX_UPLOAD_BYTES
 MAX_ROWS = 1_000_000
 MAX_CELL_CHARS = 1_000
 MAX_LINE_CHARS = 65_536
@@ -277,7 +281,6 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
 
 def _xlsx_rows(opener: Opener) -> Iterator[RawRow]:
     import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
 
     with opener() as binary:
         data = binary.read(MAX_XLSX_BYTES + 1)
@@ -289,19 +292,19 @@ def _xlsx_rows(opener: Opener) -> Iterator[RawRow]:
     buffer = io.BytesIO(data)
     try:
         with zipfile.ZipFile(buffer) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNZIPPED_BYTES:
-                raise FileRefused("The workbook unpacks to more than 1 GB; it cannot be a file of records.")
+            _check_archive(archive)
         buffer.seek(0)
         workbook = openpyxl.load_workbook(buffer, read_only=True, data_only=False)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError):
-        raise FileRefused("The file is not a readable Excel workbook (.xlsx).") from None
+    except FileRefused:
+        raise
+    except Exception as exc:  # whatever openpyxl raises on a bad file means it cannot be read
+        raise _unreadable(exc) from None
     try:
         sheet = workbook[_records_sheet(workbook.sheetnames)]
-        rows = sheet.iter_rows()
         names: list[str] | None = None
         blanks, count = 0, 0
         saw_example = False
-        for cells in rows:
+        for cells in _sheet_rows(sheet):
             values = [_xlsx_value(cell) for cell in cells]
             if not any(v not in (None, "") and not (isinstance(v, str) and not v.strip()) for v in values):
                 blanks += 1
@@ -332,6 +335,61 @@ def _xlsx_rows(opener: Opener) -> Iterator[RawRow]:
             raise _no_records(saw_example)
     finally:
         workbook.close()
+
+
+_UNREADABLE = (
+    "This workbook cannot be read: {}. Open it in Excel and save it again as .xlsx, or save it as CSV UTF-8."
+)
+# Excel never writes a document type declaration; one in a workbook is refused before any XML is parsed
+# (defusedxml, which openpyxl uses, forbids entities but lets a bare DTD through).
+_DOCTYPE = tuple("<!DOCTYPE".encode(codec) for codec in ("utf-8", "utf-16-le", "utf-16-be"))
+
+
+def _unreadable(exc: BaseException) -> FileRefused:
+    if isinstance(exc, DefusedXmlException):
+        reason = "it declares XML entities, which Excel never writes"
+    elif isinstance(exc, ParseError):
+        reason = "its XML is malformed"
+    else:
+        reason = "the file is not a readable Excel workbook (.xlsx)"
+    return FileRefused(_UNREADABLE.format(reason))
+
+
+def _check_archive(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip that unpacks to more than MAX_XLSX_UNZIPPED_BYTES (by its declared sizes, before
+    reading) or whose members declare a DTD."""
+    members = archive.infolist()
+    if sum(info.file_size for info in members) > MAX_XLSX_UNZIPPED_BYTES:
+        raise FileRefused(
+            f"The workbook unpacks to more than {MAX_XLSX_UNZIPPED_BYTES // (1024 * 1024)} MB; it cannot be "
+            "a file of records this page takes. Save it as CSV UTF-8 or split it."
+        )
+    overlap = max(len(pattern) for pattern in _DOCTYPE) - 1
+    for info in members:
+        with archive.open(info) as member:
+            tail = b""
+            while chunk := member.read(1024 * 1024):
+                window = tail + chunk
+                if any(pattern in window for pattern in _DOCTYPE):
+                    raise FileRefused(
+                        _UNREADABLE.format(
+                            "it holds an XML document type declaration, which Excel never writes"
+                        )
+                    )
+                tail = window[-overlap:]
+
+
+def _sheet_rows(sheet: Any) -> Iterator[Any]:
+    """The sheet's rows as openpyxl parses them (lazily); a parsing error is the file's, not the portal's."""
+    rows = sheet.iter_rows()
+    while True:
+        try:
+            cells = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # as in _xlsx_rows
+            raise _unreadable(exc) from None
+        yield cells
 
 
 def _records_sheet(sheetnames: list[str]) -> str:

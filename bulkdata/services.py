@@ -3,8 +3,10 @@
 A job is an uploaded file stored encrypted in the database, then checked (every problem stored by row),
 confirmed by its maker and imported by the engine (bulkdata.engine); its status moves only through
 ``_job_move``, and a worker holds it by a lease so that a repeated task does nothing. A small file is
-checked and imported within the request; a larger one by a worker, whose task these services queue once
-the transaction commits. Stored files are purged a day after upload. Refusals are ``PortalError``s.
+checked and imported within the request; a larger one, and every workbook (untrusted XML in a zip), by a
+worker, whose task these services queue once the transaction commits. Stored files are purged a day after
+upload, and a check or import that never finishes is failed and its file purged. Refusals are
+``PortalError``s.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, connection, connections, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ckycportal import crypto
@@ -28,8 +32,8 @@ from institutions.models import AuditEvent, Branch, User
 from records.validation import Problem
 
 from .engine import ImportConflict, ImportOutcome, ImportRejected, records_import, require_maker
-from .models import JOB_TRANSITIONS, ImportFileChunk, ImportJob, ImportProblem, JobStatus
-from .parsers import MAX_UPLOAD_BYTES, FileRefused, Opener, detect_format
+from .models import JOB_TRANSITIONS, RUNNING, ImportFileChunk, ImportJob, ImportProblem, JobStatus
+from .parsers import MAX_UPLOAD_BYTES, XLSX, FileRefused, Opener, detect_format
 
 FILE_CHUNK_BYTES = 1024 * 1024
 IMPORT_FILE_KEEP_HOURS = 24
@@ -47,18 +51,25 @@ def _audit(actor: User | None, action: str, job: ImportJob, **detail: Any) -> No
     )
 
 
-def _job_move(job: ImportJob, to: str, **updates: Any) -> bool:
-    """The one place a job's status changes: a conditional update (False when another process moved it)."""
+def _job_move(job: ImportJob, to: str, *, where: Q | None = None, **updates: Any) -> bool:
+    """The one place a job's status changes: a conditional update (False when another process moved it,
+    or the job no longer matches ``where``)."""
     if to not in JOB_TRANSITIONS[job.status]:
         raise ActionRefused(f"An import that is {job.get_status_display().lower()} cannot do that.")
-    moved = ImportJob.objects.filter(pk=job.pk, status=job.status).update(status=to, **updates)
+    current = ImportJob.objects.filter(pk=job.pk, status=job.status)
+    if where is not None:
+        current = current.filter(where)
+    moved = current.update(status=to, **updates)
     if moved:
         job.refresh_from_db()
     return bool(moved)
 
 
 def _in_request(job: ImportJob) -> bool:
-    """Whether the job's file is small enough to be checked and imported within the request."""
+    """Whether the job's file is small enough to be checked and imported within the request. A workbook
+    never is: parsing its XML stays off the request path, whatever its size."""
+    if job.file_format == XLSX:
+        return False
     return job.file_size <= getattr(settings, "IMPORT_SYNC_MAX_BYTES", SYNC_MAX_BYTES_DEFAULT)
 
 
@@ -208,7 +219,7 @@ def _claim(job: ImportJob, status: str) -> bool:
 def import_job_start_check(*, job: ImportJob) -> ImportJob:
     """Mark an uploaded job as being checked, then check it (import_job_check): within this request when
     the file is small, else by a worker, whose task is queued once the transaction commits."""
-    _job_move(job, JobStatus.CHECKING, lease_expires_at=None, rows_done=0)
+    _job_move(job, JobStatus.CHECKING, lease_expires_at=None, rows_done=0, started_at=timezone.now())
     if _in_request(job):
         return import_job_check(job_id=job.pk)
     transaction.on_commit(functools.partial(_queue_check, job.pk))
@@ -272,7 +283,14 @@ def import_job_confirm(*, actor: User, job: ImportJob, mode: str) -> ImportJob:
     if job.rows_valid == 0:
         raise ActionRefused("No row is valid: there is nothing to import.")
     with transaction.atomic():
-        if not _job_move(job, JobStatus.IMPORTING, mode=mode, rows_done=0, lease_expires_at=None):
+        if not _job_move(
+            job,
+            JobStatus.IMPORTING,
+            mode=mode,
+            rows_done=0,
+            lease_expires_at=None,
+            started_at=timezone.now(),
+        ):
             raise ActionRefused("This import changed meanwhile. Reload the page.")
         _audit(actor, "import_confirmed", job, mode=mode, submit=job.submit)
     if _in_request(job):
@@ -297,15 +315,17 @@ def import_job_run(*, job_id: int) -> ImportJob:
             kept += len(problems)
 
     def finish(outcome: ImportOutcome) -> None:
-        # Inside the import's transaction: the records, their events and the job's outcome commit together.
-        _job_move(
+        # Inside the import's transaction: the records, their events and the job's outcome commit together;
+        # a job the sweep failed meanwhile (imports_fail_stuck) rolls the records back.
+        if not _job_move(
             job,
             JobStatus.IMPORTED,
             records_created=outcome.created,
             rows_done=outcome.rows,
             finished_at=timezone.now(),
             lease_expires_at=None,
-        )
+        ):
+            raise ImportConflict("This import was stopped meanwhile; nothing was imported.")
         _audit(
             job.created_by,
             "import_done",
@@ -337,6 +357,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
                 f"The database refused the rows ({type(exc).__name__}); nothing was imported."
             )
         job.refresh_from_db()  # the transaction was rolled back: the job is still importing
+        if job.status != JobStatus.IMPORTING:
+            return job  # failed by the sweep meanwhile, which said why
         with transaction.atomic():
             ImportProblem.objects.filter(job=job).delete()
             store = _ProblemStore(job, warnings_block=job.branch.institution.warnings_block)
@@ -344,17 +366,18 @@ def import_job_run(*, job_id: int) -> ImportJob:
                 store(row, problems)
             store.flush()
             outcome = exc.outcome if isinstance(exc, ImportRejected) else None
+            counts: dict[str, Any] = (
+                {"rows_valid": outcome.valid, "rows_invalid": outcome.invalid, "rows_total": outcome.rows}
+                if outcome
+                else {}
+            )
             _job_move(
                 job,
                 JobStatus.FAILED,
                 message=str(exc),
                 finished_at=timezone.now(),
                 lease_expires_at=None,
-                **(
-                    {"rows_valid": outcome.valid, "rows_invalid": outcome.invalid, "rows_total": outcome.rows}
-                    if outcome
-                    else {}
-                ),
+                **counts,
             )
             _audit(job.created_by, "import_failed", job, reason=str(exc))
         return job
@@ -385,22 +408,58 @@ def import_job_discard(*, actor: User, job: ImportJob) -> ImportJob:
     return job
 
 
+def imports_fail_stuck(*, now: datetime | None = None) -> int:
+    """Fail each check or import started more than IMPORT_JOB_TIMEOUT_SECONDS ago whose worker no longer
+    holds it (its lease is over or it was never taken), and delete its file; audited. Safe to run twice."""
+    now = now or timezone.now()
+    timeout = settings.IMPORT_JOB_TIMEOUT_SECONDS
+    started = Coalesce("started_at", "created_at")
+    unheld = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    stuck = ImportJob.objects.alias(started=started).filter(
+        unheld, status__in=RUNNING, started__lt=now - timedelta(seconds=timeout)
+    )
+    failed = 0
+    for job in stuck:
+        minutes = timeout // 60
+        step = "check" if job.status == JobStatus.CHECKING else "import"
+        with transaction.atomic():
+            # Conditional on the status and the lease: a worker that took the job meanwhile keeps it.
+            if not _job_move(
+                job,
+                JobStatus.FAILED,
+                where=unheld,
+                message=f"The {step} did not finish within {minutes} minutes; nothing was saved. The "
+                "uploaded file was deleted: upload it again.",
+                finished_at=now,
+                lease_expires_at=None,
+                file_deleted_at=now,
+            ):
+                continue
+            ImportFileChunk.objects.filter(job=job).delete()
+            ImportProblem.objects.filter(job=job).delete()
+            _audit(None, "import_timed_out", job, step=step, timeout_seconds=timeout)
+        failed += 1
+    return failed
+
+
 def imports_purge_expired(*, now: datetime | None = None) -> int:
-    """Delete the stored files of jobs uploaded more than IMPORT_FILE_KEEP_HOURS ago (not running ones)."""
+    """Fail stuck jobs (imports_fail_stuck) and delete the stored files of jobs uploaded more than
+    IMPORT_FILE_KEEP_HOURS ago (not running ones); the number of files deleted. Safe to run twice."""
+    failed = imports_fail_stuck(now=now)
     cutoff = (now or timezone.now()) - timedelta(hours=IMPORT_FILE_KEEP_HOURS)
     jobs = ImportJob.objects.filter(created_at__lt=cutoff, file_deleted_at__isnull=True).exclude(
         status__in=[JobStatus.CHECKING, JobStatus.IMPORTING]
     )
     ids = list(jobs.values_list("pk", flat=True))
     if not ids:
-        return 0
+        return failed
     with transaction.atomic():
         ImportFileChunk.objects.filter(job_id__in=ids).delete()
         ImportJob.objects.filter(pk__in=ids).update(file_deleted_at=timezone.now())
         AuditEvent.objects.bulk_create(
             AuditEvent(action="import_file_purged", object_type="ImportJob", object_id=str(pk)) for pk in ids
         )
-    return len(ids)
+    return failed + len(ids)
 
 
 # --- exports ------------------------------------------------------------------------------------------

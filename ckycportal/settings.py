@@ -315,6 +315,9 @@ KWIKID_READ_TIMEOUT = float(os.environ.get("KWIKID_READ_TIMEOUT", "60"))
 # How long a worker may hold a batch it is sending before another may reclaim it.
 UPLOAD_LEASE_SECONDS = env_int("UPLOAD_LEASE_SECONDS", 180)
 UPLOAD_MAX_ATTEMPTS = env_int("UPLOAD_MAX_ATTEMPTS", 6)
+# An import's check or import started longer ago than this, which no worker holds, is failed and its file
+# deleted by the hourly sweep (bulkdata.services.imports_fail_stuck); above the import tasks' time limit.
+IMPORT_JOB_TIMEOUT_SECONDS = env_int("IMPORT_JOB_TIMEOUT_SECONDS", 2 * 3600)
 
 # Registration tracking (registry.services): how soon after KwikID's acceptance a record is first searched
 # at the registry; each later wait is three times the one before, up to the maximum. Institutions set how

@@ -29,6 +29,15 @@ def maker(alice: User) -> Client:
     return client
 
 
+@pytest.fixture
+def worker(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any) -> Any:
+    """Queued tasks run once the request's transaction commits, as a worker would run them (workbooks are
+    always checked by a worker)."""
+    for task in (tasks.import_job_check, tasks.import_job_run):
+        monkeypatch.setattr(task, "delay", task)
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
 def upload(client: Client, data: bytes, name: str = "records.csv", **extra: Any) -> Any:
     branch = Branch.objects.get(code="BRA")
     return client.post(
@@ -101,8 +110,9 @@ def test_clean_file_imports_all_and_submits(maker: Client) -> None:
     assert set(KycRecord.objects.values_list("status", flat=True)) == {Status.SUBMITTED}
 
 
-def test_refused_file_shows_the_reason(maker: Client) -> None:
-    response = upload(maker, xlsx_bytes(rows(1), sheets=3), "records.xlsx")
+def test_refused_file_shows_the_reason(maker: Client, worker: Any) -> None:
+    with worker():
+        response = upload(maker, xlsx_bytes(rows(1), sheets=3), "records.xlsx")
     job = ImportJob.objects.get()
     assert job.status == JobStatus.REFUSED
     assert "The workbook has 3 sheets" in maker.get(response["Location"]).content.decode()
@@ -148,8 +158,9 @@ def test_error_file_never_carries_a_full_aadhaar_number(maker: Client) -> None:
     assert AADHAAR not in body
 
 
-def test_error_file_of_a_workbook_is_a_workbook(maker: Client) -> None:
-    upload(maker, xlsx_bytes(rows(2, gender="Q")), "records.xlsx")
+def test_error_file_of_a_workbook_is_a_workbook(maker: Client, worker: Any) -> None:
+    with worker():
+        upload(maker, xlsx_bytes(rows(2, gender="Q")), "records.xlsx")
     job = ImportJob.objects.get()
     response = maker.get(f"/data/imports/{job.pk}/errors/")
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
