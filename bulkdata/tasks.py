@@ -27,5 +27,6 @@ def import_job_run(job_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def imports_purge_expired() -> int:
-    """Periodic: delete uploaded files older than a day (they hold PII). Safe to run twice."""
+    """Periodic: fail jobs stuck past the timeout and delete their files, and files older than a day
+    (they hold PII). Safe to run twice."""
     return services.imports_purge_expired()

@@ -431,6 +431,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "api.tasks.webhook_deliveries_send",
         "schedule": float(WEBHOOK_SEND_EVERY_SECONDS),
     },
-    # Uploaded import files hold PII: deleted a day after upload (bulkdata.services.imports_purge_expired).
+    # Uploaded import files hold PII: deleted a day after upload, and with the job when its check or import
+    # is stuck past IMPORT_JOB_TIMEOUT_SECONDS (bulkdata.services.imports_purge_expired).
     "purge-import-files": {"task": "bulkdata.tasks.imports_purge_expired", "schedule": 3600.0},
 }
