@@ -10,7 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponseBase
+from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import Resolver404, resolve
 from django.utils.cache import add_never_cache_headers
 
 from . import selectors
@@ -22,6 +24,47 @@ LOGIN_AT_SESSION_KEY = "accounts_login_at"
 
 # Pages a signed-in user reaches before the two-factor step, besides every page that needs no log-in.
 TWO_FACTOR_EXEMPT_VIEWS = frozenset({"logout", "accounts:otp_enrol", "accounts:otp_verify"})
+
+
+class RequestBodyGuardMiddleware:
+    """Refuses a body before anything reads it: one above PORTAL_MAX_REQUEST_BYTES (413); any body sent
+    signed out to a page that needs a log-in (to the log-in page, by LoginRequiredMiddleware's own rule);
+    and a multipart body above DATA_UPLOAD_MAX_MEMORY_SIZE sent signed out anywhere (413), so that nothing
+    from someone signed out is spooled to a temporary file (FILE_UPLOAD_MAX_MEMORY_SIZE is far above it).
+
+    Placed right after AuthenticationMiddleware: this runs before every middleware's process_view, and
+    CsrfViewMiddleware's reads request.POST, which parses a multipart body and writes its files above
+    FILE_UPLOAD_MAX_MEMORY_SIZE to disk, before LoginRequiredMiddleware's process_view could refuse it.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+        self.login_required = LoginRequiredMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django reads no body then either
+        if length > settings.PORTAL_MAX_REQUEST_BYTES:
+            return _too_large()
+        if length and not request.user.is_authenticated:
+            try:
+                match = resolve(request.path_info, getattr(request, "urlconf", None))
+            except Resolver404:
+                match = None  # a 404 follows; nothing reads the body of a page that does not exist
+            if match is not None:
+                refusal = self.login_required.process_view(request, match.func, match.args, match.kwargs)
+                if refusal is not None:
+                    return refusal
+            multipart = (request.content_type or "").lower() == "multipart/form-data"
+            if multipart and length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                return _too_large()
+        return self.get_response(request)
+
+
+def _too_large() -> HttpResponse:
+    return HttpResponse("Request body too large.", status=413, content_type="text/plain")
 
 
 class AbsoluteSessionTimeoutMiddleware:

@@ -115,6 +115,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before any process_view (CSRF's reads the body): refuses oversized bodies and signed-out uploads.
+    "accounts.middleware.RequestBodyGuardMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -218,6 +220,12 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # of memory (any per-field size limit is the form's job).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
+# No page takes more than one file (the import's), and no body is larger than that file (100 MB) plus its
+# form: a longer body is refused (413) before it is read. Signed out, a body sent to a page that needs a
+# log-in is refused unread, and a multipart body is held to DATA_UPLOAD_MAX_MEMORY_SIZE, so none is ever
+# written to a temporary file (accounts.middleware.RequestBodyGuardMiddleware).
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+PORTAL_MAX_REQUEST_BYTES = 101 * 1024 * 1024
 
 # Log-in throttling (django-axes): 5 failures for one username from one address lock that pair out for
 # 15 minutes. Keyed on the pair so that nobody can lock a colleague out from elsewhere, and one office
