@@ -203,14 +203,18 @@ class _Scan:
                 )
         if hashes:
             for pan_hash, ref, branch_id in _same_pans(list(hashes)):
-                # Another branch's reference numbers are not shown to this user (deny by default).
-                named = f" ({ref})" if branch_id in self.visible_branches else ""
+                # Another branch's record is named by neither its reference nor its branch (deny by
+                # default): only that it is elsewhere in the institution, so a duplicate is still caught.
+                which = (
+                    f"Another record ({ref})"
+                    if branch_id in self.visible_branches
+                    else "A record elsewhere in the institution"
+                )
                 for row in hashes[pan_hash]:
                     row.problems.append(
                         Problem(
                             "pan",
-                            f"Another record{named} has the same PAN: check that this is not the same "
-                            "customer twice",
+                            f"{which} has the same PAN: check that this is not the same customer twice",
                             "warning",
                         )
                     )

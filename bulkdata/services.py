@@ -28,7 +28,9 @@ from django.utils import timezone
 
 from ckycportal import crypto
 from ckycportal.errors import ActionRefused
+from ckycportal.logging import redact
 from institutions.models import AuditEvent, Branch, User
+from records.masking import mask_value
 from records.validation import Problem
 
 from .engine import ImportConflict, ImportOutcome, ImportRejected, records_import, require_maker
@@ -465,12 +467,24 @@ def imports_purge_expired(*, now: datetime | None = None) -> int:
 # --- exports ------------------------------------------------------------------------------------------
 
 
+def search_term_masked(term: str, by: str = "") -> str:
+    """A search term as the audit log keeps it: identifiers masked by the log filter's rule, names too.
+
+    A term with no digit searched as a name (or as anything) is taken for a name and masked like one.
+    """
+    if by in ("name", "", "auto") and not any(char.isdigit() for char in term):
+        return str(mask_value("applicant_first_name", term))
+    return redact(term)
+
+
 def records_export_audit(
     *, actor: User, unmasked: bool, file_format: str, filters: dict[str, str], count: int
 ) -> None:
     """Audit an export; an export with personal data unmasked needs the permission to reveal it."""
     if unmasked and not actor.can_reveal_pii:
         raise PermissionDenied("Your role sees personal data masked.")
+    if filters.get("q"):
+        filters = {**filters, "q": search_term_masked(filters["q"], filters.get("by", ""))}
     AuditEvent.objects.create(
         actor=actor,
         action="records_exported_unmasked" if unmasked else "records_exported",

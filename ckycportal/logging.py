@@ -9,18 +9,19 @@ from __future__ import annotations
 import logging
 import re
 
-# Order matters: tokens first (their characters could look like anything), Aadhaar's 12 digits before a
-# mobile number's 10.
+# Order matters: tokens first (their characters could look like anything), a KIN's 14 digits and Aadhaar's
+# 12 before a mobile number's 10.
 PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bBearer\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE), "Bearer [REDACTED]"),
     (re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{5}[0-9]{4}[A-Za-z](?![A-Za-z0-9])"), "[PAN]"),
+    (re.compile(r"(?<![0-9])[0-9]{14}(?![0-9])"), "[KIN]"),
     (re.compile(r"(?<![0-9+])[0-9]{4}([ -]?)[0-9]{4}\1[0-9]{4}(?![0-9])"), "[AADHAAR]"),
     (re.compile(r"(?<![0-9+])(?:(?:\+|00)?91[ -]?|0)?[6-9][0-9]{9}(?![0-9])"), "[MOBILE]"),
 )
 
 
 def redact(text: str) -> str:
-    """``text`` with PAN-, Aadhaar- and Indian-mobile-like strings and bearer tokens replaced."""
+    """``text`` with PAN-, KIN-, Aadhaar- and Indian-mobile-like strings and bearer tokens replaced."""
     for pattern, replacement in PATTERNS:
         text = pattern.sub(replacement, text)
     return text

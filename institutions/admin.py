@@ -1,9 +1,36 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
+from ckycportal.logging import redact
+
 from .models import AuditEvent, Branch, Institution, User
+
+
+def redacted(field: str, description: str) -> Callable[[Any, Model], str]:
+    """A read-only admin column showing ``field`` with identifiers masked by the log filter's rule.
+
+    For free text and JSON that may quote a customer's PAN, mobile or KIN (KwikID's replies, search
+    terms, reasons): the admin site never shows personal data in clear, and writes no reveal event.
+    """
+
+    @admin.display(description=description)
+    def show(model_admin: Any, obj: Model) -> str:
+        value = getattr(obj, field)
+        if value in (None, "", [], {}):
+            return "-"
+        return redact(
+            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        )
+
+    show.__name__ = f"{field}_redacted"
+    return show
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -62,3 +89,6 @@ class UserAdmin(ReadOnlyAdmin):
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "action", "actor", "object_type", "object_id")
     list_filter = ("action",)
+    fields = ("created_at", "action", "actor", "object_type", "object_id", "detail_redacted")
+    readonly_fields = ("created_at", "detail_redacted")
+    detail_redacted = redacted("detail", "detail")

@@ -266,8 +266,8 @@ SAME_PAN_LINKS = 10
 
 def same_pan_records(user: User, record: KycRecord) -> dict[str, Any]:
     """The record's possible duplicates for its page: the ones the user may open (to link, newest first, at
-    most SAME_PAN_LINKS) and how many more of the institution's records share the PAN, in branches the user
-    does not see (a count only: neither their reference nor their branch is shown). Three queries."""
+    most SAME_PAN_LINKS) and how many more of the institution's records share the PAN elsewhere, in branches
+    the user does not see (a count only: neither their reference nor their branch is shown). Three queries."""
     same = records_sharing_pan(record).filter(branch__institution_id=record.branch.institution_id)
     total = same.count()
     if not total:

@@ -569,7 +569,8 @@ class _Checker:
             return
         entry = pins.get(pin)
         if entry is None:
-            self.error(pin_field, f"{label} {pin} is not in the PIN master: check the PIN code")
+            # Never the PIN itself: it is part of the customer's address, and messages reach import files.
+            self.error(pin_field, f"{label} is not in the PIN master: check the PIN code")
             return
         state = self.text[state_field]
         if not state or state_field in self.failed or not entry.states or state in entry.states:
@@ -580,7 +581,7 @@ class _Checker:
         stated = self.codes.label(STATES_LIST, state) or state
         self.error(
             pin_field,
-            f"{label} {pin} belongs to {where}, not to {stated} ({state}): check the PIN code or the "
+            f"{label} belongs to {where}, not to {stated} ({state}): check the PIN code or the "
             f"{FIELD_LABELS[state_field].lower()}",
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from institutions.admin import ReadOnlyAdmin
+from institutions.admin import ReadOnlyAdmin, redacted
 
 from .models import RegistryCheck, SearchAttempt
 
@@ -19,3 +19,7 @@ class RegistryCheckAdmin(ReadOnlyAdmin):
 class SearchAttemptAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "institution", "record", "outcome", "status_code", "elapsed_ms")
     list_filter = ("outcome", "institution")
+    # The note is masked when it is written (kwikid.search); masked again here, by the log filter's rule.
+    exclude = ("note",)
+    readonly_fields = ("note_redacted",)
+    note_redacted = redacted("note", "note")

@@ -42,6 +42,7 @@ def emit(message: str, *args: object, exc: BaseException | None = None) -> str:
         ("mobile +91 9876543210", "mobile [MOBILE]"),
         ("mobile +919876543210", "mobile [MOBILE]"),
         ("mobile 09876543210", "mobile [MOBILE]"),
+        ("KIN 12345678901234 found", "KIN [KIN] found"),
         ("Authorization: Bearer abc.DEF-123_xyz~+/=", "Authorization: Bearer [REDACTED]"),
         ("authorization: bearer s3cr3t-t0ken", "authorization: Bearer [REDACTED]"),
     ],
@@ -55,7 +56,7 @@ def test_redact_masks_identifiers_and_tokens(text: str, expected: str) -> None:
     [
         "batch 42 sent 17 records",
         "record 1234567890",  # 10 digits that are not a mobile number (starts with 1)
-        "took 12345678901234 ns",  # 14 digits: neither Aadhaar nor mobile
+        "took 1234567890123 ns",  # 13 digits: neither a KIN, Aadhaar nor mobile
         "REF-BRA-000001 uploaded",
         "request id 3f2c9a1e-7b44-4c1d-9e0f-1a2b3c4d5e6f",
     ],

@@ -204,7 +204,10 @@ def test_duplicate_pan_warning_links_only_the_records_the_user_may_see(
     assert "2 other records have the same PAN" in html
     assert f'href="{reverse("records:detail", args=[twin.pk])}"' in html
     assert elsewhere.kyc_ref_no not in html
-    assert "1 is in branches you do not work at" in html
+    # Another branch's twin is counted as elsewhere in the institution, its branch never named.
+    assert "1 more is elsewhere in the institution" in html
+    assert "branch" not in html.split("the same PAN")[1].split("</div>")[0].lower()
+    assert branch_b.code not in html
 
 
 def test_a_record_without_a_twin_shows_no_duplicate_warning(

@@ -3,6 +3,7 @@ the PIN master, the institution's warnings setting, and the Aadhaar guard."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -49,7 +50,7 @@ def test_a_pin_of_another_state_is_refused_on_save_naming_the_pin_field(
     assert [(p.field, p.message) for p in caught.value.problems] == [
         (
             "poa_pin_code",
-            "PIN code 400001 belongs to Maharashtra (MH), not to Delhi (DL): check the PIN code or the state",
+            "PIN code belongs to Maharashtra (MH), not to Delhi (DL): check the PIN code or the state",
         )
     ]
     assert not KycRecord.objects.exists()
@@ -58,9 +59,28 @@ def test_a_pin_of_another_state_is_refused_on_save_naming_the_pin_field(
 def test_the_form_shows_the_pin_error_on_the_current_pin_field(branch_a: Branch) -> None:
     form = post_form(branch_a, current_state="DL")
     assert form.errors["current_pin_code"] == [
-        "Current address PIN code 411005 belongs to Maharashtra (MH), not to Delhi (DL): check the PIN "
+        "Current address PIN code belongs to Maharashtra (MH), not to Delhi (DL): check the PIN "
         "code or the current address state"
     ]
+
+
+def test_import_problems_never_echo_the_pin(alice: User, branch_a: Branch) -> None:
+    """A PIN is part of the customer's address: an import's problem list says what is wrong, not the value."""
+    from bulkdata.engine import records_import
+    from tests.bulkdata.helpers import csv_bytes, rows
+
+    data = csv_bytes(rows(1, poa_state="DL") + rows(1, prefix="ABS", poa_pin_code="999999"))
+    messages: list[str] = []
+    records_import(
+        actor=alice,
+        branch=branch_a,
+        opener=lambda: io.BytesIO(data),
+        save=False,
+        on_problems=lambda row, problems: messages.extend(p.message for p in problems),
+    )
+    assert any("belongs to Maharashtra" in message for message in messages)
+    assert any("is not in the PIN master" in message for message in messages)
+    assert not [message for message in messages if "400001" in message or "999999" in message]
 
 
 def test_with_an_empty_pin_master_records_are_saved_with_a_warning(alice: User, branch_a: Branch) -> None:
