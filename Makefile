@@ -14,7 +14,7 @@ TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=false DJANGO_ALL
 	PII_HASH_KEY=test-only-pii-hash-key \
 	PORTAL_LOCAL_DIR=$(CURDIR)/.local/test DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: run test lint format bench bench-import bench-api bench-list services clean totp
+.PHONY: run test lint format audit bench bench-import bench-api bench-list services clean totp
 
 $(VENV): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -42,6 +42,11 @@ lint: $(VENV)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	DJANGO_DEBUG=true $(BIN)/mypy $(APPS)
+
+# Known advisories against the pinned dependencies (pip-audit); an unreachable advisory service is said,
+# not failed on.
+audit: $(VENV)
+	$(BIN)/python scripts/audit_dependencies.py
 
 format: $(VENV)
 	$(BIN)/ruff format .
