@@ -25,6 +25,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from ckycportal.errors import ActionRefused, PortalError
+from ckycportal.logging import redact
 from codelists.selectors import code_book
 from institutions.models import AuditEvent, Branch, Institution, Role, User
 from kwikid.client import (
@@ -90,6 +91,18 @@ class SendOutcome:
 
 def _truncate(text: str, limit: int = BODY_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _masked(value: Any) -> Any:
+    """KwikID's reply as the portal keeps and shows it: identifiers masked by the log filter's rule (a PAN, a
+    KIN, an Aadhaar or mobile number), in every string of it, since a real KwikID may quote what was sent."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
 
 
 def batch_assemble(*, institution_id: int | None = None, actor: User | None = None) -> list[int]:
@@ -439,7 +452,7 @@ def _split_off(batch: UploadBatch, record_ids: list[int]) -> UploadBatch:
 def _save_attempt(attempt: UploadAttempt, error: KwikIDError, elapsed_ms: int) -> None:
     attempt.duration_ms = elapsed_ms
     attempt.status_code = error.status_code
-    attempt.response_body = _truncate(error.body or "")
+    attempt.response_body = _truncate(redact(error.body or ""))
     attempt.error_class = type(error).__name__
     attempt.error_message = _truncate(str(error), 1000)
     attempt.save()
@@ -476,10 +489,10 @@ def _on_accepted(
     to their maker with KwikID's reason (as a 400 naming them would). A plain answer accepts them all."""
     attempt.duration_ms = elapsed_ms
     attempt.status_code = result.status_code
-    attempt.response_body = _truncate(result.body)
+    attempt.response_body = _truncate(redact(result.body))
     attempt.save()
-    message = result.message or "Accepted for processing"
-    failures = result.record_failures([r.kyc_ref_no for r in records])
+    message = redact(result.message) or "Accepted for processing"
+    failures = _masked(result.record_failures([r.kyc_ref_no for r in records]))
     refused = {r.pk: failures[r.kyc_ref_no] for r in records if r.kyc_ref_no in failures}
     # Every record failed: nothing of the batch was accepted, whatever the HTTP status said.
     status = BatchStatus.REJECTED if refused and len(refused) == len(records) else BatchStatus.ACCEPTED
@@ -487,7 +500,7 @@ def _on_accepted(
         batch,
         status,
         response_status_code=result.status_code,
-        response_message=result.message,
+        response_message=redact(result.message),
         response_status=result.status,
         response_detail={"failed_records": failures} if refused else None,
         error="",
@@ -505,16 +518,17 @@ def _on_accepted(
 
 
 def _on_rejected(batch: UploadBatch, error: KwikIDRejectedError, records: list[Sent]) -> SendOutcome:
-    message = error.message or "KwikID rejected the batch"
+    message = redact(error.message) or "KwikID rejected the batch"
+    detail = _masked(error.detail)
     _set_batch(
         batch,
         BatchStatus.REJECTED,
         response_status_code=error.status_code,
         response_message=message,
-        response_detail=error.detail if error.detail not in (None, "") else None,
+        response_detail=detail if detail not in (None, "") else None,
         error="",
     )
-    named = map_rejection(error.detail, [r.kyc_ref_no for r in records])
+    named = map_rejection(detail, [r.kyc_ref_no for r in records])
     reasons: dict[int, str] = {}
     requeue: list[int] = []
     for position, record in enumerate(records):
@@ -554,8 +568,8 @@ def _on_auth_error(batch: UploadBatch, error: KwikIDAuthError) -> SendOutcome:
         batch,
         BatchStatus.PAUSED,
         response_status_code=error.status_code,
-        response_message=error.message or "",
-        response_detail=error.detail if error.detail not in (None, "") else None,
+        response_message=redact(error.message or ""),
+        response_detail=_masked(error.detail) if error.detail not in (None, "") else None,
         error=reason,
     )
     if paused:

@@ -127,6 +127,36 @@ def test_sending_a_finished_batch_again_sends_nothing(approved: list[KycRecord],
     assert kwikid.stats()["requests"] == 1
 
 
+def test_kwikid_quoting_submitted_values_is_kept_and_shown_with_identifiers_masked(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
+    # A real KwikID may quote what was sent: the PAN and the mobile number reach no table in clear.
+    pan, mobile = approved[1].pan, "9876543210"
+    kwikid.set_faults(
+        fail_next=1,
+        status=400,
+        content_type="application/json",
+        body=json.dumps(
+            {
+                "detail": {"records[1].pan": [f"PAN {pan} does not match the name"]},
+                "message": f"Refused {pan}, mobile {mobile}",
+            }
+        ),
+    )
+    batch_id = services.batch_assemble()[0]
+    services.batch_send(batch_id=batch_id)
+
+    rejected = KycRecord.objects.get(pk=approved[1].pk)
+    batch = UploadBatch.objects.get(pk=batch_id)
+    attempt = batch.attempts.get()
+    item = batch.items.get(record=rejected)
+    kept = [rejected.upload_message, batch.response_message, json.dumps(batch.response_detail)]
+    kept += [attempt.response_body, item.message, rejected.events.last().reason]
+    for text in kept:
+        assert pan not in text and mobile not in text, text
+    assert "does not match the name" in rejected.upload_message  # the reason itself survives
+
+
 def test_400_naming_one_record_rejects_it_and_requeues_the_others(
     approved: list[KycRecord], kwikid: StandIn, institution: Institution
 ) -> None:
