@@ -10,21 +10,27 @@ with exponential back-off, not in a Celery countdown, so no wait is longer than 
 
 The body is serialised once, kept encrypted (it may carry the KIN) and sent exactly as signed:
 ``X-CKYC-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>``.
+
+The POST uses the standard library's ``http.client``: ``requests`` belongs to the KwikID client alone (its
+pinned retry rules live there), and a webhook needs only one request with a connect and a read timeout,
+no redirect followed and no retry below the delivery's own back-off.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import random
+import socket
+import ssl
 import time
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -214,7 +220,26 @@ def _refusal(url: str) -> str:
     return "The callback URL must use HTTPS."
 
 
-def _post(delivery: WebhookDelivery, session: requests.Session) -> tuple[int | None, str]:
+def _send(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """One POST, never redirected or retried: (status code, the answer's first characters). Raises
+    TimeoutError when the receiver is too slow and OSError (ConnectionError, ssl.SSLError...) when it
+    cannot be reached."""
+    parts = urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname or "", parts.port, timeout=settings.WEBHOOK_CONNECT_TIMEOUT)
+    try:
+        connection.connect()
+        if connection.sock is not None:  # connected: from here on, the read timeout applies
+            connection.sock.settimeout(settings.WEBHOOK_READ_TIMEOUT)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read(ERROR_EXCERPT * 4).decode("utf-8", errors="replace")
+    finally:
+        connection.close()
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     """POST one delivery: (status code or None, "" on success or why it failed). Never raises."""
     client = delivery.client
     url = client.webhook_url
@@ -225,26 +250,19 @@ def _post(delivery: WebhookDelivery, session: requests.Session) -> tuple[int | N
         return None, "The client has no signing secret."
     headers = signed_headers(secret=client.webhook_secret, delivery_id=delivery.pk, body=delivery.body)
     try:
-        response = session.post(
-            url,
-            data=delivery.body.encode(),
-            headers=headers,
-            timeout=(settings.WEBHOOK_CONNECT_TIMEOUT, settings.WEBHOOK_READ_TIMEOUT),
-            allow_redirects=False,
-        )
-    except requests.Timeout:
+        code, text = _send(url, delivery.body.encode(), headers)
+    except TimeoutError:
         return None, "The receiver did not answer in time."
-    except requests.ConnectionError:
+    except (ConnectionError, socket.gaierror, ssl.SSLError):
         return None, "Could not connect to the receiver."
-    except requests.RequestException as exc:
+    except (OSError, http.client.HTTPException) as exc:
         return None, f"The request failed ({type(exc).__name__})."
-    code = response.status_code
     if 200 <= code < 300:
         return code, ""
     if 300 <= code < 400:
         return code, f"HTTP {code}: redirects are not followed; register the final URL."
     # Only a short excerpt of the answer is kept, masked: it may echo anything back.
-    excerpt = redact(response.text[:ERROR_EXCERPT].replace("\n", " ")).strip()
+    excerpt = redact(text[:ERROR_EXCERPT].replace("\n", " ")).strip()
     return code, f"HTTP {code}: {excerpt}"[:ERROR_EXCERPT]
 
 
@@ -293,22 +311,21 @@ def deliveries_send(*, pass_seconds: float | None = None) -> int:
     budget = settings.WEBHOOK_PASS_SECONDS if pass_seconds is None else pass_seconds
     deadline = time.monotonic() + budget
     delivered = 0
-    with requests.Session() as session:
-        while time.monotonic() < deadline:
-            batch = _claim(timezone.now())
-            if not batch:
+    while time.monotonic() < deadline:
+        batch = _claim(timezone.now())
+        if not batch:
+            break
+        clients = ApiClient.objects.in_bulk({d.client_id for d in batch})
+        for index, delivery in enumerate(batch):
+            if time.monotonic() >= deadline:
+                # Out of time: hand the rest back at once rather than at the end of their lease.
+                WebhookDelivery.objects.filter(pk__in=[d.pk for d in batch[index:]]).update(
+                    claimed_until=None
+                )
                 break
-            clients = ApiClient.objects.in_bulk({d.client_id for d in batch})
-            for index, delivery in enumerate(batch):
-                if time.monotonic() >= deadline:
-                    # Out of time: hand the rest back at once rather than at the end of their lease.
-                    WebhookDelivery.objects.filter(pk__in=[d.pk for d in batch[index:]]).update(
-                        claimed_until=None
-                    )
-                    break
-                delivery.client = clients[delivery.client_id]
-                code, error = _post(delivery, session)
-                delivered += _record_outcome(delivery, code, error)
+            delivery.client = clients[delivery.client_id]
+            code, error = _post(delivery)
+            delivered += _record_outcome(delivery, code, error)
     return delivered
 
 
