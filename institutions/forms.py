@@ -16,7 +16,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class InstitutionForm(forms.ModelForm):
-    """The institution's CERSAI codes and KwikID connection. The token is write-only: blank keeps it."""
+    """The institution's CERSAI codes and KwikID connection. The token is write-only: blank keeps it.
+
+    New CERSAI codes, KwikID base URL, API version or token wait for a second administrator
+    (uploads.institution.institution_settings_save); the rest saves at once."""
 
     api_base_url = forms.URLField(label="KwikID base URL", max_length=300, assume_scheme="https")
     new_token = forms.CharField(
@@ -24,7 +27,15 @@ class InstitutionForm(forms.ModelForm):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Leave blank to keep the current token. The token is never shown again once saved.",
+        help_text="Leave blank to keep the current token; a new base URL needs it entered again. "
+        "The token is never shown again once saved.",
+    )
+    reason = forms.CharField(
+        label="Reason for the change",
+        max_length=300,
+        required=False,
+        help_text="Needed when the KwikID base URL, API version or token or a CERSAI code changes: the "
+        "approving administrator reads it, and the audit log keeps it. No customer data.",
     )
 
     class Meta:
@@ -69,6 +80,7 @@ class InstitutionForm(forms.ModelForm):
                 "new_token",
             ),
             Fieldset("Compliance", "upload_due_days", "update_due_days", "warnings_block"),
+            "reason",
             Submit("save", "Save settings"),
         )
 

@@ -77,6 +77,14 @@ class Institution(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(1_000_000)],
         help_text="KwikID may bill each search. 0 stops the checks.",
     )
+    # Four eyes: the KwikID endpoint and token and the CERSAI codes change only when a second administrator
+    # approves (InstitutionChange). An institution with one administrator may opt out; the opt-out is
+    # honoured only while it has exactly one active administrator.
+    single_admin_opt_out = models.BooleanField(
+        "changes apply without a second administrator",
+        default=False,
+        help_text="Only while the institution has one active administrator; a second one restores four eyes.",
+    )
     # Set when KwikID answers 401: sending stops for this institution until the token is replaced.
     sending_paused_at = models.DateTimeField(null=True, blank=True)
     sending_paused_reason = models.CharField(max_length=300, blank=True, default="")
@@ -92,7 +100,69 @@ class Institution(models.Model):
     @property
     def token_hint(self) -> str:
         """The token's last 4 characters, for recognising it without revealing it."""
-        return f"…{self.api_token[-4:]}" if len(self.api_token) >= 8 else ("set" if self.api_token else "")
+        return token_hint(self.api_token)
+
+
+def token_hint(token: str) -> str:
+    """A token's last 4 characters (only "set" for a short one): enough to recognise, never to use."""
+    return f"…{token[-4:]}" if len(token) >= 8 else ("set" if token else "")
+
+
+# What can send the token and the customers' records elsewhere, or stop uploads: a change to any of these
+# (or a new token) waits for a second administrator. The rest of the settings page saves at once.
+GUARDED_FIELDS = ("fi_code", "region_code", "cersai_username", "api_base_url", "api_version")
+
+
+class InstitutionChange(models.Model):
+    """A change to the KwikID endpoint or token or the CERSAI codes, waiting for a second administrator.
+
+    At most one is pending per institution, and its approver is never its proposer (both enforced by the
+    database too). The new token is encrypted here and cleared once the change is decided; pages and events
+    only ever show its last 4 characters.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second administrator"
+        APPROVED = "approved", "Approved and applied"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="proposed_changes")
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    # {field: [stored value when proposed, proposed value]}; never the token.
+    changes = models.JSONField(default=dict, blank=True)
+    new_token = EncryptedTextField(blank=True, default="")
+    new_token_hint = models.CharField(max_length=12, blank=True, default="")
+    reason = models.CharField(max_length=300)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution"],
+                condition=models.Q(status="pending"),
+                name="institution_change_one_pending",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["approved", "rejected"])
+                | ~models.Q(decided_by=models.F("proposed_by")),
+                name="institution_change_decided_by_another",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Change {self.pk} of institution {self.institution_id} ({self.status})"
+
+    @property
+    def replaces_token(self) -> bool:
+        return bool(self.new_token_hint)
 
 
 class Branch(models.Model):

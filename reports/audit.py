@@ -30,6 +30,12 @@ RECORD, CONFIG = "r", "c"  # the two sources; "r" sorts after "c", which breaks 
 RECORD_ACTIONS = dict(RecordEvent.Action.choices)
 CONFIG_ACTIONS = {
     "institution_configured": "Institution settings changed",
+    "institution_change_proposed": "Institution change proposed (waits for a second administrator)",
+    "institution_change_approved": "Institution change approved and applied",
+    "institution_change_rejected": "Institution change rejected",
+    "institution_change_withdrawn": "Institution change withdrawn",
+    "institution_single_admin_opt_out": "Four eyes turned off (one administrator)",
+    "institution_single_admin_opt_in": "Four eyes restored",
     "branch_created": "Branch created",
     "branch_updated": "Branch changed",
     "branch_deactivated": "Branch deactivated",
@@ -287,6 +293,10 @@ DETAIL_WORDS = {
     "password_set": "Password set",
     "devices_removed": "Authenticators removed",
     "token_replaced": "KwikID token replaced",
+    "change": "Change number",
+    "proposed_by": "Proposed by",
+    "without_second_admin": "Applied without a second administrator",
+    "active_admins": "Active administrators",
     "kyc_ref_nos": "KYC reference numbers",
     "sort_order": "Sort order",
     "pin_master_name": "Name in the PIN master",

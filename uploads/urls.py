@@ -14,4 +14,21 @@ urlpatterns = [
     # The institution's settings sit beside its branches and users (settings/), but changing them
     # re-dates records and resumes sending: see uploads.institution.
     path("settings/institution/", views.institution_settings, name="institution_settings"),
+    # Four eyes on the KwikID connection and the CERSAI codes: a pending change, decided by POST only.
+    path(
+        "settings/institution/changes/<int:pk>/approve/",
+        views.settings_change_approve,
+        name="institution_change_approve",
+    ),
+    path(
+        "settings/institution/changes/<int:pk>/reject/",
+        views.settings_change_reject,
+        name="institution_change_reject",
+    ),
+    path(
+        "settings/institution/changes/<int:pk>/withdraw/",
+        views.settings_change_withdraw,
+        name="institution_change_withdraw",
+    ),
+    path("settings/institution/single-admin/", views.settings_single_admin, name="institution_single_admin"),
 ]

@@ -26,6 +26,9 @@ NOT_PORTAL = ("admin", "login", "logout", "password_", "healthz")
 
 OK, REDIRECT, FORBIDDEN, NOT_FOUND, NOT_ALLOWED = 200, 302, 403, 404, 405
 ANON = REDIRECT  # to the login page
+# An institution change: admins only; one of another institution is not found.
+CHANGE_DECIDED = (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN)
+CHANGE_NOT_FOUND = (ANON, FORBIDDEN, FORBIDDEN, NOT_FOUND, FORBIDDEN)
 
 # (url name, method, scope) -> expected status per role, in ROLES order. Scope: which branch's object the
 # URL names ("own" = the maker's and checker's branch A, "other" = branch B) or "-" for none.
@@ -63,6 +66,16 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("uploads:resolve", "POST", "own"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("uploads:resolve", "POST", "other"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     ("uploads:institution_settings", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),  # auditors read
+    # A pending change of the KwikID connection or CERSAI codes, decided by another admin (withdrawn by its
+    # proposer, here someone else: refused with a message). "own" = a change of the portal's institution,
+    # "other" = a change of another institution: not found.
+    ("uploads:institution_change_approve", "POST", "own"): CHANGE_DECIDED,
+    ("uploads:institution_change_approve", "POST", "other"): CHANGE_NOT_FOUND,
+    ("uploads:institution_change_reject", "POST", "own"): CHANGE_DECIDED,
+    ("uploads:institution_change_reject", "POST", "other"): CHANGE_NOT_FOUND,
+    ("uploads:institution_change_withdraw", "POST", "own"): CHANGE_DECIDED,
+    ("uploads:institution_change_withdraw", "POST", "other"): CHANGE_NOT_FOUND,
+    ("uploads:institution_single_admin", "POST", "-"): (ANON, FORBIDDEN, FORBIDDEN, REDIRECT, FORBIDDEN),
     # Branch and user administration: admins only ("own"/"other" = branch A/B, or a user of branch A/B).
     ("institutions:branch_list", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, OK),  # auditors read
     ("institutions:branch_create", "GET", "-"): (ANON, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN),
@@ -194,6 +207,8 @@ def url_for(name: str, scope: str, world: dict[str, Any]) -> str:
         return reverse(name)
     if name.startswith("api_clients:"):
         return api_client_url(name)
+    if name.startswith("uploads:institution_change_"):
+        return institution_change_url(name, scope)
     objects = world["batches"] if name.startswith("uploads:") else world["records"]
     if name.startswith("bulkdata:import_"):
         from tests.bulkdata.helpers import job_for
@@ -219,6 +234,30 @@ def api_client_url(name: str) -> str:
         delivery = WebhookDelivery.objects.create(client=client, kyc_ref_no="REF-1", record_status="approved")
         return reverse(name, kwargs={"pk": client.pk, "delivery_id": delivery.pk})
     return reverse(name, kwargs={"pk": client.pk})
+
+
+def institution_change_url(name: str, scope: str) -> str:
+    from django.urls import reverse
+
+    from institutions.models import InstitutionChange
+
+    institution = Institution.objects.order_by("pk").first()
+    if scope == "other":
+        institution = Institution.objects.create(
+            name="Other Bank",
+            fi_code="OTHER01",
+            region_code="KA",
+            cersai_username="OTHER",
+            api_base_url="https://other.example.com",
+        )
+    proposer = User.objects.filter(username="petra").first() or make_user("petra", Role.ADMIN)
+    change = InstitutionChange.objects.create(
+        institution=institution,
+        proposed_by=proposer,
+        changes={"region_code": [institution.region_code, "GJ"]},
+        reason="A new region",
+    )
+    return reverse(name, kwargs={"pk": change.pk})
 
 
 def client_for(role: str, world: dict[str, Any]) -> Client:

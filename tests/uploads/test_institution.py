@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from institutions.models import AuditEvent, Branch, Institution, User
-from tests.conftest import TOKEN, new_record, otp_login
+from institutions.models import AuditEvent, Branch, Institution, InstitutionChange, Role, User
+from tests.conftest import TOKEN, make_user, new_record, otp_login
 from uploads.institution import institution_configure
 
 pytestmark = pytest.mark.django_db
@@ -94,30 +94,35 @@ def settings_form(institution: Institution, **overrides: Any) -> dict[str, Any]:
     return data | numbers | {"new_token": ""} | overrides
 
 
-def test_admin_saving_a_new_token_stores_it_with_who_replaced_it(
+def propose_and_approve(client: Client, institution: Institution, proposer: User, **overrides: Any) -> User:
+    """The proposer saves the form; a second administrator approves on the page. Returns the approver."""
+    otp_login(client, proposer)
+    form = settings_form(institution, reason="Token rotated by KwikID", **overrides)
+    client.post(reverse("uploads:institution_settings"), form)
+    change = InstitutionChange.objects.get(status=InstitutionChange.Status.PENDING)
+    approver = make_user("fiona", Role.ADMIN)
+    otp_login(client, approver)
+    client.post(reverse("uploads:institution_change_approve", kwargs={"pk": change.pk}))
+    return approver
+
+
+def test_admin_saving_a_new_token_stores_it_once_approved_with_who_replaced_it(
     client: Client, erin: User, institution: Institution
 ) -> None:
-    otp_login(client, erin)
-
-    client.post(
-        reverse("uploads:institution_settings"), settings_form(institution, new_token="new-token-5555aaaa")
-    )
+    approver = propose_and_approve(client, institution, erin, new_token="new-token-5555aaaa")
 
     institution.refresh_from_db()
-    assert (institution.api_token, institution.token_updated_by) == ("new-token-5555aaaa", erin)
+    assert (institution.api_token, institution.token_updated_by) == ("new-token-5555aaaa", approver)
 
 
-def test_admin_saving_a_new_token_lifts_the_sending_pause(
+def test_admin_saving_a_new_token_lifts_the_sending_pause_once_approved(
     client: Client, erin: User, institution: Institution
 ) -> None:
     Institution.objects.filter(pk=institution.pk).update(
         sending_paused_at=timezone.now(), sending_paused_reason="KwikID refused the token"
     )
-    otp_login(client, erin)
 
-    client.post(
-        reverse("uploads:institution_settings"), settings_form(institution, new_token="new-token-5555aaaa")
-    )
+    propose_and_approve(client, institution, erin, new_token="new-token-5555aaaa")
 
     institution.refresh_from_db()
     assert (institution.sending_paused_at, institution.sending_paused_reason) == (None, "")
