@@ -6,11 +6,14 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
-from institutions.models import Branch, Institution, User
+from institutions.models import AuditEvent, Branch, Institution, User
 from kwikid_standin.server import StandIn
 from records.models import KycRecord, Status
-from tests.conftest import approved_record, wait_for
+from tests.conftest import approved_record, otp_login, wait_for
+from tests.uploads.test_institution import settings_form
 from uploads import services
 from uploads.models import BatchStatus, UploadBatch
 
@@ -23,6 +26,21 @@ def _turn_on(institution: Institution) -> None:
 def test_the_switch_is_off_by_default(institution: Institution) -> None:
     assert Institution._meta.get_field("send_guide_extra_fields").default is False
     assert Institution.objects.get(pk=institution.pk).send_guide_extra_fields is False
+
+
+@pytest.mark.django_db
+def test_an_admin_turns_the_switch_on_on_the_settings_page_and_it_is_audited(
+    client: Client, erin: User, institution: Institution
+) -> None:
+    otp_login(client, erin)
+    page = client.get(reverse("uploads:institution_settings")).content.decode()
+    assert "number_of_identity and additional_documents" in page
+    client.post(
+        reverse("uploads:institution_settings"), settings_form(institution, send_guide_extra_fields="on")
+    )
+    assert Institution.objects.get(pk=institution.pk).send_guide_extra_fields is True
+    event = AuditEvent.objects.get(action="institution_configured")
+    assert event.detail["changes"] == {"send_guide_extra_fields": [False, True]}
 
 
 @pytest.mark.django_db
