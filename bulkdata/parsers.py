@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from defusedxml import DefusedXmlException
 
 from ckycportal.errors import PortalError
 from codelists.selectors import CODE_LISTS
-from kwikid.fields import FIELDS, RECORD, SECTIONS
+from kwikid.fields import CURRENT_ADDRESS_FIELDS, DISABILITY_FIELDS, FIELDS, RECORD, SECTIONS
 
 # Limits, stated on the import page. The longest field takes 150 characters; a line of 40 such cells
 # stays far below MAX_LINE_CHARS.
@@ -41,6 +42,26 @@ MAX_BLANK_ROWS = 1_000  # blank lines are skipped, but a file of mostly nothing 
 
 BRANCH_COLUMN = "branch_code"
 COLUMNS: tuple[str, ...] = (*FIELDS, BRANCH_COLUMN)
+# Columns a CSV or workbook may leave out: their cells are read as blank. A column is optional when the CKYC
+# rules (records.validation) accept it blank in a complete record: those never required (middle names, the
+# mobile and its ISD code, the differently-abled flag, which blank means N) and those required only when
+# another column says so (the disability details for a differently abled applicant, the current address
+# when it is not the proof of address: a row that needs them then gets that field's own "is required").
+# Every other field is a required column, refused by name when absent. The template and the import page
+# say which is which from here; tests/bulkdata/test_columns.py holds this list to validation's rules.
+OPTIONAL_COLUMNS: frozenset[str] = frozenset(
+    {
+        "applicant_middle_name",
+        "applicant_rel_middle_name",
+        "differently_abled_flag",
+        *DISABILITY_FIELDS,
+        *CURRENT_ADDRESS_FIELDS,
+        "mobile_isd",
+        "mobile_number",
+        BRANCH_COLUMN,
+    }
+)
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(name for name in FIELDS if name not in OPTIONAL_COLUMNS)
 # Columns the portal's own files add after the fields (the record export's status, updated_at and what the
 # registry gave, the error file's errors); an import ignores them, so those files can be uploaded again.
 EXPORT_ONLY_COLUMNS = frozenset(
@@ -84,6 +105,21 @@ class RawRow:
     notes: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+# Bytes that text does not hold: the C0 controls but tab, line feed, form feed and carriage return, and DEL.
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _is_binary(head: bytes) -> bool:
+    """A file's first bytes are binary data, not text with a stray NUL in a cell (which is that row's
+    problem): they are not UTF-8, or more than one byte in 32 is a control byte (UTF-16 without a byte order
+    mark, images, executables, a file of zeros)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return True
+    return len(_CONTROL_BYTES.findall(head)) * 32 > len(head)
+
+
 def detect_format(head: bytes, filename: str = "") -> str:
     """The file's format from its first bytes (the name only breaks ties); refuses what no reader takes."""
     if not head.strip():
@@ -99,7 +135,7 @@ def detect_format(head: bytes, filename: str = "") -> str:
         raise FileRefused(
             "Old Excel files (.xls) cannot be read. Save the workbook as .xlsx and upload that."
         )
-    if b"\x00" in head:
+    if b"\x00" in head and _is_binary(head):
         raise FileRefused("This is not a text file or a spreadsheet (it holds binary data).")
     text = head.removeprefix(codecs.BOM_UTF8).lstrip()
     if text[:1] in (b"{", b"[") or filename.lower().endswith(".json"):
@@ -142,14 +178,16 @@ def _header(cells: list[Any]) -> list[str]:
     extra = [name for name in names if name and name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
     if extra:
         problems.append(f"unknown columns: {', '.join(_short(name) for name in extra[:10])}")
-    missing = [name for name in FIELDS if name not in names]
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
-        problems.append(f"missing columns: {', '.join(missing)}")
+        problems.append(f"missing required columns: {', '.join(missing)}")
     if problems:
         raise FileRefused(
             "The header row does not match the template ("
             + "; ".join(problems)
-            + "). Columns are the API's field names, plus an optional branch_code; download the template."
+            + "). Columns are the API's field names, plus an optional branch_code; optional columns (the "
+            "current address, the disability details, middle names, mobile) may be left out. Download the "
+            "template."
         )
     return names
 
@@ -164,6 +202,45 @@ def _check_cell(number: int, column: str, value: Any) -> None:
             f"Row {number}, column {column}: the cell holds {len(value):,} characters; no field takes more "
             f"than {MAX_CELL_CHARS:,}. Check that the right file was chosen."
         )
+
+
+# A control character in a cell is a problem of that row and column, not of the file. Tab, line feed and
+# carriage return are not among them: a quoted CSV cell or a workbook cell may hold them (Alt+Enter in
+# Excel), and validation refuses them in every text field with its own message, so the maker fixes the
+# address rather than the portal joining its lines.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Excel stores a control character in a cell as the escape _xHHHH_ (XML cannot hold it); openpyxl reads the
+# escape as that text.
+_EXCEL_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_CHECKED_COLUMNS = frozenset(COLUMNS)
+
+
+def control_message(char: str) -> str:
+    return f"a control character (U+{ord(char):04X}) is not allowed"
+
+
+def _control_character(value: str, *, excel: bool) -> str | None:
+    found = CONTROL_CHARACTER.search(value)
+    if found:
+        return found.group()
+    if excel and "_x" in value:
+        for escape in _EXCEL_ESCAPE.finditer(value):
+            char = chr(int(escape.group(1), 16))
+            if CONTROL_CHARACTER.match(char):
+                return char
+    return None
+
+
+def control_notes(values: dict[str, Any], *, excel: bool = False) -> list[tuple[str, str, str]]:
+    """A problem for each column of a record whose cell holds a control character (run only on rows where
+    a cheaper check over the whole line or row found one, or per text cell of a workbook)."""
+    notes = []
+    for name, value in values.items():
+        if name in _CHECKED_COLUMNS and isinstance(value, str):
+            char = _control_character(value, excel=excel)
+            if char is not None:
+                notes.append((name, control_message(char), "error"))
+    return notes
 
 
 def _too_many_rows(number: int) -> FileRefused:
@@ -196,10 +273,12 @@ def _too_many_blanks() -> FileRefused:
 # --- CSV --------------------------------------------------------------------------------------------
 
 
-def _lines(binary: IO[bytes]) -> Iterator[str]:
+def _lines(binary: IO[bytes], controls: list[int]) -> Iterator[str]:
     """The file's lines as text, decoded one by one (so a decoding error names its line), refusing a line
-    longer than MAX_LINE_CHARS before it is read into memory."""
+    longer than MAX_LINE_CHARS before it is read into memory. Appends to ``controls`` the number of each
+    line holding a control character (a cheap test a line: the cells are looked at only then)."""
     number = 0
+    search = CONTROL_CHARACTER.search
     while True:
         line = binary.readline(MAX_LINE_CHARS)
         if not line:
@@ -213,17 +292,23 @@ def _lines(binary: IO[bytes]) -> Iterator[str]:
         if number == 1:
             line = line.removeprefix(codecs.BOM_UTF8)  # Excel's "CSV UTF-8" starts with a byte order mark
         try:
-            yield line.decode("utf-8")
+            text = line.decode("utf-8")
         except UnicodeDecodeError:
             raise FileRefused(
                 f"The file is not UTF-8 text (line {number}). In Excel choose 'Save as' → "
                 "'CSV UTF-8 (Comma delimited)', or upload the workbook (.xlsx) itself."
             ) from None
+        # isprintable() is false for every control character, and several times faster than the regex,
+        # which then looks only at lines with a tab, a lone CR or a character str calls unprintable.
+        if not text.rstrip("\r\n").isprintable() and search(text):
+            controls.append(number)
+        yield text
 
 
 def _csv_rows(opener: Opener) -> Iterator[RawRow]:
     with opener() as binary:
-        lines = _lines(binary)
+        controls: list[int] = []  # lines with a control character not yet matched to their row
+        lines = _lines(binary, controls)
         reader: Any = None
         try:
             first = next((line for line in lines if line.strip()), None)
@@ -232,10 +317,15 @@ def _csv_rows(opener: Opener) -> Iterator[RawRow]:
             delimiter = ";" if first.count(";") > first.count(",") else ","
             reader = csv.reader(_chain(first, lines), delimiter=delimiter, strict=True)
             names = _header(next(reader))
+            controls.clear()  # the header's own: an unknown column's name is refused above
             width = len(names)
             blanks, count = 0, 0
             saw_example = False
             for cells in reader:
+                # The reader has read exactly this row's lines since the last row.
+                dirty = bool(controls)
+                if dirty:
+                    controls.clear()
                 if not any(cell.strip() for cell in cells):
                     blanks += 1
                     if blanks > MAX_BLANK_ROWS:
@@ -258,7 +348,7 @@ def _csv_rows(opener: Opener) -> Iterator[RawRow]:
                     count -= 1
                     saw_example = True
                     continue
-                yield RawRow(number, values)
+                yield RawRow(number, values, control_notes(values)) if dirty else RawRow(number, values)
             if count == 0:
                 raise _no_records(saw_example)
         except csv.Error as exc:
@@ -321,14 +411,17 @@ def _xlsx_rows(opener: Opener) -> Iterator[RawRow]:
             if len(values) > len(names) and any(v not in (None, "") for v in values[len(names) :]):
                 raise FileRefused(f"Row {number} has values in columns without a name in the header row.")
             row: dict[str, Any] = {}
+            dirty = False
             for name, value in zip(names, values, strict=False):
                 _check_cell(number, name, value)
+                if value.__class__ is str and ("_x" in value or not value.isprintable()):
+                    dirty = True  # perhaps: control_notes looks closer
                 row[name] = value
             if _is_example(row):
                 count -= 1
                 saw_example = True
                 continue
-            yield RawRow(number, row)
+            yield RawRow(number, row, control_notes(row, excel=True)) if dirty else RawRow(number, row)
         if names is None:
             raise FileRefused("The file is empty.")
         if count == 0:
@@ -479,6 +572,7 @@ def _json_rows(opener: Opener) -> Iterator[RawRow]:
                             flat[BRANCH_COLUMN] = default_branch
                         for name, cell in flat.items():
                             _check_cell(count, name, cell)
+                        notes += control_notes(flat)
                         yield RawRow(count, flat, notes)
                         builder = None
                 elif path == prefix:

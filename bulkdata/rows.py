@@ -195,7 +195,11 @@ def prepare(row: RawRow, *, today: date, warnings_block: bool, codes: CodeBook |
     """Convert, clean and validate one row (duplicates and branches are the service's, with the database)."""
     book = codes if codes is not None else STATIC_CODE_BOOK  # what validate_record(codes=None) uses
     data, problems = convert(row.values)
-    problems += [Problem(field, message, severity) for field, message, severity in row.notes]
+    if row.notes:
+        # The reader's problem with a cell (a control character in it) is that field's one error.
+        noted = {field for field, _message, severity in row.notes if severity == "error"}
+        problems = [problem for problem in problems if problem.field not in noted]
+        problems += [Problem(field, message, severity) for field, message, severity in row.notes]
     cleaned, label_problems = clean(data, codes=book)
     problems += label_problems
     failed = {p.field for p in problems if p.is_error}

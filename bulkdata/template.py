@@ -1,5 +1,8 @@
 """The import templates: the columns, one example row, and (workbook) one sheet per code list.
 
+Each column is required or optional (``parsers.OPTIONAL_COLUMNS``): the workbook's header cells say which
+in a note (and optional ones are not bold), and the import page lists the optional ones.
+
 The example row's ``kyc_ref_no`` is ``EXAMPLE_REF``: the importer skips that row, so a template filled in
 below it (or over it) imports as it is. The workbook's code sheets are named ``Codes - <list>``; the
 importer ignores sheets of exactly those names and refuses any other second sheet, so the file a maker
@@ -15,8 +18,9 @@ from django.utils import timezone
 
 from codelists.codes import CODED_LISTS, CodeBook
 from codelists.selectors import CODE_LISTS
+from kwikid.fields import CURRENT_ADDRESS_FIELDS, DISABILITY_FIELDS, FIELD_LABELS
 
-from .parsers import COLUMNS, EXAMPLE_REF, code_sheet_name
+from .parsers import BRANCH_COLUMN, COLUMNS, EXAMPLE_REF, OPTIONAL_COLUMNS, code_sheet_name
 
 RECORDS_SHEET = "Records"
 
@@ -65,6 +69,31 @@ EXAMPLE: dict[str, str] = {
 }
 
 
+REQUIRED = "Required."
+_OPTIONAL = "Optional: may be blank, and the column may be left out of the file"
+
+
+def column_note(name: str) -> str:
+    """Whether a column is required or optional (``parsers.OPTIONAL_COLUMNS``), and when an optional one is
+    needed: the note on the workbook template's header cell and on the import page."""
+    if name not in OPTIONAL_COLUMNS:
+        return REQUIRED
+    if name == BRANCH_COLUMN:
+        return f"{_OPTIONAL} (blank: the branch chosen on the import page)."
+    if name in CURRENT_ADDRESS_FIELDS:
+        return f"{_OPTIONAL}; needed when current_address_same_as_poa_address is N."
+    if name == "differently_abled_flag":
+        return f"{_OPTIONAL} (blank means N)."
+    if name in DISABILITY_FIELDS:
+        return f"{_OPTIONAL}; needed when differently_abled_flag is Y."
+    return f"{_OPTIONAL}."
+
+
+def column_notes() -> list[tuple[str, str, bool]]:
+    """(column, note, required) for every column of the template, in its order."""
+    return [(name, column_note(name), name not in OPTIONAL_COLUMNS) for name in COLUMNS]
+
+
 def example_values(today: date | None = None) -> dict[str, str]:
     """The example record, declared yesterday and verified today: rows a maker copies from it start with
     the whole upload deadline ahead of them, not already overdue."""
@@ -93,10 +122,15 @@ def write_template_xlsx(target: Any, *, book: CodeBook) -> None:
     sheet.append(list(COLUMNS))
     sheet.append(example_row())
     bold = Font(bold=True)
+    optional_font = Font(italic=True, color="595959")
     example_fill = PatternFill("solid", fgColor="FFF2CC")
     for cell in sheet[1]:
-        cell.font = bold
-        sheet.column_dimensions[cell.column_letter].width = max(12, len(str(cell.value)) + 2)
+        name = str(cell.value)
+        # Required columns in bold, optional ones in grey italics; each header says which, as a note.
+        cell.font = optional_font if name in OPTIONAL_COLUMNS else bold
+        label = FIELD_LABELS.get(name, "Branch code")
+        cell.comment = Comment(f"{label}. {column_note(name)}", "CKYC Portal", width=300, height=90)
+        sheet.column_dimensions[cell.column_letter].width = max(12, len(name) + 2)
     for cell in sheet[2]:
         cell.fill = example_fill
         cell.font = Font(italic=True)

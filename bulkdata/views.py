@@ -70,6 +70,9 @@ def import_start(request: AuthedRequest) -> HttpResponse:
             },
             "example_ref": EXAMPLE_REF,
             "code_sheet_prefix": CODE_SHEET_PREFIX,
+            "optional_columns": [
+                (name, note) for name, note, required in template.column_notes() if not required
+            ],
         },
     )
 

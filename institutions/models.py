@@ -45,6 +45,15 @@ class Institution(models.Model):
         default=False,
         help_text="Only when KwikID has confirmed it: batches whose answer was lost are then resent.",
     )
+    # KwikID's integration guide (V1.3) marks these two record members as required; the API page's sample
+    # request leaves them out. Sent only when the institution's contract with KwikID asks for them; read at
+    # send time, so turning it on or off applies to records already approved and queued.
+    send_guide_extra_fields = models.BooleanField(
+        "send the V1.3 guide's number_of_identity and additional_documents",
+        default=False,
+        help_text="Only when KwikID asks for them: each record then carries number_of_identity (1, the PAN) "
+        "and an empty additional_documents list.",
+    )
     # Compliance settings (CKYC validation and the deadline clock).
     warnings_block = models.BooleanField(
         "validation warnings block submission",

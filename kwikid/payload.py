@@ -112,6 +112,37 @@ def record_to_payload(record: Any) -> dict[str, Any]:
     }
 
 
+# KwikID's integration guide (V1.3) marks two more record members as required that the API page's sample
+# leaves out; an institution sends them only when its setting says so (uploads: send_guide_extra_fields).
+GUIDE_EXTRA_MEMBERS: tuple[str, ...] = ("number_of_identity", "additional_documents")
+# The record object's members that are identity documents: the PAN is the one the portal keeps.
+IDENTITY_MEMBERS: tuple[str, ...] = ("pan",)
+
+
+def identity_count(record: Mapping[str, Any]) -> int:
+    """How many identity documents a record object carries (``number_of_identity``): 1 for the PAN."""
+    return sum(1 for member in IDENTITY_MEMBERS if record.get(member))
+
+
+def with_guide_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record object with the guide's ``number_of_identity`` and (empty) ``additional_documents``."""
+    return {**record, "number_of_identity": identity_count(record), "additional_documents": []}
+
+
+def with_guide_fields_encoded(encoded: bytes) -> bytes:
+    """``with_guide_fields`` on a serialised record object, without parsing it (a frozen payload as sent).
+
+    The object ends with its closing brace; the two members go in before it, as ``_dumps`` would write
+    them. Only the PAN is counted, and every record sent has one (validation requires it).
+    """
+    return (
+        encoded[:-1]
+        + b',"number_of_identity":'
+        + str(len(IDENTITY_MEMBERS)).encode()
+        + (b',"additional_documents":[]}')
+    )
+
+
 _DATE_FIELDS = frozenset(DATE_FIELDS)
 
 
@@ -133,15 +164,17 @@ def payload_to_record(payload: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def build_request(header: Header, records: Iterable[Any]) -> dict[str, Any]:
-    """The whole request body for one batch: the CERSAI header fields, then the records in order."""
+def build_request(header: Header, records: Iterable[Any], *, guide_fields: bool = False) -> dict[str, Any]:
+    """The whole request body for one batch: the CERSAI header fields, then the records in order (with the
+    guide's extra members when ``guide_fields``)."""
+    objects = [record_to_payload(record) for record in records]
     return {
         "fi_code": header.fi_code,
         "version": header.version,
         "region_code": header.region_code,
         "username": header.username,
         "branch_code": header.branch_code,
-        "records": [record_to_payload(record) for record in records],
+        "records": [with_guide_fields(o) for o in objects] if guide_fields else objects,
     }
 
 

@@ -25,10 +25,11 @@ def _validator(schema: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile({**root, "components": spec["components"]})  # type: ignore[no-any-return]
 
 
-def record_problem(record: dict[str, Any]) -> str | None:
-    """Why KwikID's schema would refuse this record object, or None when it would pass."""
+def record_problem(record: dict[str, Any], *, guide_fields: bool = False) -> str | None:
+    """Why KwikID's schema would refuse this record object, or None when it would pass: the API page's
+    ``Record``, or with ``guide_fields`` the integration guide's ``GuideRecord`` (two more members)."""
     try:
-        _validator("Record")(record)
+        _validator("GuideRecord" if guide_fields else "Record")(record)
     except fastjsonschema.JsonSchemaValueException as exc:
         return exc.message.replace("data.", "", 1).replace("data ", "record ", 1)
     return None

@@ -194,6 +194,14 @@ def validate_upload(payload: Any) -> tuple[dict[str, list[str]], list[str]]:
             errors[prefix + ".pan"] = [problem]
         elif isinstance(pan, str) and not _PAN_RE.fullmatch(pan):
             errors[prefix + ".pan"] = [_BAD_PAN]
+        # The integration guide's two members (the API page's sample has neither): checked when present.
+        count = record.get("number_of_identity")
+        if "number_of_identity" in record and (
+            not isinstance(count, int) or isinstance(count, bool) or count < 1
+        ):
+            errors[prefix + ".number_of_identity"] = ["Must be an integer of at least 1."]
+        if "additional_documents" in record and not isinstance(record["additional_documents"], list):
+            errors[prefix + ".additional_documents"] = ["Must be a list."]
         for section_name, section in _SECTIONS.items():
             section_value = record.get(section_name)
             if section_value is None:

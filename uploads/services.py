@@ -47,6 +47,8 @@ from kwikid.payload import (
     encode_request,
     payload_to_record,
     record_to_payload,
+    with_guide_fields,
+    with_guide_fields_encoded,
 )
 from kwikid.rejections import map_rejection
 from kwikid.schema import record_problem
@@ -239,7 +241,7 @@ def _failing_ckyc_rules(rows: list[dict[str, Any]], *, warnings_block: bool) -> 
 
 
 def _batch_records(
-    batch: UploadBatch, *, warnings_block: bool
+    batch: UploadBatch, *, warnings_block: bool, guide_fields: bool = False
 ) -> tuple[list[Sent], list[bytes], dict[int, str]]:
     """The batch's pending records in request order, each as the bytes of its record object, and those
     refused (by id, with what to fix) because they no longer pass the CKYC rules or KwikID's schema.
@@ -248,6 +250,10 @@ def _batch_records(
     checked again only when the code book changed or the day turned since it passed (its ``frozen_checked``),
     and then from the frozen payload itself. A record approved before payloads were frozen is read field by
     field and checked, as it always was.
+
+    With ``guide_fields`` (the institution's send_guide_extra_fields, read at send time so that a change
+    applies to records already queued) each record object gains the guide's two members, frozen or not,
+    and is checked against the guide's schema.
     """
     # Two index lookups whatever the planner's statistics say: the item ids by (batch, position), then the
     # records by primary key (a join could pick a scan of the record table while the statistics are stale).
@@ -285,7 +291,12 @@ def _batch_records(
     refused |= {
         pk: f"KwikID would refuse it: {problem}"
         for pk, payload in payloads.items()
-        if pk not in refused and (problem := record_problem(payload))
+        if pk not in refused
+        and (
+            problem := record_problem(
+                with_guide_fields(payload) if guide_fields else payload, guide_fields=guide_fields
+            )
+        )
     }
     records: list[Sent] = []
     encoded: list[bytes] = []
@@ -295,7 +306,8 @@ def _batch_records(
         ref, frozen, _checked = rows[pk]
         records.append(Sent(pk, ref))
         # Each record serialised once (compact, as frozen): to size the body, then joined into it.
-        encoded.append(frozen.encode() if frozen else encode_records([payloads[pk]])[0])
+        body = frozen.encode() if frozen else encode_records([payloads[pk]])[0]
+        encoded.append(with_guide_fields_encoded(body) if guide_fields else body)
     return records, encoded, refused
 
 
@@ -327,7 +339,11 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
         _set_batch(batch, BatchStatus.PAUSED, attempt_count=F("attempt_count") - 1, error=reason)
         return SendOutcome(batch_id, BatchStatus.PAUSED)
 
-    records, encoded, refused = _batch_records(batch, warnings_block=institution.warnings_block)
+    records, encoded, refused = _batch_records(
+        batch,
+        warnings_block=institution.warnings_block,
+        guide_fields=institution.send_guide_extra_fields,
+    )
     header = Header(
         fi_code=institution.fi_code,
         version=institution.api_version,

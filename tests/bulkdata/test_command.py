@@ -128,3 +128,14 @@ def test_unknown_branch_and_user_are_refused(write_file: Callable[..., Path], al
         run(str(path), "--branch", "NOPE", "--as", "alice")
     with pytest.raises(CommandError, match="No active user 'nobody'"):
         run(str(path), "--branch", "BRA", "--as", "nobody")
+
+
+def test_a_nul_in_a_cell_is_one_line_naming_its_row_and_column_and_nothing_is_saved(
+    write_file: Callable[..., Path], alice: User, branch_a: Branch
+) -> None:
+    records = rows(12)
+    records[10]["poa_vtc"] = "Mum\x00bai"  # row 12 of the sheet
+    code, lines = run(str(write_file(csv_bytes(records))), "--branch", "BRA", "--as", "alice")
+    assert code == 1
+    assert "row 12 poa_vtc: a control character (U+0000) is not allowed" in lines
+    assert not KycRecord.objects.exists()

@@ -77,7 +77,7 @@ def test_missing_extra_and_repeated_columns_are_named() -> None:
     message = refused(csv_bytes(rows(1), columns))
     assert "repeated columns: kyc_ref_no" in message
     assert "unknown columns: shoe_size" in message
-    assert "missing columns: pan" in message
+    assert "missing required columns: pan" in message
 
 
 def test_header_without_records_is_refused() -> None:

@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from bulkdata.parsers import COLUMNS, EXAMPLE_REF, FileRefused, RawRow, read_rows
+from bulkdata.parsers import COLUMNS, EXAMPLE_REF, OPTIONAL_COLUMNS, FileRefused, RawRow, read_rows
 from bulkdata.rows import prepare
 from bulkdata.template import EXAMPLE, example_row
 from codelists.codes import STATIC_CODE_BOOK
@@ -155,3 +155,24 @@ def test_static_book_still_refuses_what_the_template_does_not_teach() -> None:
     row = RawRow(2, dict(EXAMPLE, gender="Q", kyc_ref_no="R-1"))
     problems = prepare(row, today=AS_OF, warnings_block=False, codes=STATIC_CODE_BOOK).problems
     assert [p.field for p in problems] == ["gender"]
+
+
+def test_the_workbook_header_says_which_columns_are_required_and_which_optional(maker: Client) -> None:
+    header = {str(c.value): c for c in template_workbook(maker)["Records"][1]}
+    assert header["pan"].comment.text == "PAN. Required."
+    assert header["pan"].font.b
+    current = header["current_address_line_1"]
+    assert (
+        "Optional" in current.comment.text
+        and "current_address_same_as_poa_address is N" in current.comment.text
+    )
+    assert not current.font.b
+    assert {name for name, c in header.items() if "Optional" in c.comment.text} == set(OPTIONAL_COLUMNS)
+
+
+def test_the_import_page_lists_the_optional_columns(maker: Client) -> None:
+    html = maker.get("/data/imports/").content.decode()
+    assert "left out of the file" in html
+    for name in OPTIONAL_COLUMNS:
+        assert f">{name}</code>" in html
+    assert ">pan</code>" not in html
