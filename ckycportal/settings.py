@@ -105,6 +105,8 @@ INSTALLED_APPS = [
     "api",
     "ninja",  # the API docs page's template and its Swagger UI files (no CDN)
     "codelists",
+    # The audit trail's append-only triggers (ckycportal/triggers.py), declared on the models, migrated.
+    "pgtrigger",
 ]
 
 MIDDLEWARE = [

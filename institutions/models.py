@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from ckycportal.fields import EncryptedTextField
+from ckycportal.triggers import append_only
 
 CODE_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_-]+$", "Use letters, digits, hyphen or underscore only.")
 
@@ -248,6 +249,8 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Append-only in the database: UPDATE and DELETE are refused (ckycportal.triggers).
+        triggers = append_only("auditevent")
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_id}".strip()

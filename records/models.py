@@ -5,6 +5,7 @@ Every status change goes through ``records.services._transition``: nothing else 
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -12,6 +13,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from ckycportal.fields import EncryptedDateField, EncryptedTextField
+from ckycportal.triggers import Refuse, StrictTrigger
 from institutions.models import Branch
 
 from .masking import mask_name, mask_value
@@ -173,10 +175,43 @@ class KycRecord(models.Model):
     frozen_checked = models.CharField(max_length=60, blank=True, default="", db_default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The retention purge's tombstone: when the record's personal data was erased, and under which rule
+    # ("purged on 2026-12-02, under rule ..."). Once set, neither changes (a database trigger, below); the
+    # record's events then carry the same note in place of anything personal (RecordEvent's trigger).
+    purged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    purge_note = models.CharField(max_length=200, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         verbose_name = "KYC record"
         ordering = ["-updated_at", "-id"]
+        # Only a record past retention is purged, and a purge is final. The WHEN clause keeps the check off
+        # every other update of a record (status moves, edits): PostgreSQL evaluates it without calling
+        # the function. The 5 years are the retention rule's (uploads.retention, PMLA).
+        triggers = [
+            StrictTrigger(
+                name="kycrecord_purge_is_final",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition("OLD.purged_at IS NOT NULL OR NEW.purged_at IS NOT NULL"),
+                func="""
+                IF OLD.purged_at IS NOT NULL THEN
+                    IF NEW.purged_at IS DISTINCT FROM OLD.purged_at
+                            OR NEW.purge_note IS DISTINCT FROM OLD.purge_note THEN
+                        RAISE EXCEPTION 'UPDATE refused on %: a purge is final', TG_TABLE_NAME
+                            USING ERRCODE = '42501';
+                    END IF;
+                    RETURN NEW;
+                END IF;
+                IF NEW.relationship_closed_on IS NULL
+                        OR NEW.relationship_closed_on > CURRENT_DATE - INTERVAL '5 years'
+                        OR NEW.purge_note = '' THEN
+                    RAISE EXCEPTION 'UPDATE refused on %: only a record whose relationship closed more than '
+                        '5 years ago is purged, with a note', TG_TABLE_NAME USING ERRCODE = '42501';
+                END IF;
+                RETURN NEW;
+                """,
+            ),
+        ]
         constraints = [
             # KwikID treats kyc_ref_no as the idempotency key: "ref-1" and "REF-1" must not both exist.
             models.UniqueConstraint(
@@ -235,7 +270,7 @@ class KycRecord(models.Model):
 
     @property
     def is_editable(self) -> bool:
-        return self.status in EDITABLE_STATUSES
+        return self.status in EDITABLE_STATUSES and self.purged_at is None
 
     @property
     def clock_stopped(self) -> bool:
@@ -328,6 +363,47 @@ class RecordEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # Append-only in the database. Two UPDATEs are allowed. The retention purge's tombstone, which the
+        # trigger writes itself: an event of a purged record (KycRecord.purged_at) keeps every column but
+        # its reason, which becomes the record's purge note, its clear values (dropped) and its diff (the
+        # changed fields' names alone), whatever the UPDATE asked for. And key rotation, which re-encrypts
+        # the clear values and changes nothing else (they can be neither blanked nor added). Any other
+        # UPDATE, and every DELETE, is refused.
+        triggers = [
+            Refuse(
+                name="recordevent_no_delete",
+                operation=pgtrigger.Delete,
+                rule="the audit trail is append-only",
+            ),
+            StrictTrigger(
+                name="recordevent_tombstone_only",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                declare=[("note", "TEXT")],
+                func="""
+                SELECT r.purge_note INTO note FROM records_kycrecord r
+                    WHERE r.id = OLD.record_id AND r.purged_at IS NOT NULL;
+                IF note IS NULL THEN
+                    -- Key rotation (rotate_encryption_keys): the clear values re-encrypted, nothing else.
+                    IF OLD.changed_values <> '' AND NEW.changed_values <> ''
+                            AND to_jsonb(NEW) - 'changed_values' = to_jsonb(OLD) - 'changed_values' THEN
+                        RETURN NEW;
+                    END IF;
+                    RAISE EXCEPTION 'UPDATE refused on %: the audit trail is append-only (only the retention '
+                        'purge tombstones a purged record''s history)', TG_TABLE_NAME USING ERRCODE = '42501';
+                END IF;
+                NEW := OLD;
+                NEW.reason := note;
+                NEW.changed_values := '';
+                NEW.changed_fields := (
+                    SELECT COALESCE(jsonb_agg(CASE WHEN jsonb_typeof(e) = 'object'
+                        THEN COALESCE(e ->> 'field', '') ELSE e #>> '{}' END), '[]'::jsonb)
+                    FROM jsonb_array_elements(OLD.changed_fields) AS e
+                );
+                RETURN NEW;
+                """,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -53,6 +53,10 @@ class TransitionNotAllowed(ActionRefused):
     """The move is not in ALLOWED_TRANSITIONS (or not allowed to this user)."""
 
 
+# A purged record is a tombstone (uploads.retention): its personal data is gone and it moves no more.
+PURGED_MESSAGE = "This record was purged at the end of its retention period: it cannot be changed."
+
+
 class RecordConflict(PortalError):
     """Someone else changed the record meanwhile; nothing was written."""
 
@@ -236,6 +240,8 @@ def record_update(*, actor: User, record: KycRecord, data: Mapping[str, Any]) ->
     _require_branch(actor, record.branch)
     values = _clean(data, complete=False) | _portal_values(data)
     locked = KycRecord.objects.select_for_update().select_related("branch__institution").get(pk=record.pk)
+    if locked.purged_at is not None:
+        raise TransitionNotAllowed(PURGED_MESSAGE)
     if locked.status not in EDITABLE_STATUSES:
         raise TransitionNotAllowed(not_editable_message(locked))
     values["upload_due_on"] = due_on(
@@ -310,6 +316,8 @@ def _transition(
     Call inside a transaction.
     """
     current = record.status
+    if record.purged_at is not None:
+        raise TransitionNotAllowed(PURGED_MESSAGE)
     if to not in ALLOWED_TRANSITIONS[current]:
         raise TransitionNotAllowed(
             f"A record that is {Status(current).label.lower()} cannot become {Status(to).label.lower()}."

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from ckycportal.triggers import append_only
 from institutions.models import Institution
 from records.models import KycRecord
 
@@ -73,6 +74,8 @@ class SearchAttempt(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["institution", "created_at"], name="registry_search_day")]
+        # Append-only in the database: UPDATE and DELETE are refused (ckycportal.triggers).
+        triggers = append_only("searchattempt")
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 
+from ckycportal.triggers import APPEND_ONLY, Refuse
 from institutions.models import Branch, Institution
 from records.models import KycRecord
 
@@ -146,6 +148,22 @@ class UploadAttempt(models.Model):
     class Meta:
         ordering = ["batch", "number"]
         constraints = [models.UniqueConstraint(fields=["batch", "number"], name="attempt_number_unique")]
+        # Written twice, then never: inserted before the call (so a reclaim sees an attempt that never
+        # answered), and completed once with its duration and answer. The database refuses every DELETE
+        # and any UPDATE of a completed attempt or of which batch, number and start it is.
+        triggers = [
+            Refuse(name="uploadattempt_no_delete", operation=pgtrigger.Delete, rule=APPEND_ONLY),
+            Refuse(
+                name="uploadattempt_completed_once",
+                operation=pgtrigger.Update,
+                rule="an upload attempt is completed once, then never changes",
+                condition=pgtrigger.Condition(
+                    "OLD.duration_ms IS NOT NULL OR NEW.batch_id IS DISTINCT FROM OLD.batch_id"
+                    " OR NEW.number IS DISTINCT FROM OLD.number"
+                    " OR NEW.started_at IS DISTINCT FROM OLD.started_at"
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Batch {self.batch_id} attempt {self.number}"

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -75,8 +76,9 @@ def test_derivation_run_twice_makes_each_delivery_once(branch_a: Branch) -> None
 def test_an_event_that_commits_behind_the_cursor_is_still_derived(branch_a: Branch) -> None:
     client = make_api_client(branch_a, webhook_url=URL)
     webhooks.deliveries_derive()  # the cursor is now
-    record = new_record(client.user, branch_a, 1)
-    RecordEvent.objects.filter(record=record).update(created_at=timezone.now() - timedelta(minutes=5))
+    # Written now, stamped five minutes ago, as a transaction that began then and commits now.
+    with mock.patch("django.utils.timezone.now", return_value=timezone.now() - timedelta(minutes=5)):
+        new_record(client.user, branch_a, 1)
 
     assert webhooks.deliveries_derive() == 1
 

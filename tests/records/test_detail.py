@@ -234,11 +234,14 @@ def test_yellow_buttons_use_the_readable_caution_style(client: Client, alice: Us
 
 
 def test_an_edit_recorded_before_clear_values_were_kept_stays_masked_after_a_reveal(
-    client: Client, alice: User, branch_a: Branch
+    client: Client, alice: User, branch_a: Branch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
+    create = RecordEvent.objects.create
+    # Events are append-only: this one is written as events were before 0007, without clear values.
+    monkeypatch.setattr(RecordEvent.objects, "create", lambda **kw: create(**(kw | {"changed_values": ""})))
     edit_relative(alice, record, "SURESHCHANDRA")
-    RecordEvent.objects.filter(record=record).update(changed_values="")  # as events from before 0007
+    monkeypatch.undo()
     client.force_login(alice)
 
     client.post(reverse("records:reveal", args=[record.pk]))

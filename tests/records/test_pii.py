@@ -1,5 +1,6 @@
-"""PII at rest and on screen: encrypted columns, the keyed PAN hash, key rotation, masking and reveal,
-retention purge. The database is read with raw SQL, as an attacker with a dump would."""
+"""PII at rest and on screen: encrypted columns, the keyed PAN hash, key rotation, masking and reveal (the
+retention purge: tests/uploads/test_retention.py). The database is read with raw SQL, as an attacker with a
+dump would."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import PermissionDenied
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.db import connection
 
 from ckycportal.crypto import keyed_hash
@@ -211,41 +212,6 @@ def test_token_replacement_is_audited_without_its_value(erin: User, institution:
     assert event.actor == erin
     assert event.detail["token_replaced"] is True
     assert "brand-new-token" not in repr(raw_rows("institutions_auditevent"))
-
-
-class TestPurge:
-    @pytest.fixture
-    def records(self, alice: User, branch_a: Branch) -> dict[str, KycRecord]:
-        old = new_record(alice, branch_a, 1)
-        recent = new_record(alice, branch_a, 2)
-        open_ = new_record(alice, branch_a, 3)
-        KycRecord.objects.filter(pk=old.pk).update(relationship_closed_on=date(2019, 1, 1))
-        KycRecord.objects.filter(pk=recent.pk).update(relationship_closed_on=date(2024, 1, 1))
-        return {"old": old, "recent": recent, "open": open_}
-
-    def test_dry_run_changes_nothing_and_is_audited(self, records: dict[str, KycRecord], erin: User) -> None:
-        out = io.StringIO()
-        call_command("purge_expired_records", "--as", "erin", stdout=out)
-        assert "would purge REF-BRA-000001" in out.getvalue()
-        assert KycRecord.objects.count() == 3
-        assert AuditEvent.objects.get(action="records_purge_dry_run").detail["count"] == 1
-
-    def test_apply_deletes_only_records_past_retention(
-        self, records: dict[str, KycRecord], erin: User
-    ) -> None:
-        call_command("purge_expired_records", "--as", "erin", "--apply", stdout=io.StringIO())
-        assert set(KycRecord.objects.values_list("kyc_ref_no", flat=True)) == {
-            "REF-BRA-000002",
-            "REF-BRA-000003",
-        }
-        event = AuditEvent.objects.get(action="records_purged")
-        assert event.actor == erin
-        assert event.detail["kyc_ref_nos"] == ["REF-BRA-000001"]
-
-    def test_only_an_admin_may_purge(self, records: dict[str, KycRecord], alice: User) -> None:
-        with pytest.raises(CommandError, match="only admins"):
-            call_command("purge_expired_records", "--as", "alice", "--apply", stdout=io.StringIO())
-        assert KycRecord.objects.count() == 3
 
 
 def test_rotation_recomputes_pan_hashes_for_a_new_hash_key(

@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import openpyxl
 import pytest
@@ -177,8 +178,10 @@ def test_search_figures_count_today_against_the_cap(bob: User, institution: Inst
     institution.save()
     for outcome in (Outcome.NOT_FOUND, Outcome.UNREADABLE, Outcome.REGISTERED):
         SearchAttempt.objects.create(institution=institution, outcome=outcome)
-    old = SearchAttempt.objects.create(institution=institution, outcome=Outcome.UNREADABLE)
-    SearchAttempt.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    with mock.patch("django.utils.timezone.now", return_value=timezone.now() - timedelta(days=3)):
+        SearchAttempt.objects.create(
+            institution=institution, outcome=Outcome.UNREADABLE
+        )  # append-only: born old
 
     response = client_for(bob).get(URL)
     [figures] = response.context["data"].searches

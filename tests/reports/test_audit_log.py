@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.test import Client
@@ -69,11 +70,11 @@ def test_keyset_pages_cover_everything_once(history: Any, auditor: User) -> None
 def test_ties_on_the_same_instant_are_neither_lost_nor_repeated(
     auditor: User, alice: User, branch_a: Branch
 ) -> None:
-    record = new_record(alice, branch_a)
     same = timezone.now() - timedelta(minutes=1)
-    events = [AuditEvent.objects.create(action="branch_updated", object_type="Branch") for _ in range(3)]
-    AuditEvent.objects.filter(pk__in=[e.pk for e in events]).update(created_at=same)
-    RecordEvent.objects.filter(record=record).update(created_at=same)
+    with mock.patch("django.utils.timezone.now", return_value=same):  # events are append-only: born tied
+        new_record(alice, branch_a)
+        for _ in range(3):
+            AuditEvent.objects.create(action="branch_updated", object_type="Branch")
     total = RecordEvent.objects.count() + AuditEvent.objects.count()
     seen = []
     after = None
