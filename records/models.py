@@ -170,8 +170,8 @@ class KycRecord(models.Model):
     # compact JSON, encrypted as one value; set at approval (services.record_freeze_values) and cleared when
     # the record goes back for editing. Empty for records approved before it existed: their fields are sent.
     frozen_payload = EncryptedTextField(blank=True, default="", db_default="", editable=False)
-    # "<code-book stamp>/<date>" on which that payload met every CKYC rule with no problem at all and
-    # KwikID's schema; the worker checks again only a record whose stamp or date differs from today's.
+    # "<code-book stamp>/r<rules version>/<date>" on which that payload met every CKYC rule with no problem
+    # at all and KwikID's schema; the worker checks again only a record whose stamp differs from today's.
     frozen_checked = models.CharField(max_length=60, blank=True, default="", db_default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

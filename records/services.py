@@ -34,7 +34,15 @@ from .models import (
     RecordNameToken,
     Status,
 )
-from .validation import FIELDS, Problem, blocking_problems, clean_record, contains_aadhaar, validate_record
+from .validation import (
+    FIELDS,
+    RULES_VERSION,
+    Problem,
+    blocking_problems,
+    clean_record,
+    contains_aadhaar,
+    validate_record,
+)
 
 # The model fields a maker enters: the API's own names, in the API's order (one list, validation's).
 RECORD_FIELDS: tuple[str, ...] = FIELDS
@@ -79,13 +87,15 @@ def record_blocking_problems(
 
 
 def check_stamp(today: date) -> str:
-    """The code book's current stamp and ``today``: what a frozen payload's checks are valid for.
+    """The code book's current stamp, the rules' version and ``today``: what a frozen payload's checks are
+    valid for (``<token>/r<version>/<date>``).
 
     Read it *before* fetching the code book that checks a record: a stamp is then never newer than the lists
-    it vouches for, and a list edited in between only makes the worker check the record again.
+    it vouches for, and a list edited in between only makes the worker check the record again. A new
+    ``RULES_VERSION`` (a rule or a severity changed) does the same for every record checked under the old one.
     """
     token = CodeBookStamp.objects.values_list("token", flat=True).first()
-    return f"{token}/{today.isoformat()}" if token else ""
+    return f"{token}/r{RULES_VERSION}/{today.isoformat()}" if token else ""
 
 
 def record_freeze_values(

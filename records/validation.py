@@ -12,13 +12,16 @@ Two modes:
 
 Each field gets at most one error, so staff see the first thing to fix.
 
-Severity follows where a rule comes from: a rule CERSAI or KwikID states is an error; a rule that only a
-secondary source (a bank's or vendor's published guide) or an inference gives is a warning, shown but not
-blocking unless the institution makes warnings block (``blocking_problems``). Code-list membership is an
-error whatever the list's source, because the lists are the admins' to edit (codelists app). Three
-secondary-source rules stay errors on purpose: the PAN's 4th letter P (an individual's PAN by the Income
-Tax Department's structure), a PIN that is not in the PIN master or lies in another state (the portal's
-brief), and the Aadhaar guard (UIDAI's storage rule).
+Severity follows what the registry does with a breach: a rule whose breach CERSAI, KwikID or a strict
+intake refuses is an error (CERSAI's and KwikID's own rules, the national numbering plan, UIDAI's storage
+rule, and the CERSAI-tagged rules of the V1.3 bulk validation rule book, RB: document number formats, ISD
+with mobile, age and the minor KYC type, UDID when differently abled, declaration place and address
+characters, verification on or after declaration). A style rule is a warning, shown but not blocking unless
+the institution makes warnings block (``blocking_problems``): RB's "pack conventions" (title and gender,
+spouse details with Mrs) and the portal's tidy-ups (capitals in names, trimmed values, disability details
+the payload leaves out anyway). Code-list membership is an error whatever the list's source, because the
+lists are the admins' to edit (codelists app). The README lists every rule that is a warning or was one,
+with its reason.
 
 This runs on 100,000-row imports: regexes are compiled once, code lists are sets in the CodeBook, and
 messages are built only for the values that fail.
@@ -59,6 +62,10 @@ from kwikid.fields import (
 
 ERROR = "error"
 WARNING = "warning"
+
+# Raise it whenever a rule or a severity changes: approval stamps a record's frozen payload with it (through
+# records.services.check_stamp), so a record checked under older rules is checked again before it is sent.
+RULES_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -470,8 +477,8 @@ class _Checker:
             limit=_MAX_LENGTHS["udid_number"],
         )
         if required and self.complete and "udid_number" not in self.failed and not self.text["udid_number"]:
-            # Required by RB only [S2]; CERSAI's own field table has it optional.
-            self.warn("udid_number", "UDID number is expected for a differently abled applicant")
+            # CERSAI's field table has it optional, RB [S2] requires it: a strict intake refuses the record.
+            self.error("udid_number", "UDID number is required for a differently abled applicant")
 
     def check_poa(self) -> None:
         document = self.text["poa_document"]
@@ -496,30 +503,31 @@ class _Checker:
                 self.error(field, AADHAAR_MESSAGE)
             elif not _AADHAAR_LAST4.fullmatch(number):
                 self.error(field, "For an Aadhaar-based proof of address, enter exactly the last 4 digits")
-        # CERSAI's maximum lengths [S] are errors; the per-document formats come from RB [S2]: warnings.
+        # CERSAI's maximum lengths and RB's per-document formats: a badly formed document number is one of
+        # the registry's rejection causes (RB's DVS catalogue), so each is an error.
         elif document == "02":
             if self.within_length(field, _POA_NUMBER_MAX_LENGTH) and not _PASSPORT.fullmatch(number):
-                self.warn(
-                    field, "Passport number should be 1 capital letter followed by 7 digits, e.g. K1234567"
+                self.error(
+                    field, "Passport number must be 1 capital letter followed by 7 digits, e.g. K1234567"
                 )
         elif document == "04":
             if self.within_length(field, _POA_NUMBER_MAX_LENGTH) and not _VOTER_ID.fullmatch(number):
-                self.warn(
-                    field, "Voter ID number should be 3 capital letters followed by 7 digits, e.g. ABC1234567"
+                self.error(
+                    field, "Voter ID number must be 3 capital letters followed by 7 digits, e.g. ABC1234567"
                 )
         elif document == "03":
             if self.within_length(field, 20) and not _DRIVING_LICENCE.fullmatch(number):
-                self.warn(
+                self.error(
                     field,
-                    "Driving licence number should be capital letters and digits only, "
+                    "Driving licence number must be capital letters and digits only, "
                     "without spaces or hyphens",
                 )
         elif document in ("05", "08"):
             limit = 40 if document == "05" else 20
             name = "NREGA job card number" if document == "05" else "NPR letter number"
             if self.within_length(field, limit) and not _NREGA_OR_NPR.fullmatch(number):
-                self.warn(
-                    field, f"{name} should contain only capital letters, digits, hyphens (-) and slashes (/)"
+                self.error(
+                    field, f"{name} must contain only capital letters, digits, hyphens (-) and slashes (/)"
                 )
         else:
             self.within_length(field, _POA_NUMBER_MAX_LENGTH)
@@ -528,9 +536,10 @@ class _Checker:
         line_1, vtc, state, country, pin = fields
         self.check_text(line_1, required=required)
         if line_1 not in self.failed and self.text[line_1] and not _ADDRESS_TEXT.fullmatch(self.text[line_1]):
-            self.warn(
+            # RB's address characters [S2]: the registry records addresses in English letters.
+            self.error(
                 line_1,
-                f"{FIELD_LABELS[line_1]} should contain only letters, digits, spaces and ordinary address "
+                f"{FIELD_LABELS[line_1]} must contain only letters, digits, spaces and ordinary address "
                 "punctuation ( , . / - ( ) ' & # : ), in English letters",
             )
         self.check_text(vtc, required=required)
@@ -609,7 +618,8 @@ class _Checker:
         )
         isd = self.text[isd_field]
         if isd == ISD_INDIA:
-            # CERSAI checks 10 digits [S]; the 6-9 first digit is RB's [S2].
+            # CERSAI checks 10 digits [S]; India's National Numbering Plan gives mobiles the first digits
+            # 6-9 (RB CONTACT-01 [S2] checks it too): a number starting 0-5 is not a mobile.
             self.check_pattern(
                 mobile_field,
                 _DIGITS_10,
@@ -618,29 +628,27 @@ class _Checker:
             )
             mobile = self.text[mobile_field]
             if mobile_field not in self.failed and mobile and not _MOBILE_INDIA.fullmatch(mobile):
-                self.warn(mobile_field, "An Indian mobile number starts with 6, 7, 8 or 9")
+                self.error(mobile_field, "An Indian mobile number (ISD code 91) must start with 6, 7, 8 or 9")
         else:
             self.check_pattern(
                 mobile_field, _MOBILE_OTHER, "Mobile number must be digits only, at most 20", required=False
             )
         if not self.complete:
             return
-        # Both or neither: RB CONTACT-01 [S2], a warning.
+        # Both or neither (RB CONTACT-01 [S2]): CERSAI's MOB_CODE and MOB_NUM describe one number.
         has_isd, has_mobile = bool(isd.strip()), bool(self.text[mobile_field].strip())
         if has_isd and not has_mobile and isd_field not in self.failed:
-            self.warn(mobile_field, "Mobile number is expected when an ISD code is given")
+            self.error(mobile_field, "Mobile number is required when an ISD code is given")
         elif has_mobile and not has_isd and mobile_field not in self.failed:
-            self.warn(isd_field, "Mobile ISD code is expected with a mobile number, e.g. 91")
+            self.error(isd_field, "Mobile ISD code is required with a mobile number, e.g. 91")
 
     def check_verification(self, dob: date | None) -> None:
         declared = self.date_value("kyc_declaration_date", required=True)
         place = "kyc_declaration_place"
         self.check_text(place, required=True)
         if place not in self.failed and self.text[place] and not _PLACE.fullmatch(self.text[place]):
-            # RB PLACE [S2]: a warning.
-            self.warn(
-                place, "Declaration place should contain only letters, with single spaces between words"
-            )
+            # RB PLACE [S2]: the registry's declaration place is letters and spaces.
+            self.error(place, "Declaration place must contain only letters, with single spaces between words")
         verified = self.date_value("kyc_verification_date", required=True)
         self.check_choice("kyc_type", required=True)
         for field in (
@@ -656,20 +664,21 @@ class _Checker:
         if dob is not None and declared is not None and dob >= declared:
             self.error("dob", "Date of birth must be before the declaration date")
         if declared is not None and verified is not None and verified < declared:
-            # RB's sample ordering [S2]: a warning.
-            self.warn("kyc_verification_date", "Verification date should be on or after the declaration date")
+            # The institution verifies what the customer declared: never before the declaration.
+            self.error("kyc_verification_date", "Verification date cannot be before the declaration date")
         if dob is not None and "dob" not in self.failed:
-            # Age is judged when the customer declared, which is when the KYC was taken. RB AGE-01 [S2].
+            # Age is judged when the customer declared, which is when the KYC was taken. RB AGE-01 (tagged
+            # CERSAI) [S2]: a minor's record is the minor KYC type, and only a minor's.
             age = _age_on(dob, declared or self.today)
             minor = self.text["kyc_type"] == KYC_TYPE_MINOR
             if age < ADULT_AGE and not minor:
-                self.warn(
+                self.error(
                     "dob",
-                    f"The applicant should be at least {ADULT_AGE} on the declaration date; "
+                    f"The applicant must be at least {ADULT_AGE} on the declaration date; "
                     f"use KYC type {KYC_TYPE_MINOR} Minor for a minor",
                 )
-            elif age >= ADULT_AGE and minor:
-                self.warn(
+            elif age >= ADULT_AGE and minor and "kyc_type" not in self.failed:
+                self.error(
                     "kyc_type",
                     f"KYC type {KYC_TYPE_MINOR} Minor is for applicants under {ADULT_AGE} on the "
                     "declaration date",

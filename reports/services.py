@@ -1,7 +1,8 @@
 """Writes of the reports app: notifications derived from the records' history, and their emails.
 
-Derivation reads RecordEvents (records/services.py is not touched): a checker's return and KwikID's
-rejection each become a notification to the record's maker(s); a record found registered before its
+Derivation reads RecordEvents (records/services.py is not touched): a checker's return, KwikID's
+rejection and the upload worker's sending back a record that fails today's rules each become a notification
+to the record's maker(s); a record found registered before its
 upload (a possible duplicate, or an update that should have been one) notifies its maker(s) and its
 checker. Every job here is safe to run twice, also at the same time: a row lock on the cursor serialises
 derivation, unique constraints make each notification once, and emails are claimed row by row before they
@@ -26,6 +27,7 @@ from ckycportal.logging import redact
 from institutions.models import Role, User
 from records import selectors as record_selectors
 from records.models import DUE_SOON_DAYS, REGISTERED_STATUSES, RecordEvent
+from uploads.services import RULES_REFUSAL, SCHEMA_REFUSAL
 
 from .models import DerivationCursor, Notification
 
@@ -64,7 +66,11 @@ def _event_notifications(event: RecordEvent) -> list[Notification]:
             recipients.setdefault(record.reviewed_by.pk, record.reviewed_by)
     else:
         kind = Notification.Kind.REJECTED
-        title = f"Record {record.kyc_ref_no} was rejected by KwikID"
+        if event.reason.startswith((RULES_REFUSAL, SCHEMA_REFUSAL)):
+            # The upload worker's own check sent it back: KwikID never saw it.
+            title = f"Record {record.kyc_ref_no} was sent back before upload"
+        else:
+            title = f"Record {record.kyc_ref_no} was rejected by KwikID"
         todo = "Fix the record and submit it again."
     body = redact(event.reason or "No reason was given.")[:2000]
     return [

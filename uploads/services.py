@@ -76,6 +76,11 @@ RETRY_CAP_SECONDS = 300
 
 Enqueue = Callable[[int, float], None]
 
+# How the reason of a record the portal itself sends back before upload begins (KwikID never saw it): the
+# CKYC rules of the day, with today's code lists and severities, or KwikID's schema refuse it.
+RULES_REFUSAL = "It no longer passes the CKYC rules: "
+SCHEMA_REFUSAL = "KwikID would refuse it: "
+
 
 class Sent(NamedTuple):
     """A record in the body being sent: its id and its kyc_ref_no (what KwikID's detail may name)."""
@@ -225,7 +230,9 @@ def _claim(batch_id: int) -> UploadBatch | None:
 
 
 def _failing_ckyc_rules(rows: list[dict[str, Any]], *, warnings_block: bool) -> dict[int, str]:
-    """The records (by id) that no longer pass the CKYC rules, each with what to fix, in people's words."""
+    """The records (by id) that no longer pass the CKYC rules, each with what to fix, in people's words: the
+    rules of today (a rule that became an error since approval refuses the record), each problem named by its
+    field's label."""
     if not rows:
         return {}
     book, today = code_book(), timezone.localdate()
@@ -236,7 +243,7 @@ def _failing_ckyc_rules(rows: list[dict[str, Any]], *, warnings_block: bool) -> 
         )
         if problems:
             listed = "; ".join(f"{FIELD_LABELS.get(p.field, p.field)}: {p.message}" for p in problems)
-            refused[row["pk"]] = f"It no longer passes the CKYC rules: {listed}"
+            refused[row["pk"]] = f"{RULES_REFUSAL}{listed}"
     return refused
 
 
@@ -247,9 +254,9 @@ def _batch_records(
     refused (by id, with what to fix) because they no longer pass the CKYC rules or KwikID's schema.
 
     A record approved with a frozen payload is sent as frozen: one value decrypted, no serialising. It is
-    checked again only when the code book changed or the day turned since it passed (its ``frozen_checked``),
-    and then from the frozen payload itself. A record approved before payloads were frozen is read field by
-    field and checked, as it always was.
+    checked again only when the code book, the rules (``RULES_VERSION``) or the day changed since it passed
+    (its ``frozen_checked``), and then from the frozen payload itself. A record approved before payloads were
+    frozen is read field by field and checked, as it always was.
 
     With ``guide_fields`` (the institution's send_guide_extra_fields, read at send time so that a change
     applies to records already queued) each record object gains the guide's two members, frozen or not,
@@ -283,13 +290,14 @@ def _batch_records(
         for row in KycRecord.objects.filter(pk__in=unfrozen).values("pk", *PAYLOAD_FIELDS):
             to_check[row["pk"]] = row
             payloads[row["pk"]] = record_to_payload(row)
-    # The CKYC rules once more, with today's code lists and PIN master: a list changed since approval.
+    # The CKYC rules once more, with today's code lists, PIN master and rules: a list or a rule's severity
+    # changed since approval (RULES_VERSION is part of the stamp).
     refused = _failing_ckyc_rules(
         [to_check[pk] | {"pk": pk} for pk in ids if pk in to_check], warnings_block=warnings_block
     )
     # A record KwikID's schema would refuse never leaves.
     refused |= {
-        pk: f"KwikID would refuse it: {problem}"
+        pk: f"{SCHEMA_REFUSAL}{problem}"
         for pk, payload in payloads.items()
         if pk not in refused
         and (

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('institutions', '0003_registration_settings'),
+        ('institutions', '0004_institution_change'),
     ]
 
     operations = [

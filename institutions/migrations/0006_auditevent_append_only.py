@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('institutions', '0003_registration_settings'),
+        ('institutions', '0005_guide_extra_fields'),
     ]
 
     operations = [

@@ -101,12 +101,13 @@ def test_with_an_empty_pin_master_records_are_saved_with_a_warning(alice: User, 
 # -- warnings and the institution's setting -------------------------------------------------------------
 
 
+TITLE_WARNING = "Title does not match gender: Mr is used for male applicants; Mrs, Ms and Miss for female"
+
+
 def test_warnings_are_shown_but_do_not_block_by_default(branch_a: Branch) -> None:
-    form = post_form(branch_a, mobile_number="5876543210")
+    form = post_form(branch_a, applicant_name_title="MRS")
     assert form.is_valid(), form.errors
-    assert [(w.field, w.message) for w in form.warnings] == [
-        ("mobile_number", "An Indian mobile number starts with 6, 7, 8 or 9")
-    ]
+    assert [(w.field, w.message) for w in form.warnings] == [("applicant_name_title", TITLE_WARNING)]
 
 
 def test_warnings_block_submission_when_the_institution_says_so(
@@ -114,19 +115,19 @@ def test_warnings_block_submission_when_the_institution_says_so(
 ) -> None:
     institution.warnings_block = True
     institution.save()
-    form = post_form(branch_a, mobile_number="5876543210")
-    assert form.errors["mobile_number"] == ["An Indian mobile number starts with 6, 7, 8 or 9"]
-    draft = post_form(branch_a, "Save draft", mobile_number="5876543210", kyc_ref_no="REF-DRAFT-W")
+    form = post_form(branch_a, applicant_name_title="MRS")
+    assert form.errors["applicant_name_title"] == [TITLE_WARNING]
+    draft = post_form(branch_a, "Save draft", applicant_name_title="MRS", kyc_ref_no="REF-DRAFT-W")
     assert draft.is_valid(), "a draft is not validated as complete: warnings never block it"
 
 
 def test_the_service_blocks_warnings_only_for_a_complete_record_when_asked() -> None:
-    data = valid_record() | {"mobile_number": "5876543210"}
-    assert services._clean(data, complete=True)["mobile_number"] == "5876543210"
-    assert services._clean(data, complete=False, warnings_block=True)["mobile_number"] == "5876543210"
+    data = valid_record() | {"applicant_name_title": "MRS"}
+    assert services._clean(data, complete=True)["applicant_name_title"] == "MRS"
+    assert services._clean(data, complete=False, warnings_block=True)["applicant_name_title"] == "MRS"
     with pytest.raises(services.RecordInvalid) as caught:
         services._clean(data, complete=True, warnings_block=True)
-    assert [p.field for p in caught.value.problems] == ["mobile_number"]
+    assert [p.field for p in caught.value.problems] == ["applicant_name_title"]
 
 
 # -- code lists in the form and on the record page ------------------------------------------------------
@@ -229,12 +230,12 @@ def test_a_return_reason_with_a_full_aadhaar_number_is_refused() -> None:
 def test_submission_is_refused_when_warnings_block_and_the_record_has_one(
     institution: Institution, alice: User, branch_a: Branch
 ) -> None:
-    record = new_record(alice, branch_a, mobile_number="5876543210")  # a warning: saved as a draft
+    record = new_record(alice, branch_a, applicant_name_title="MRS")  # a warning: saved as a draft
     institution.warnings_block = True
     institution.save()
     with pytest.raises(services.RecordInvalid) as caught:
         services.record_submit(actor=alice, record=record)
-    assert [p.field for p in caught.value.problems] == ["mobile_number"]
+    assert [p.field for p in caught.value.problems] == ["applicant_name_title"]
     record.refresh_from_db()
     assert record.status == "draft"
 
