@@ -102,9 +102,11 @@ def otp_verify(request: AuthedRequest) -> HttpResponse:
 def locked_out(
     request: HttpRequest, original_response: object = None, credentials: object = None
 ) -> HttpResponse:
-    """django-axes' answer to a log-in while the username+address pair is locked (429, says for how long)."""
+    """django-axes' answer to a log-in while the username is locked, from this address or from everywhere
+    (accounts.throttling): a 429 that says for how long."""
     context = {
         "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "username_limit": settings.PORTAL_LOGIN_USERNAME_FAILURE_LIMIT,
         "minutes": math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60),
     }
     return render(request, "registration/locked_out.html", context, status=429)
