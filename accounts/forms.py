@@ -19,3 +19,20 @@ class TotpCodeForm(forms.Form):
         if not (code.isascii() and code.isdigit() and len(code) == 6):
             raise forms.ValidationError("Type the 6 digits your authenticator app shows.")
         return code
+
+
+class ReplaceDeviceForm(TotpCodeForm):
+    """Who asks to replace the authenticator proves it twice: their password, and a code from the app
+    they use now."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    field_order = ["password", "code"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["code"].label = "Code from the authenticator app you use now"
+        self.fields["code"].widget.attrs.pop("autofocus", None)

@@ -478,16 +478,30 @@ def search_term_masked(term: str, by: str = "") -> str:
 
 
 def records_export_audit(
-    *, actor: User, unmasked: bool, file_format: str, filters: dict[str, str], count: int
+    *,
+    actor: User,
+    unmasked: bool,
+    file_format: str,
+    filters: dict[str, str],
+    count: int,
+    second_factor: str = "",
 ) -> None:
-    """Audit an export; an export with personal data unmasked needs the permission to reveal it."""
+    """Audit an export; an export with personal data unmasked needs the permission to reveal it and a
+    passed second factor (``second_factor``: the verified device's persistent id, kept in the event)."""
     if unmasked and not actor.can_reveal_pii:
         raise PermissionDenied("Your role sees personal data masked.")
+    if unmasked and not second_factor:
+        raise PermissionDenied("Personal data in clear needs two-factor authentication.")
     if filters.get("q"):
         filters = {**filters, "q": search_term_masked(filters["q"], filters.get("by", ""))}
     AuditEvent.objects.create(
         actor=actor,
         action="records_exported_unmasked" if unmasked else "records_exported",
         object_type="KycRecord",
-        detail={"format": file_format, "filters": filters, "records": count},
+        detail={
+            "format": file_format,
+            "filters": filters,
+            "records": count,
+            **({"second_factor": second_factor} if unmasked else {}),
+        },
     )

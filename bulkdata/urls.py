@@ -15,6 +15,15 @@ urlpatterns = [
     path("imports/<int:pk>/errors/", views.import_errors, name="import_errors"),
     path("exports/records.csv", views.export_records_csv, name="export_records_csv"),
     path("exports/records.xlsx", views.export_records_xlsx, name="export_records_xlsx"),
+    # Personal data in clear: POST only, behind the second factor, audited.
+    path(
+        "exports/records-unmasked.csv", views.export_records_unmasked_csv, name="export_records_unmasked_csv"
+    ),
+    path(
+        "exports/records-unmasked.xlsx",
+        views.export_records_unmasked_xlsx,
+        name="export_records_unmasked_xlsx",
+    ),
     path("exports/batches.csv", views.export_batches_csv, name="export_batches_csv"),
     path("exports/batches.xlsx", views.export_batches_xlsx, name="export_batches_xlsx"),
 ]

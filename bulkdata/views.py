@@ -11,9 +11,11 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.views import second_factor_refusal
 from ckycportal.errors import PortalError
 from ckycportal.views import refusal_message, show_refusal
 from codelists.selectors import code_book
@@ -202,12 +204,13 @@ def template_xlsx(request: AuthedRequest) -> HttpResponse:
 # --- exports --------------------------------------------------------------------------------------------
 
 
-def _records_export(request: AuthedRequest, file_format: str) -> HttpResponse:
+def _records_export(request: AuthedRequest, file_format: str, *, second_factor: str = "") -> HttpResponse:
+    """The records list's rows as a file; with ``second_factor`` (the verified device's persistent id),
+    personal data in clear."""
     user = request.user
-    unmasked = request.GET.get("unmasked") == "1"
-    if unmasked and not user.can_reveal_pii:
-        raise PermissionDenied("Your role sees personal data masked.")
-    # The records list's own filters and search, from the same query string (an invalid one is ignored).
+    unmasked = bool(second_factor)
+    # The records list's own filters and search, from the same query string (an invalid one is ignored);
+    # the unmasked export's form posts to a URL that carries the list's query string.
     form = RecordListForm(
         request.GET,
         branches=record_selectors.branch_choices(user),
@@ -218,7 +221,12 @@ def _records_export(request: AuthedRequest, file_format: str) -> HttpResponse:
     records = record_selectors.record_search(user, query).defer(None)
     filters = {name: str(value) for name, value in form.cleaned_data.items() if value not in (None, "")}
     services.records_export_audit(
-        actor=user, unmasked=unmasked, file_format=file_format, filters=filters, count=records.count()
+        actor=user,
+        unmasked=unmasked,
+        file_format=file_format,
+        filters=filters,
+        count=records.count(),
+        second_factor=second_factor,
     )
     rows = exports.record_rows(records, unmasked=unmasked)
     stamp = f"{timezone.localdate():%Y%m%d}"
@@ -229,12 +237,53 @@ def _records_export(request: AuthedRequest, file_format: str) -> HttpResponse:
     return _file(exports.csv_response(f"kyc-records-{stamp}.csv", exports.RECORD_HEADER, rows))
 
 
+def _list_filters(request: AuthedRequest) -> str:
+    """The records list with the query string's filters (without ``unmasked``)."""
+    params = request.GET.copy()
+    params.pop("unmasked", None)
+    url = reverse("records:list")
+    return f"{url}?{params.urlencode()}" if params else url
+
+
+def _masked_export(request: AuthedRequest, file_format: str) -> HttpResponse:
+    if "unmasked" in request.GET:
+        # A link cannot export personal data in clear: that is a POST, behind the second factor.
+        messages.error(request, UNMASKED_IS_A_POST)
+        return redirect(_list_filters(request))
+    return _records_export(request, file_format)
+
+
+def _unmasked_export(request: AuthedRequest, file_format: str) -> HttpResponse:
+    if not request.user.can_reveal_pii:
+        raise PermissionDenied("Your role sees personal data masked.")
+    if refusal := second_factor_refusal(request, _list_filters(request)):
+        return refusal
+    device = request.user.otp_device  # type: ignore[attr-defined]  # set by django_otp's OTPMiddleware
+    return _records_export(request, file_format, second_factor=device.persistent_id)
+
+
+UNMASKED_IS_A_POST = (
+    "Files with personal data in clear are made with the Export menu's buttons on this page "
+    "(after your two-factor code), not through a link."
+)
+
+
 def export_records_csv(request: AuthedRequest) -> HttpResponse:
-    return _records_export(request, "csv")
+    return _masked_export(request, "csv")
 
 
 def export_records_xlsx(request: AuthedRequest) -> HttpResponse:
-    return _records_export(request, "xlsx")
+    return _masked_export(request, "xlsx")
+
+
+@require_POST
+def export_records_unmasked_csv(request: AuthedRequest) -> HttpResponse:
+    return _unmasked_export(request, "csv")
+
+
+@require_POST
+def export_records_unmasked_xlsx(request: AuthedRequest) -> HttpResponse:
+    return _unmasked_export(request, "xlsx")
 
 
 def _batches_export(request: AuthedRequest, file_format: str) -> HttpResponse:

@@ -230,11 +230,15 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1
 PORTAL_MAX_REQUEST_BYTES = 101 * 1024 * 1024
 
 # Log-in throttling (django-axes): 5 failures for one username from one address lock that pair out for
-# 15 minutes. Keyed on the pair so that nobody can lock a colleague out from elsewhere, and one office
-# behind one NAT address is not locked out by one person's typos.
+# 15 minutes. Keyed on the pair so that one office behind one NAT address or proxy is not locked out by
+# one person's typos. Guesses spread over many addresses meet a second limit: 20 failures of one username
+# from anywhere within the cool-off lock that username (never an address) from everywhere
+# (accounts.throttling.PortalAxesHandler; axes alone has one limit for all its parameter sets).
 AXES_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 5)
+PORTAL_LOGIN_USERNAME_FAILURE_LIMIT = env_int("PORTAL_LOGIN_USERNAME_FAILURE_LIMIT", 20)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("PORTAL_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.throttling.PortalAxesHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 # The client's address: REMOTE_ADDR, or, behind N trusted reverse proxies, the address the outermost of

@@ -12,9 +12,11 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.views import second_factor_refusal, second_factor_required
 from ckycportal.errors import ActionRefused, PortalError
 from ckycportal.views import refusal_message, show_refusal
 from codelists.selectors import code_book
@@ -137,6 +139,7 @@ def record_create(request: AuthedRequest) -> HttpResponse:
 
 
 @role_required(Role.MAKER)
+@second_factor_required  # the form shows the record's personal data in clear
 def record_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
     if not record.is_editable:
@@ -163,6 +166,10 @@ def _revealed(request: AuthedRequest, record: KycRecord) -> bool:
 @require_POST
 def record_reveal(request: AuthedRequest, pk: int) -> HttpResponse:
     record = selectors.record_get(request.user, pk)
+    if request.user.can_reveal_pii:  # a role that may not is refused by the service below
+        back = reverse("records:detail", kwargs={"pk": record.pk})
+        if refusal := second_factor_refusal(request, back):
+            return refusal
     try:
         services.record_reveal(actor=request.user, record=record)
     except PermissionDenied as exc:

@@ -46,6 +46,8 @@ CONFIG_ACTIONS = {
     "user_reactivated": "User reactivated",
     "user_password_reset": "Password reset",
     "user_two_factor_reset": "Two-factor reset",
+    "two_factor_enrolled": "Two-factor set up",
+    "two_factor_replaced": "Two-factor authenticator replaced",
     "batch_retry_now": "Batch retried now",
     "batch_cancelled": "Batch cancelled",
     "batch_unknown_resolved": "Lost answer resolved",

@@ -14,11 +14,12 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from institutions.models import Institution, Role, User
-from tests.conftest import make_user, otp_login, totp_code, totp_device
+from tests.conftest import PASSWORD, make_user, otp_login, totp_code, totp_device
 
 DASHBOARD = "/"
 ENROL = "/accounts/two-factor/enrol/"
 VERIFY = "/accounts/two-factor/verify/"
+REPLACE = "/accounts/two-factor/replace/"
 
 
 @pytest.fixture
@@ -179,7 +180,7 @@ def test_enrolment_refuses_a_user_who_has_a_device_but_has_not_passed_it(client:
 
 def test_enrolling_a_new_phone_replaces_the_old_device(client: Client, bob: User) -> None:
     old = otp_login(client, bob)
-    client.get(ENROL)
+    client.post(REPLACE, {"password": PASSWORD, "code": totp_code(old)})
 
     client.post(ENROL, {"code": totp_code(pending_device(bob))})
 
@@ -264,8 +265,6 @@ def test_code_page_sends_a_user_without_a_device_to_enrolment(client: Client, bo
 
 
 def test_full_log_in_of_a_checker_asks_for_the_code(client: Client, bob: User) -> None:
-    from tests.conftest import PASSWORD
-
     device = totp_device(bob)
     client.post(reverse("login"), {"username": "bob", "password": PASSWORD})
     assert path_of(client.get(DASHBOARD).url) == VERIFY

@@ -238,8 +238,8 @@ def test_templates_hold_the_columns(maker: Client) -> None:
 # --- exports ---------------------------------------------------------------------------------------------
 
 
-def exported(client: Client, url: str) -> list[list[str]]:
-    response = client.get(url)
+def exported(client: Client, url: str, method: str = "GET") -> list[list[str]]:
+    response = client.post(url) if method == "POST" else client.get(url)
     assert response.status_code == 200
     return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
 
@@ -255,10 +255,12 @@ def test_export_is_masked_scoped_and_unmasked_only_with_an_audit_event(
     assert masked[1][header.index("pan")] == "XXXXXX234F"
     assert not AuditEvent.objects.filter(action="records_exported_unmasked").exists()
 
-    clear = exported(maker, "/data/exports/records.csv?unmasked=1")
+    clear = exported(maker, "/data/exports/records-unmasked.csv", method="POST")
     assert clear[1][header.index("pan")] == "ABCPE1234F"
     event = AuditEvent.objects.get(action="records_exported_unmasked")
+    device = alice.totpdevice_set.get()
     assert (event.actor, event.detail["records"]) == (alice, 1)
+    assert event.detail["second_factor"] == device.persistent_id and device.key not in str(event.detail)
 
 
 def test_auditor_sees_every_branch_masked_and_cannot_unmask(
@@ -270,7 +272,7 @@ def test_auditor_sees_every_branch_masked_and_cannot_unmask(
     otp_login(client, make_user("audrey", Role.AUDITOR))
     rows_ = exported(client, "/data/exports/records.csv")
     assert sorted(row[1] for row in rows_[1:]) == ["REF-BRA-000001", "REF-BRB-000001"]
-    assert client.get("/data/exports/records.csv?unmasked=1").status_code == 403
+    assert client.post("/data/exports/records-unmasked.csv").status_code == 403
 
 
 def test_export_filters_by_status(maker: Client, alice: User, branch_a: Branch) -> None:
@@ -304,7 +306,7 @@ def test_round_trip_export_then_import_gives_the_same_records(
         data.update(kyc_ref_no=f"RT-{n}", pan=f"ABCPE123{n}F", kyc_verifier_branch="-Fort")
         record_services.record_create(actor=alice, branch=branch_a, data=data)
     before = {r.kyc_ref_no: record_services.record_data(r) for r in KycRecord.objects.all()}
-    response = maker.get("/data/exports/records.csv?unmasked=1")
+    response = maker.post("/data/exports/records-unmasked.csv")
     data = b"".join(response.streaming_content)
     # Records are never deleted (their history is append-only): the originals step aside instead.
     KycRecord.objects.update(kyc_ref_no=Concat(Value("OLD-"), F("kyc_ref_no")), pan_hash="")
@@ -335,7 +337,7 @@ def test_batches_export_is_scoped(
 def test_records_list_links_exports_with_its_filters_and_the_import(maker: Client) -> None:
     html = maker.get("/records/?status=draft").content.decode()
     assert 'href="/data/exports/records.csv?status=draft"' in html
-    assert 'href="/data/exports/records.xlsx?status=draft&amp;unmasked=1"' in html
+    assert 'action="/data/exports/records-unmasked.xlsx?status=draft"' in html
     assert 'href="/data/imports/"' in html
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from institutions.models import Branch, Institution, Role, User
 from records import services
 from records.models import KycRecord, RecordEvent
-from tests.conftest import make_user, new_record
+from tests.conftest import make_user, new_record, otp_login
 from uploads.models import BatchItem, UploadAttempt, UploadBatch
 
 pytestmark = pytest.mark.django_db
@@ -135,7 +135,7 @@ def test_history_of_a_masked_change_says_it_changed_and_uses_the_forms_label(
 ) -> None:
     record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
     edit_relative(alice, record, "SURESHCHANDRA")
-    client.force_login(alice)
+    otp_login(client, alice)  # personal data in clear needs the second factor
 
     html = page(client, record)
     form = client.get(reverse("records:edit", args=[record.pk])).content.decode()
@@ -152,7 +152,7 @@ def test_history_shows_the_change_in_clear_once_the_record_is_revealed(
 ) -> None:
     record = new_record(alice, branch_a, applicant_rel_first_name="SURESH")
     edit_relative(alice, record, "SURESHCHANDRA")
-    client.force_login(alice)
+    otp_login(client, alice)  # personal data in clear needs the second factor
 
     client.post(reverse("records:reveal", args=[record.pk]))
     history = page(client, record).split('id="history-title"')[1]
@@ -242,7 +242,7 @@ def test_an_edit_recorded_before_clear_values_were_kept_stays_masked_after_a_rev
     monkeypatch.setattr(RecordEvent.objects, "create", lambda **kw: create(**(kw | {"changed_values": ""})))
     edit_relative(alice, record, "SURESHCHANDRA")
     monkeypatch.undo()
-    client.force_login(alice)
+    otp_login(client, alice)  # personal data in clear needs the second factor
 
     client.post(reverse("records:reveal", args=[record.pk]))
     history = page(client, record).split('id="history-title"')[1]

@@ -19,7 +19,7 @@ from institutions.models import AuditEvent, Branch, Institution, Role, User
 from records import services
 from records.masking import PII_FIELDS, mask_value
 from records.models import KycRecord, RecordEvent
-from tests.conftest import TOKEN, make_user, new_record
+from tests.conftest import TOKEN, make_user, new_record, otp_login
 from tests.records.factories import valid_record
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +137,7 @@ def test_detail_is_masked_until_revealed_and_reveal_is_audited(
     client: Any, alice: User, branch_a: Branch
 ) -> None:
     record = new_record(alice, branch_a)
-    client.force_login(alice)
+    otp_login(client, alice)  # personal data in clear needs the second factor
     assert "9876543210" not in client.get(f"/records/{record.pk}/").content.decode()
     response = client.post(f"/records/{record.pk}/reveal/", follow=True)
     assert "9876543210" in response.content.decode()
@@ -158,7 +158,7 @@ def test_auditor_cannot_reveal(client: Any, alice: User, branch_a: Branch, insti
 
 def test_opening_the_edit_form_counts_as_a_reveal(client: Any, alice: User, branch_a: Branch) -> None:
     record = new_record(alice, branch_a)
-    client.force_login(alice)
+    otp_login(client, alice)  # personal data in clear needs the second factor
     client.get(f"/records/{record.pk}/edit/")
     assert RecordEvent.objects.filter(record=record, action=RecordEvent.Action.REVEALED).count() == 1
 

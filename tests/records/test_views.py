@@ -162,7 +162,7 @@ def test_current_address_same_as_poa_clears_posted_current_fields(
 
 def test_edit_saves_the_maker_changes(client: Client, alice: User, branch_a: Branch) -> None:
     record = new_record(alice, branch_a)
-    client.force_login(alice)
+    otp_login(client, alice)  # personal data in clear needs the second factor
     data = form_data(branch_a, kyc_ref_no=record.kyc_ref_no, applicant_first_name="ANIL")
 
     client.post(reverse("records:edit", args=[record.pk]), data)

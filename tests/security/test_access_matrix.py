@@ -93,7 +93,9 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("reports:notifications", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("reports:notifications_read_all", "POST", "-"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
     ("reports:notification_read", "POST", "own"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
-    ("accounts:otp_enrol", "GET", "-"): (ANON, OK, OK, OK, OK),
+    # Every role here has a device: enrolling another one starts with the password and a current code.
+    ("accounts:otp_enrol", "GET", "-"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
+    ("accounts:otp_replace", "GET", "-"): (ANON, OK, OK, OK, OK),
     # Already verified (every role logs in with its second factor here): sent on to the page asked for.
     ("accounts:otp_verify", "GET", "-"): (ANON, REDIRECT, REDIRECT, REDIRECT, REDIRECT),
     # Imports are makers' (a job is its uploader's alone); exports are for everyone, scoped and masked.
@@ -114,6 +116,9 @@ EXPECTED: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("bulkdata:import_discard", "POST", "other"): (ANON, NOT_FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN),
     ("bulkdata:export_records_csv", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("bulkdata:export_records_xlsx", "GET", "-"): (ANON, OK, OK, OK, OK),
+    # Personal data in clear: the roles that may reveal it, by POST, after the second factor.
+    ("bulkdata:export_records_unmasked_csv", "POST", "-"): (ANON, OK, OK, FORBIDDEN, FORBIDDEN),
+    ("bulkdata:export_records_unmasked_xlsx", "POST", "-"): (ANON, OK, OK, FORBIDDEN, FORBIDDEN),
     ("bulkdata:export_batches_csv", "GET", "-"): (ANON, OK, OK, OK, OK),
     ("bulkdata:export_batches_xlsx", "GET", "-"): (ANON, OK, OK, OK, OK),
     # The code reference is read-only and holds no customer data: every signed-in user.
