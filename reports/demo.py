@@ -140,9 +140,10 @@ def _moment(days_ago: int, fraction: float, now: datetime) -> datetime:
     day = timezone.localdate(now) - timedelta(days=days_ago)
     start = timezone.make_aware(datetime.combine(day, clock_time(9)))
     end = start + timedelta(hours=10)
-    if days_ago == 0:
+    if days_ago == 0 and now - timedelta(minutes=1) < end:
+        # Today's work is done by now: squeezed into the hours before now (after midnight, however early).
         midnight = timezone.make_aware(datetime.combine(day, clock_time.min))
-        end = max(min(end, now - timedelta(minutes=1)), midnight + (now - midnight) / 2)
+        end = max(now - timedelta(minutes=1), midnight + (now - midnight) / 2)
         start = min(start, midnight + (end - midnight) / 10)
     return start + (end - start) * fraction
 

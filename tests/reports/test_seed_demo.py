@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from institutions.models import Institution, User
 from kwikid_standin import StandIn
 from records.models import KycRecord, RecordEvent, Status
 from reports.dashboard import dashboard_get
+from reports.demo import _moment
 from tests.conftest import PASSWORD
 from uploads import services as upload_services
 from uploads.models import BatchItem, BatchStatus, UploadBatch
@@ -198,3 +199,18 @@ def test_seed_refuses_without_the_demo_institution(settings: Any) -> None:
 def test_seed_refuses_too_few_records(demo_portal: Institution) -> None:
     with pytest.raises(CommandError, match="at least 20"):
         seed(records=5)
+
+
+@pytest.mark.parametrize("hour, minute", [(0, 2), (8, 0), (12, 30), (23, 50)])
+def test_todays_steps_fall_before_now_however_early_the_seed_runs(hour: int, minute: int) -> None:
+    now = timezone.make_aware(datetime(2026, 12, 2, hour, minute))
+    midnight = timezone.make_aware(datetime(2026, 12, 2))
+
+    moments = [_moment(0, fraction, now) for fraction in (0.05, 0.5, 0.8, 0.9, 0.95)]
+
+    assert moments == sorted(moments)
+    assert midnight < moments[0] and moments[-1] < now
+    # Earlier days keep office hours, and so does today once they are over.
+    assert timezone.localtime(_moment(3, 0.8, now)).hour == 17
+    if hour >= 19:
+        assert all(9 <= timezone.localtime(moment).hour < 19 for moment in moments)

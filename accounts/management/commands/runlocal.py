@@ -97,7 +97,10 @@ class Command(BaseCommand):
         )
         # A portal without records gets the living demo once, before the worker starts (the seed sends
         # through its own stand-in on STANDIN_PORT, still free here); later starts keep what is there.
-        call_command("seed_demo", if_empty=True, stdout=self.stdout)
+        try:
+            call_command("seed_demo", if_empty=True, stdout=self.stdout)
+        except CommandError as exc:
+            self.stderr.write(f"No demo records: {exc}")
 
         env = child_environment(dict(os.environ), token_file.read_text(encoding="utf-8").strip())
         py = sys.executable
