@@ -1,10 +1,10 @@
 """The living demo: KYC records for make run's demo institution in every state, their history spread over
 the last three weeks, made through the services (``seed_demo``).
 
-Three weeks of a branch's work are played in time order: the demo maker enters and submits records, the
-demo checker approves or returns them, approved records are batched and sent to a KwikID stand-in, and the
-registry check finds some of them registered. Every status change is the services' own, with its audit
-events; nothing is written to the tables directly.
+Three weeks of the demo branches' work are played in time order: the demo maker enters and submits
+records, the demo checker approves or returns them, approved records are batched and sent to a KwikID
+stand-in, and the registry check finds some of them registered. Every status change is the services'
+own, with its audit events; nothing is written to the tables directly.
 
 Back-dating: the services stamp their rows with ``django.utils.timezone.now()`` (their own calls, the
 models' ``auto_now`` fields, the moves' events). Rather than give every service a clock parameter for the
@@ -36,7 +36,7 @@ from django.db import transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from accounts.demo import DEMO_BRANCHES, DEMO_FI_CODE
+from accounts.demo import DEMO_BRANCHES, DEMO_FI_CODE, DEMO_USERS
 from ckycportal.errors import PortalError
 from institutions.models import Branch, Institution, User
 from kwikid_standin import StandIn
@@ -63,7 +63,8 @@ REGISTRATION_LAG_DAYS = 2
 REGISTRATION_CHANCE = 0.15
 PREEXISTING_KYC_DATE = "2019-04-01"
 
-MAKER, CHECKER = "maker", "checker"
+MAKER = next(username for username, role, _ in DEMO_USERS if role == "maker")
+CHECKER = next(username for username, role, _ in DEMO_USERS if role == "checker")
 
 _MALE = ("RAVI", "ARJUN", "VIKRAM", "ROHAN", "SURESH", "AMIT", "KARAN", "SANJAY", "IMRAN", "JOSEPH", "MANOJ")
 _FEMALE = ("ANITA", "PRIYA", "MEERA", "LATA", "NEHA", "POOJA", "KAVITA", "FATIMA", "SUNITA", "DIVYA", "REKHA")

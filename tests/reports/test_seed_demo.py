@@ -64,7 +64,7 @@ def send_approved(institution: Institution) -> None:
             upload_services.batch_send(batch_id=batch_id, enqueue=lambda _id, _delay: None)
 
 
-def test_demo_has_records_in_every_state_in_both_branches_with_a_living_dashboard(
+def test_demo_has_records_in_every_state_in_both_branches_kwikid_answers_and_a_living_dashboard(
     demo_portal: Institution,
 ) -> None:
     out = seed()
@@ -84,6 +84,22 @@ def test_demo_has_records_in_every_state_in_both_branches_with_a_living_dashboar
     assert board.accepted_30d and board.rejected_30d
     assert sum(1 for day in board.daily if day["accepted"]) >= 7
     assert board.last_batch is not None
+
+    # KwikID's answers of every kind: one record rejected naming a field, one batch's answer lost.
+    rejected = KycRecord.objects.get(status=Status.REJECTED)
+    assert "applicant_first_name" in rejected.upload_message
+    assert UploadBatch.objects.filter(status=BatchStatus.REJECTED).count() == 1
+    unknown = UploadBatch.objects.get(status=BatchStatus.UNKNOWN)
+    assert unknown.items.filter(outcome=BatchItem.Outcome.UNKNOWN).exists()
+    assert set(unknown.items.values_list("record__status", flat=True)) == {Status.BATCHED}
+    assert UploadBatch.objects.filter(status=BatchStatus.ACCEPTED).count() >= 10
+    # Registered records carry the registry's KIN and a KYC date on or after their upload.
+    registered = KycRecord.objects.filter(status=Status.REGISTERED)
+    assert registered.exists()
+    for record in registered:
+        assert len(record.ckyc_number) == 14 and record.ckyc_number.isdigit()
+        assert record.registry_kyc_date >= timezone.localdate(record.uploaded_at)
+    assert KycRecord.objects.filter(status=Status.PREEXISTING).count() == 1
 
 
 def test_demo_history_is_the_services_own_spread_over_three_weeks_in_order(demo_portal: Institution) -> None:
@@ -115,25 +131,6 @@ def test_demo_history_is_the_services_own_spread_over_three_weeks_in_order(demo_
     # The deadline clock: some records waiting for review are overdue, some due soon.
     waiting = KycRecord.objects.filter(status=Status.SUBMITTED)
     assert {r.due_state for r in waiting} >= {"overdue", "due_soon"}
-
-
-def test_demo_has_kwikid_answers_of_every_kind(demo_portal: Institution) -> None:
-    seed()
-
-    rejected = KycRecord.objects.get(status=Status.REJECTED)
-    assert "applicant_first_name" in rejected.upload_message
-    assert UploadBatch.objects.filter(status=BatchStatus.REJECTED).count() == 1
-    unknown = UploadBatch.objects.get(status=BatchStatus.UNKNOWN)
-    assert unknown.items.filter(outcome=BatchItem.Outcome.UNKNOWN).exists()
-    assert set(unknown.items.values_list("record__status", flat=True)) == {Status.BATCHED}
-    assert UploadBatch.objects.filter(status=BatchStatus.ACCEPTED).count() >= 10
-    # Registered records carry the registry's KIN and a KYC date on or after their upload.
-    registered = KycRecord.objects.filter(status=Status.REGISTERED)
-    assert registered.exists()
-    for record in registered:
-        assert len(record.ckyc_number) == 14 and record.ckyc_number.isdigit()
-        assert record.registry_kyc_date >= timezone.localdate(record.uploaded_at)
-    assert KycRecord.objects.filter(status=Status.PREEXISTING).count() == 1
 
 
 def test_seeding_again_adds_more_records_once_the_approved_ones_are_sent(demo_portal: Institution) -> None:
