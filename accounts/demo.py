@@ -1,5 +1,6 @@
-"""The authenticator of make run's demo users: one published key, so the demo admin and checker can pass
-two-factor authentication with any authenticator app, or with ``make totp WHO=<user>``."""
+"""make run's demo: its institution, branches and users (one a role), and their authenticator: one
+published key, so the demo admin and checker can pass two-factor authentication with any authenticator
+app, or with ``make totp WHO=<user>``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,22 @@ from django_otp.oath import hotp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from institutions.models import User
+
+# The demo institution (its FI code) and branches, as setup_demo creates them and seed_demo fills them.
+DEMO_FI_CODE = "DEMO01"
+DEMO_BRANCHES: tuple[tuple[str, str], ...] = (
+    ("MUM001", "Mumbai Fort"),
+    ("DEL001", "New Delhi Connaught Place"),
+)
+# (username, role, branch codes): one user a role.
+DEMO_USERS: tuple[tuple[str, str, list[str]], ...] = (
+    ("admin", "admin", []),
+    ("maker", "maker", ["MUM001", "DEL001"]),
+    ("checker", "checker", ["MUM001", "DEL001"]),
+    ("auditor", "auditor", []),
+)
+# The demo users whose role requires two-factor authentication (accounts.selectors.TWO_FACTOR_REQUIRED_ROLES).
+DEMO_TOTP_USERS = ("admin", "checker")
 
 # Public on purpose (printed by make run): never give it to a real user.
 DEMO_TOTP_SECRET = "CKYCPORTALDEMOONLYNOTFORREALUSE2"

@@ -26,7 +26,7 @@ DEMO_PASSWORD = "kyc-demo-2026!"
 def seeded(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("demo-token-0123456789", encoding="utf-8")
-    call_command("seed_demo", token_file=str(token), password=DEMO_PASSWORD, stdout=StringIO())
+    call_command("setup_demo", token_file=str(token), password=DEMO_PASSWORD, stdout=StringIO())
 
 
 @pytest.mark.parametrize("username", ["admin", "checker"])
@@ -44,7 +44,7 @@ def test_demo_maker_and_auditor_get_no_device(seeded: None, username: str) -> No
 def test_seeding_again_keeps_a_device_the_user_set_up_themselves(seeded: None, tmp_path: Path) -> None:
     TOTPDevice.objects.filter(user__username="checker").update(key="ab" * 20)
 
-    call_command("seed_demo", token_file=str(tmp_path / "token"), password=DEMO_PASSWORD, stdout=StringIO())
+    call_command("setup_demo", token_file=str(tmp_path / "token"), password=DEMO_PASSWORD, stdout=StringIO())
 
     assert list(TOTPDevice.objects.filter(user__username="checker").values_list("key", flat=True)) == [
         "ab" * 20

@@ -20,8 +20,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.demo import DEMO_TOTP_SECRET
-from accounts.management.commands.seed_demo import DEMO_TOTP_USERS, DEMO_USERS
+from accounts.demo import DEMO_TOTP_SECRET, DEMO_TOTP_USERS, DEMO_USERS
 from institutions.models import Role
 
 STANDIN_PORT = 8765
@@ -90,12 +89,18 @@ class Command(BaseCommand):
 
         call_command("migrate", interactive=False, verbosity=0)
         call_command(
-            "seed_demo",
+            "setup_demo",
             api_base_url=f"http://127.0.0.1:{STANDIN_PORT}",
             token_file=str(token_file),
             password=password,
             stdout=open(os.devnull, "w"),  # noqa: SIM115 - the summary below says what matters
         )
+        # A portal without records gets the living demo once, before the worker starts (the seed sends
+        # through its own stand-in on STANDIN_PORT, still free here); later starts keep what is there.
+        try:
+            call_command("seed_demo", if_empty=True, stdout=self.stdout)
+        except CommandError as exc:
+            self.stderr.write(f"No demo records: {exc}")
 
         env = child_environment(dict(os.environ), token_file.read_text(encoding="utf-8").strip())
         py = sys.executable

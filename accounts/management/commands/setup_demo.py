@@ -1,4 +1,5 @@
-"""Demo data for make run: an institution using the KwikID stand-in, two branches, one user a role."""
+"""make run's demo institution using the KwikID stand-in, its two branches and one user a role (its records:
+seed_demo)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,8 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.demo import demo_totp_device_ensure
+from accounts.demo import DEMO_BRANCHES, DEMO_FI_CODE, DEMO_TOTP_USERS, DEMO_USERS, demo_totp_device_ensure
 from institutions.models import User
-
-DEMO_USERS: tuple[tuple[str, str, list[str]], ...] = (
-    ("admin", "admin", []),
-    ("maker", "maker", ["MUM001", "DEL001"]),
-    ("checker", "checker", ["MUM001", "DEL001"]),
-    ("auditor", "auditor", []),
-)
-# The demo users whose role requires two-factor authentication (accounts.selectors.TWO_FACTOR_REQUIRED_ROLES).
-DEMO_TOTP_USERS = ("admin", "checker")
 
 
 class Command(BaseCommand):
@@ -32,13 +24,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         call_command(
             "configure_institution",
-            fi_code="DEMO01",
+            fi_code=DEMO_FI_CODE,
             name="Demo Bank",
             region_code="MH",
             username="DEMOUSER",
             api_base_url=options["api_base_url"],
             token_file=options["token_file"],
-            branch=["MUM001:Mumbai Fort", "DEL001:New Delhi Connaught Place"],
+            branch=[f"{code}:{name}" for code, name in DEMO_BRANCHES],
             max_records=100,
             stdout=self.stdout,
         )
