@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import subprocess
@@ -36,6 +37,7 @@ from bench.harness import (
     Stopwatch,
     bench_database_url,
     bench_environment,
+    clone_database,
     database_name,
     migrate,
     recreate_database,
@@ -108,9 +110,14 @@ def write_csv(path: Path, count: int, prefix: str) -> float:
     return time.perf_counter() - started
 
 
-def prepare_portal(env: dict[str, str]) -> None:
-    """Migrate the bench database and create an institution, a branch and a maker (in a child process)."""
-    migrate(env)
+def prepare_portal(env: dict[str, str], template: str | None = None) -> None:
+    """Make the bench database (migrated, or a copy of the migrated database ``template``) and create an
+    institution, a branch and a maker (in a child process)."""
+    if template:
+        clone_database(env["DATABASE_URL"], template)
+    else:
+        recreate_database(env["DATABASE_URL"])
+        migrate(env)
     script = (
         "import django; django.setup()\n"
         "from institutions.models import Institution, Branch, User, Role\n"
@@ -165,14 +172,15 @@ def main() -> int:
     parser.add_argument(
         "--memory-rows", type=int, default=0, help="also import this many rows for peak memory (e.g. 1000000)"
     )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file (for `make bench`)")
+    parser.add_argument("--template", help="copy this migrated database instead of migrating (`make bench`)")
     args = parser.parse_args()
     env = bench_environment(bench_database_url("BENCH_IMPORT_DATABASE_URL", DEFAULT_DB_NAME, "bench-import"))
     WORK.mkdir(parents=True, exist_ok=True)
     os.environ.update(env)  # bench.seed and records.validation import Django settings
 
     print(f"Preparing database {database_name(env['DATABASE_URL'])} ...", flush=True)
-    recreate_database(env["DATABASE_URL"])
-    prepare_portal(env)
+    prepare_portal(env, args.template)
 
     import django
 
@@ -209,6 +217,17 @@ def main() -> int:
         f"(Django loaded: {portal['peak_kb_before'] / 1024:.0f} MB; each worker at most "
         f"{portal['workers_peak_kb'] / 1024:.0f} MB, mostly pages shared with it)",
     ]
+    figures = {
+        "rows": args.rows,
+        "plain_s": plain["seconds"],
+        "portal_s": portal["seconds"],
+        "check_s": check["seconds"],
+        "floor_s": floor,
+        "peak_mb": portal["peak_kb"] / 1024,
+        "memory_rows": args.rows,
+        "memory_peak_mb": portal["peak_kb"] / 1024,
+        "memory_before_mb": portal["peak_kb_before"] / 1024,
+    }
     if args.memory_rows:
         print(f"Memory run: {args.memory_rows:,} rows ...", flush=True)
         truncate_records(env)
@@ -223,7 +242,15 @@ def main() -> int:
             f"most {memory['workers_peak_kb'] / 1024:.0f} MB)"
         )
         big.unlink()
+        figures.update(
+            memory_rows=args.memory_rows,
+            memory_peak_mb=peak_mb,
+            memory_before_mb=memory["peak_kb_before"] / 1024,
+            memory_s=memory["seconds"],
+        )
     path.unlink()
+    if args.json:
+        args.json.write_text(json.dumps(figures), encoding="utf-8")
     report = "\n".join(lines)
     print(report)
     write_result("import-latest.txt", report + "\n")
