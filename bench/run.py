@@ -112,9 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add(
         "--profile",
-        choices=("py-spy", "cprofile"),
-        help="profile [B]'s worker at the first batch size (py-spy: $PY_SPY or beside Python); "
-        "output in bench/results",
+        choices=("py-spy", "cprofile", "queries"),
+        help="profile [B]'s worker at the first batch size (py-spy: $PY_SPY or beside Python; queries: "
+        "its SQL statements, connections and tasks counted); output in bench/results",
     )
     args = parser.parse_args(argv)
     if args.quick:

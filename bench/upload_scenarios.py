@@ -235,11 +235,14 @@ class Bench:
         broker = redis.Redis.from_url(self.env["REDIS_URL"])
         for key in broker.scan_iter(match=QUEUE + "*"):
             broker.delete(key)  # nothing left from an aborted run; only our keys: the database may be shared
-        cprofile = (
-            ["-m", "cProfile", "-o", str(RESULTS / f"profile-{label}.prof")] if profile == "cprofile" else []
-        )
+        python_args: list[str] = []
+        if profile == "cprofile":
+            python_args = ["-m", "cProfile", "-o", str(RESULTS / f"profile-{label}.prof")]
+        elif profile == "queries":  # every statement, connection and task counted (bench/count_queries.py)
+            out = RESULTS / f"profile-{label}-queries.json"
+            python_args = [str(ROOT / "bench" / "count_queries.py"), str(out)]
         procs = [
-            WorkerProcess(self.env, f"bench-{label}-{n}", cprofile if n == 0 else (), flags)
+            WorkerProcess(self.env, f"bench-{label}-{n}", python_args if n == 0 else (), flags)
             for n in range(workers)
         ]
         spy: subprocess.Popen[bytes] | None = None
