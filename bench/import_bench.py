@@ -5,9 +5,9 @@
    ``manage.py import_records`` runs it: validation, PII encryption, PAN hashes, duplicate checks against
    the file and the table, records, name tokens and audit events, one transaction) into an empty table.
    In the same run, bench/import_plain.py streams the same file, applies the same regular expressions and
-   COPYs the rows into a table of text columns. Goal: portal throughput >= 0.2x the plain script's.
-   "PostgreSQL alone" is the floor under that: the rows the import stored, COPYed back into the same tables
-   (indexes, foreign-key checks at commit) with no Python work per row.
+   COPYs the rows into a table of text columns (for scale). "PostgreSQL alone" is the floor: the rows the
+   import stored, COPYed back into the same tables (indexes, foreign-key checks at commit) with no Python
+   work per row. Goal: the import within 1.5 times PostgreSQL alone.
 2. The import process's peak RSS (VmHWM, Django included) for the same file; ``--memory-rows 1000000``
    measures it for a million rows. Goal: < 300 MB for 1,000,000 rows.
 
@@ -47,7 +47,7 @@ from bench.harness import (
 
 WORK = LOGS
 DEFAULT_DB_NAME = "ckycportal_bench_import"
-GOAL_RATIO = 0.2
+GOAL_FLOOR_RATIO = 1.5
 GOAL_PEAK_MB = 300
 
 
@@ -200,6 +200,7 @@ def main() -> int:
     portal_rate = portal["rows"] / portal["seconds"]
     check_rate = check["rows"] / check["seconds"]
     ratio = portal_rate / plain_rate
+    over_floor = portal["seconds"] / floor
     lines = [
         f"Import benchmark, {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
         f"({os.cpu_count()} CPUs, Python {platform.python_version()})",
@@ -209,10 +210,11 @@ def main() -> int:
         "(validation, encryption, duplicates, records, name tokens, audit events)",
         f"portal check only          : {check['seconds']:7.1f} s  {check_rate:9,.0f} rows/s "
         "(the dry run: reading, cleaning, validation, duplicate checks; no writes)",
-        f"ratio portal / plain       : {ratio:.2f}x   "
-        f"(goal >= {GOAL_RATIO}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'})",
+        f"ratio portal / plain       : {ratio:.2f}x   (for scale)",
         f"PostgreSQL alone           : {floor:7.1f} s  (the import's rows, already encrypted, COPYed into "
         f"the same tables: indexes, foreign keys at commit; at best {plain['seconds'] / floor:.2f}x)",
+        f"portal / PostgreSQL alone  : {over_floor:.2f}x   "
+        f"(goal <= {GOAL_FLOOR_RATIO}x: {'met' if over_floor <= GOAL_FLOOR_RATIO else 'MISSED'})",
         f"import process peak RSS    : {portal['peak_kb'] / 1024:.0f} MB for {args.rows:,} rows "
         f"(Django loaded: {portal['peak_kb_before'] / 1024:.0f} MB; each worker at most "
         f"{portal['workers_peak_kb'] / 1024:.0f} MB, mostly pages shared with it)",

@@ -175,31 +175,48 @@ def main() -> int:
     results = bench.results
     results["cores"] = os.cpu_count()
     try:
-        if "latency" in only:
-            scenario_latency(bench, args)
-        if "overhead" in only:
-            scenario_overhead(bench, args)
-        elif "floor" in only:
+        phases: dict[str, float] = {"setup": time.perf_counter() - started}
+        results["phase_seconds"] = phases
+
+        def timed(name: str, run: Any) -> None:
+            at = time.perf_counter()
+            run()
+            phases[name] = round(time.perf_counter() - at, 1)
+
+        def floor_alone() -> None:
             bench.set_batch_size(args.overhead_batches[0])
             scenario_floor(bench, args)
             bench.set_batch_size(args.batch_size)
-        if "import" in only:
+
+        def import_rows() -> None:
             harness.say(f"\n[I] the import of {args.import_rows:,} rows against PostgreSQL alone")
             options = ["--rows", str(args.import_rows), "--template", template]
             options += ["--memory-rows", str(args.import_memory_rows)]
             child_env = {**env, "BENCH_IMPORT_DATABASE_URL": harness.with_path(db_url, f"/{template}_import")}
             results["import"] = run_child("import_bench.py", options, child_env)
-        if "scaling" in only and args.parallel_records:
-            scenario_scaling(bench, args)
-        if "memory" in only and args.records_for_memory:
-            scenario_memory(bench, args)
-        if "registry" in only and args.search_records:
-            scenario_registry(bench, args)
-        if "api" in only:
+
+        def api_rows() -> None:
             harness.say(f"\n[API] {args.api_rows:,} records through the API against the bulk import")
             child_env = {**env, "BENCH_API_DATABASE_URL": harness.with_path(db_url, f"/{template}_api")}
             options = ["--rows", str(args.api_rows), "--template", template]
             results["api"] = run_child("api_bench.py", options, child_env)
+
+        if "latency" in only:
+            timed("latency", lambda: scenario_latency(bench, args))
+        if "overhead" in only:
+            timed("overhead", lambda: scenario_overhead(bench, args))
+        elif "floor" in only:
+            timed("floor", floor_alone)
+        if "import" in only:
+            timed("import", import_rows)
+        if "scaling" in only and args.parallel_records:
+            timed("scaling", lambda: scenario_scaling(bench, args))
+        if "memory" in only and args.records_for_memory:
+            timed("memory", lambda: scenario_memory(bench, args))
+        if "registry" in only and args.search_records:
+            timed("registry", lambda: scenario_registry(bench, args))
+        if "api" in only:
+            timed("api", api_rows)
     finally:
         if children:
             for name in (template, f"{template}_import", f"{template}_api"):
@@ -217,6 +234,7 @@ def main() -> int:
         f"load average (1, 5, 15 min) before {load_before}, after {load_after}: other work on the machine "
         "slows every row",
         "KwikID's stand-in checks every record with the portal's own rules (bench/standin_rules.py)",
+        "seconds per part: " + ", ".join(f"{k} {v:.0f}" for k, v in results["phase_seconds"].items()),
     ]
     if args.profile:
         header.append(f"(worker of [B] profiled with {args.profile}: its timings are inflated)")
