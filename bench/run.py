@@ -226,7 +226,9 @@ def main() -> int:
     load_after = report.load_average()
     stamp = time.strftime("%Y%m%d-%H%M", time.gmtime())
     commit = report.git_commit(harness.ROOT)
-    mode = "quick" if args.quick else ("full" if args.full else "default")
+    defaults = vars(parse_args([]))
+    sized = any(vars(args)[k] != v for k, v in defaults.items() if k not in ("only", "profile"))
+    mode = "quick" if args.quick else ("full" if args.full else ("given" if sized else "default"))
     header = [
         f"CKYC Portal benchmark ({mode} sizes), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"commit {commit[:12]}; "
