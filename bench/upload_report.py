@@ -34,8 +34,9 @@ def to_a_million(first: tuple[int, float], second: tuple[int, float], what: str)
         return mb2, f"measured at {n2:,} {what}"
     slope = (mb2 - mb1) / (n2 - n1) if n2 > n1 else 0.0
     value = mb2 + max(slope, 0.0) * (MILLION - n2)
+    caution = "; runs this small overstate it (start-up allocations steepen the line)" if n2 < 100_000 else ""
     return value, (
-        f"extrapolated linearly through {n1:,} {what} ({mb1:.0f} MB) and {n2:,} ({mb2:.0f} MB); "
+        f"extrapolated linearly through {n1:,} {what} ({mb1:.0f} MB) and {n2:,} ({mb2:.0f} MB){caution}; "
         "--full measures 1,000,000"
     )
 
