@@ -39,7 +39,6 @@ from bench.harness import (
     bench_database_url,
     bench_environment,
     database_name,
-    recreate_database,
     run_json,
     say,
     write_result,
@@ -143,6 +142,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="records (default 100,000)")
     parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers")
     parser.add_argument("--quick", action="store_true", help="5,000 records: a smoke run")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file (for `make bench`)")
+    parser.add_argument("--template", help="copy this migrated database instead of migrating (`make bench`)")
     args, _ = parser.parse_known_args()  # `make bench` passes the upload benchmark's arguments too
     if args.quick:
         args.rows = min(args.rows, 5_000)
@@ -151,8 +152,7 @@ def main() -> int:
     os.environ.update(env)
 
     say(f"Preparing database {database_name(env['DATABASE_URL'])} ...")
-    recreate_database(env["DATABASE_URL"])
-    prepare_portal(env)
+    prepare_portal(env, args.template)
     tokens = make_clients(env, CLIENTS)
 
     import django
@@ -208,6 +208,18 @@ def main() -> int:
         f"API, {CLIENTS} clients at once     : {concurrent.seconds:7.1f} s  {many_rate:9,.0f} records/s "
         f"(answers {dict(many)}; 5xx: {errors}, goal 0: {'met' if errors == 0 else 'NOT met'})",
     ]
+    if args.json:
+        figures = {
+            "rows": args.rows,
+            "per_request": PER_REQUEST,
+            "import_s": imported["seconds"],
+            "sequential_s": sequential.seconds,
+            "concurrent_s": concurrent.seconds,
+            "clients": CLIENTS,
+            "errors_5xx": errors,
+            "answers": {str(status): count for status, count in sorted(many.items())},
+        }
+        args.json.write_text(json.dumps(figures), encoding="utf-8")
     report = "\n".join(lines)
     print(report)
     write_result("api-latest.txt", report + "\n")

@@ -5,9 +5,9 @@
    ``manage.py import_records`` runs it: validation, PII encryption, PAN hashes, duplicate checks against
    the file and the table, records, name tokens and audit events, one transaction) into an empty table.
    In the same run, bench/import_plain.py streams the same file, applies the same regular expressions and
-   COPYs the rows into a table of text columns. Goal: portal throughput >= 0.2x the plain script's.
-   "PostgreSQL alone" is the floor under that: the rows the import stored, COPYed back into the same tables
-   (indexes, foreign-key checks at commit) with no Python work per row.
+   COPYs the rows into a table of text columns (for scale). "PostgreSQL alone" is the floor: the rows the
+   import stored, COPYed back into the same tables (indexes, foreign-key checks at commit) with no Python
+   work per row. Goal: the import within 1.5 times PostgreSQL alone.
 2. The import process's peak RSS (VmHWM, Django included) for the same file; ``--memory-rows 1000000``
    measures it for a million rows. Goal: < 300 MB for 1,000,000 rows.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import subprocess
@@ -36,6 +37,7 @@ from bench.harness import (
     Stopwatch,
     bench_database_url,
     bench_environment,
+    clone_database,
     database_name,
     migrate,
     recreate_database,
@@ -45,7 +47,7 @@ from bench.harness import (
 
 WORK = LOGS
 DEFAULT_DB_NAME = "ckycportal_bench_import"
-GOAL_RATIO = 0.2
+GOAL_FLOOR_RATIO = 1.5
 GOAL_PEAK_MB = 300
 
 
@@ -108,9 +110,14 @@ def write_csv(path: Path, count: int, prefix: str) -> float:
     return time.perf_counter() - started
 
 
-def prepare_portal(env: dict[str, str]) -> None:
-    """Migrate the bench database and create an institution, a branch and a maker (in a child process)."""
-    migrate(env)
+def prepare_portal(env: dict[str, str], template: str | None = None) -> None:
+    """Make the bench database (migrated, or a copy of the migrated database ``template``) and create an
+    institution, a branch and a maker (in a child process)."""
+    if template:
+        clone_database(env["DATABASE_URL"], template)
+    else:
+        recreate_database(env["DATABASE_URL"])
+        migrate(env)
     script = (
         "import django; django.setup()\n"
         "from institutions.models import Institution, Branch, User, Role\n"
@@ -165,14 +172,15 @@ def main() -> int:
     parser.add_argument(
         "--memory-rows", type=int, default=0, help="also import this many rows for peak memory (e.g. 1000000)"
     )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file (for `make bench`)")
+    parser.add_argument("--template", help="copy this migrated database instead of migrating (`make bench`)")
     args = parser.parse_args()
     env = bench_environment(bench_database_url("BENCH_IMPORT_DATABASE_URL", DEFAULT_DB_NAME, "bench-import"))
     WORK.mkdir(parents=True, exist_ok=True)
     os.environ.update(env)  # bench.seed and records.validation import Django settings
 
     print(f"Preparing database {database_name(env['DATABASE_URL'])} ...", flush=True)
-    recreate_database(env["DATABASE_URL"])
-    prepare_portal(env)
+    prepare_portal(env, args.template)
 
     import django
 
@@ -192,6 +200,7 @@ def main() -> int:
     portal_rate = portal["rows"] / portal["seconds"]
     check_rate = check["rows"] / check["seconds"]
     ratio = portal_rate / plain_rate
+    over_floor = portal["seconds"] / floor
     lines = [
         f"Import benchmark, {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
         f"({os.cpu_count()} CPUs, Python {platform.python_version()})",
@@ -201,14 +210,26 @@ def main() -> int:
         "(validation, encryption, duplicates, records, name tokens, audit events)",
         f"portal check only          : {check['seconds']:7.1f} s  {check_rate:9,.0f} rows/s "
         "(the dry run: reading, cleaning, validation, duplicate checks; no writes)",
-        f"ratio portal / plain       : {ratio:.2f}x   "
-        f"(goal >= {GOAL_RATIO}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'})",
+        f"ratio portal / plain       : {ratio:.2f}x   (for scale)",
         f"PostgreSQL alone           : {floor:7.1f} s  (the import's rows, already encrypted, COPYed into "
         f"the same tables: indexes, foreign keys at commit; at best {plain['seconds'] / floor:.2f}x)",
+        f"portal / PostgreSQL alone  : {over_floor:.2f}x   "
+        f"(goal <= {GOAL_FLOOR_RATIO}x: {'met' if over_floor <= GOAL_FLOOR_RATIO else 'MISSED'})",
         f"import process peak RSS    : {portal['peak_kb'] / 1024:.0f} MB for {args.rows:,} rows "
         f"(Django loaded: {portal['peak_kb_before'] / 1024:.0f} MB; each worker at most "
         f"{portal['workers_peak_kb'] / 1024:.0f} MB, mostly pages shared with it)",
     ]
+    figures = {
+        "rows": args.rows,
+        "plain_s": plain["seconds"],
+        "portal_s": portal["seconds"],
+        "check_s": check["seconds"],
+        "floor_s": floor,
+        "peak_mb": portal["peak_kb"] / 1024,
+        "memory_rows": args.rows,
+        "memory_peak_mb": portal["peak_kb"] / 1024,
+        "memory_before_mb": portal["peak_kb_before"] / 1024,
+    }
     if args.memory_rows:
         print(f"Memory run: {args.memory_rows:,} rows ...", flush=True)
         truncate_records(env)
@@ -223,7 +244,15 @@ def main() -> int:
             f"most {memory['workers_peak_kb'] / 1024:.0f} MB)"
         )
         big.unlink()
+        figures.update(
+            memory_rows=args.memory_rows,
+            memory_peak_mb=peak_mb,
+            memory_before_mb=memory["peak_kb_before"] / 1024,
+            memory_s=memory["seconds"],
+        )
     path.unlink()
+    if args.json:
+        args.json.write_text(json.dumps(figures), encoding="utf-8")
     report = "\n".join(lines)
     print(report)
     write_result("import-latest.txt", report + "\n")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
 from types import FrameType
 
-from kwikid_standin.server import DEFAULT_TOKEN, SEARCH_PATH, UPLOAD_PATH, StandIn
+from kwikid_standin.server import DEFAULT_TOKEN, SEARCH_PATH, UPLOAD_PATH, RecordCheck, StandIn
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,9 +31,26 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds after an upload's acceptance until its PANs are found by the search (default 0)",
     )
     parser.add_argument(
+        "--validate-records",
+        metavar="MODULE:FUNCTION",
+        help="also check each upload's records with this function (records -> errors by field path), "
+        "e.g. the benchmark's bench.standin_rules:portal_rules; off by default",
+    )
+    parser.add_argument(
         "--access-log", action="store_true", help="log request lines and statuses (never bodies) to stderr"
     )
     return parser.parse_args(argv)
+
+
+def _record_check(spec: str | None) -> RecordCheck | None:
+    """The function named MODULE:FUNCTION, imported (None without one)."""
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise SystemExit(f"--validate-records needs MODULE:FUNCTION, not {spec!r}")
+    check: RecordCheck = getattr(importlib.import_module(module), name)
+    return check
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -49,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=args.latency_ms,
         access_log=args.access_log,
         register_after_seconds=args.register_after_seconds,
+        record_check=_record_check(args.validate_records),
     )
     standin.start()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -366,6 +366,7 @@ def test_reset_clears_faults_and_stats(standin: StandIn) -> None:
     stats = standin.stats()
     assert stats == {
         "requests": 0,
+        "service_seconds": 0.0,
         "accepted_records": 0,
         "duplicates": 0,
         "accepted": {},
@@ -424,6 +425,7 @@ def test_control_endpoints_work_over_http_without_auth(standin: StandIn) -> None
     assert status == 200
     assert set(stats) == {
         "requests",
+        "service_seconds",
         "accepted_records",
         "duplicates",
         "accepted",
@@ -459,6 +461,95 @@ def test_get_on_the_upload_path_is_405(standin: StandIn) -> None:
 
     assert status == 405
     assert headers["allow"] == "POST"
+
+
+# --- an extra record check (the benchmark's: the portal's own rules) ---------------------------------
+
+
+def _no_odd_pans(records: list[Any]) -> dict[str, list[str]]:
+    return {
+        f"records[{index}].pan": ["Odd PAN."]
+        for index, record in enumerate(records)
+        if record["pan"][-2] in "13579"
+    }
+
+
+def test_record_check_refuses_the_whole_upload_with_its_detail() -> None:
+    payload = sample_payload(2)
+    payload["records"][1]["pan"] = "ABCDE1239F"
+    with StandIn(token=TOKEN, record_check=_no_odd_pans) as server:
+        status, answer = _upload(server, payload)
+        stats = server.stats()
+
+    assert status == 400
+    assert answer == {"detail": {"records[1].pan": ["Odd PAN."]}, "message": "Validation failed"}
+    assert stats["accepted_records"] == 0
+
+
+def test_record_check_passes_valid_records_and_is_off_by_default(standin: StandIn) -> None:
+    payload = sample_payload(1)
+    payload["records"][0]["pan"] = "ABCDE1239F"
+    with StandIn(token=TOKEN, record_check=lambda records: {}) as server:
+        assert _upload(server, sample_payload(2))[0] == 200
+    assert _upload(standin, payload)[0] == 200  # no check given: only the shape is checked
+
+
+def test_service_seconds_add_up_the_time_spent_processing_uploads() -> None:
+    def slow(records: list[Any]) -> dict[str, list[str]]:
+        time.sleep(0.05)
+        return {}
+
+    with StandIn(token=TOKEN, record_check=slow) as server:
+        for _ in range(2):
+            assert _upload(server, sample_payload(1))[0] == 200
+        assert 0.1 <= server.stats()["service_seconds"] < 2
+        server.reset()
+        assert server.stats()["service_seconds"] == 0.0
+
+
+def test_cli_loads_the_record_check_it_is_given() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kwikid_standin",
+            "--port",
+            "0",
+            "--token",
+            TOKEN,
+            "--validate-records",
+            "tests.kwikid_standin.test_server:_no_odd_pans",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split(" on ", 1)[1].split()[0]
+        payload = sample_payload(1)
+        payload["records"][0]["pan"] = "ABCDE1239F"
+        status, _, answer = _call(url, "POST", UPLOAD_PATH, payload)
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+    assert status == 400
+    assert answer["detail"] == {"records[0].pan": ["Odd PAN."]}
+
+
+def test_cli_refuses_a_record_check_without_a_function_name() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "kwikid_standin", "--port", "0", "--validate-records", "bench.standin_rules"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert completed.returncode != 0
+    assert "MODULE:FUNCTION" in completed.stderr
 
 
 # --- packaging and CLI --------------------------------------------------------------------------------
