@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from institutions.models import Branch, Institution, User
+from institutions.models import Branch, Institution, Role, User
 from kwikid_standin.server import StandIn
 from records.models import KycRecord, Status
 from tests.browser.conftest import log_in
-from tests.conftest import TOKEN, new_record, wait_for
+from tests.conftest import TOKEN, make_user, new_record, wait_for
 from tests.records.factories import valid_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -56,9 +56,18 @@ def test_record_goes_from_entry_to_kwikid_and_shows_as_uploaded(
     page.get_by_role("link", name="Institution").click()
     page.get_by_label("KwikID base URL").fill(kwikid.url)
     page.get_by_label("Replace KwikID bearer token").fill(TOKEN)
+    page.get_by_label("Reason for the change").fill("KwikID connection for go-live")
     shoot(page, "01-institution-settings")
     page.get_by_role("button", name="Save settings").click()
-    expect(page.get_by_text("Institution settings were saved.")).to_be_visible()
+    expect(page.get_by_text("applies when another administrator approves it")).to_be_visible()
+    assert TOKEN not in page.content()
+
+    # Four eyes: a second administrator approves the endpoint and token.
+    log_in(page, base, make_user("frank", Role.ADMIN))
+    page.get_by_role("link", name="Institution").click()
+    expect(page.get_by_text("KwikID connection for go-live")).to_be_visible()
+    page.get_by_role("button", name="Approve and apply").click()
+    expect(page.get_by_text("The change was approved and is in use now.")).to_be_visible()
     expect(page.get_by_text(TOKEN[-4:])).to_be_visible()
     assert TOKEN not in page.content()
 
