@@ -1,4 +1,4 @@
-"""Every benchmark row of issue 16 in one run (`make bench`): the goals, each met or MISSED, side by side.
+"""Every benchmark row in one run (`make bench`): the goals, each met or MISSED, side by side.
 
 [A] KwikID answering in 100 ms (``--script-latency-ms``): 3,000 records (``--latency-records``) in
     batches of 100 (``--latency-batch``) sent by a sequential script (bench/plain_upload.py), by ONE solo

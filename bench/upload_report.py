@@ -1,4 +1,4 @@
-"""The rows of `make bench`'s table from a run's figures (bench/run.py's ``results``): issue 16's goals,
+"""The rows of `make bench`'s table from a run's figures (bench/run.py's ``results``): the goals,
 each with its verdict, and a few figures for scale. Laying out and writing is bench/report.py's.
 
 Definitions (also in the rows' notes):

@@ -1,4 +1,4 @@
-"""Personal data in clear needs a verified second factor, whatever the role (issue 14, finding 4): the
+"""Personal data in clear needs a verified second factor, whatever the role: the
 reveal, the record's edit form and the export with personal data. A maker without a device is sent to
 set one up and comes back; the export with personal data is a POST, audited with the device that passed."""
 

@@ -1,4 +1,4 @@
-"""Log-in throttling across addresses (issue 14, finding 6): 20 failures of one username from any
+"""Log-in throttling across addresses: 20 failures of one username from any
 addresses lock that username everywhere, never an address, so one proxy's users are not locked together."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Replacing the authenticator needs the password and a current code, and is audited (issue 14, finding 6);
+"""Replacing the authenticator needs the password and a current code, and is audited;
 a first enrolment is audited too."""
 
 from __future__ import annotations

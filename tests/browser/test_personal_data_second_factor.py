@@ -1,5 +1,5 @@
 """A maker without an authenticator who reveals a record is sent to set one up, then comes back to the
-record and reveals it (issue 14, finding 4)."""
+record and reveals it."""
 
 from __future__ import annotations
 
