@@ -572,11 +572,10 @@ BEGIN
         INSERT INTO uploads_batchitem (batch_id, record_id, position, outcome, message)
             SELECT b, t.id, t.n - 1, 'pending', '' FROM unnest(moved) WITH ORDINALITY AS t(id, n);
         COMMIT;
-        -- batch_send: claim, read, attempt, then the outcome
+        -- batch_send: claim, read, attempt, then the outcome (a first claim looks for no earlier attempt)
         UPDATE uploads_uploadbatch SET status = 'sending', lease_expires_at = now() + interval '5 minutes',
             attempt_count = attempt_count + 1 WHERE id = b AND status IN ('ready', 'retry_wait');
         COMMIT;
-        PERFORM count(*) FROM uploads_uploadattempt WHERE batch_id = b AND duration_ms IS NULL;
         SELECT array_agg(record_id ORDER BY position) INTO ids FROM uploads_batchitem
             WHERE batch_id = b AND outcome = 'pending';
         PERFORM sum(length(frozen_payload)) FROM records_kycrecord WHERE id = ANY(ids);

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import DateField, ExpressionWrapper, F
+from django.db.models import DateField, ExpressionWrapper, F, Subquery
 from django.utils import timezone
 
 from ckycportal.crypto import keyed_hash
@@ -94,8 +94,17 @@ def check_stamp(today: date) -> str:
     it vouches for, and a list edited in between only makes the worker check the record again. A new
     ``RULES_VERSION`` (a rule or a severity changed) does the same for every record checked under the old one.
     """
-    token = CodeBookStamp.objects.values_list("token", flat=True).first()
+    return stamp_for(CodeBookStamp.objects.values_list("token", flat=True).first(), today)
+
+
+def stamp_for(token: Any, today: date) -> str:
+    """``check_stamp`` from a code book token already read (the upload worker reads it with its claim)."""
     return f"{token}/r{RULES_VERSION}/{today.isoformat()}" if token else ""
+
+
+def code_book_token() -> Any:
+    """The code book's token as a subquery: ``check_stamp``'s read, made part of a caller's own query."""
+    return Subquery(CodeBookStamp.objects.order_by("pk").values("token")[:1])
 
 
 def record_freeze_values(

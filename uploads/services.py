@@ -212,8 +212,9 @@ def _enqueue_send(batch_id: int, countdown: float) -> None:
         )
 
 
-def _claim(batch_id: int) -> UploadBatch | None:
-    """Take the batch for sending: READY or RETRY_WAIT that is due, or SENDING whose lease has expired."""
+def _claim(batch_id: int) -> tuple[UploadBatch, str] | None:
+    """Take the batch for sending: READY or RETRY_WAIT that is due, or SENDING whose lease has expired.
+    Returns it with the stamp its frozen records' checks must match (records.services.check_stamp)."""
     # The database's clock, not this worker's: workers on hosts whose clocks differ agree on expiry.
     now = Now()
     lease = now + timedelta(seconds=settings.UPLOAD_LEASE_SECONDS)
@@ -226,7 +227,13 @@ def _claim(batch_id: int) -> UploadBatch | None:
     )
     if updated != 1:
         return None  # another worker got there first, or the batch is finished or not yet due
-    return UploadBatch.objects.select_related("institution", "branch").get(pk=batch_id)
+    # The code book's token comes with the batch: one read, not two.
+    batch = (
+        UploadBatch.objects.select_related("institution", "branch")
+        .annotate(code_book_token=record_services.code_book_token())
+        .get(pk=batch_id)
+    )
+    return batch, record_services.stamp_for(batch.code_book_token, timezone.localdate())  # type: ignore[attr-defined]
 
 
 def _failing_ckyc_rules(rows: list[dict[str, Any]], *, warnings_block: bool) -> dict[int, str]:
@@ -248,14 +255,15 @@ def _failing_ckyc_rules(rows: list[dict[str, Any]], *, warnings_block: bool) -> 
 
 
 def _batch_records(
-    batch: UploadBatch, *, warnings_block: bool, guide_fields: bool = False
+    batch: UploadBatch, *, stamp: str, warnings_block: bool, guide_fields: bool = False
 ) -> tuple[list[Sent], list[bytes], dict[int, str]]:
     """The batch's pending records in request order, each as the bytes of its record object, and those
     refused (by id, with what to fix) because they no longer pass the CKYC rules or KwikID's schema.
 
     A record approved with a frozen payload is sent as frozen: one value decrypted, no serialising. It is
     checked again only when the code book, the rules (``RULES_VERSION``) or the day changed since it passed
-    (its ``frozen_checked``), and then from the frozen payload itself. A record approved before payloads were
+    (its ``frozen_checked`` differs from ``stamp``, read with the claim), and then from the frozen payload
+    itself. A record approved before payloads were
     frozen is read field by field and checked, as it always was.
 
     With ``guide_fields`` (the institution's send_guide_extra_fields, read at send time so that a change
@@ -275,7 +283,6 @@ def _batch_records(
         .order_by()
         .values_list("pk", "kyc_ref_no", "frozen_payload", "frozen_checked")
     }
-    stamp = record_services.check_stamp(timezone.localdate())
     to_check: dict[int, dict[str, Any]] = {}  # record data to validate, by id
     payloads: dict[int, dict[str, Any]] = {}  # record objects not frozen or not yet checked
     for pk in ids:
@@ -326,12 +333,19 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
     UNKNOWN instead of being sent again: KwikID may have accepted it.
     """
     enqueue = enqueue or _enqueue_send
-    batch = _claim(batch_id)
-    if batch is None:
+    claimed = _claim(batch_id)
+    if claimed is None:
         current = UploadBatch.objects.filter(pk=batch_id).values_list("status", flat=True).first()
         return SendOutcome(batch_id, current or "missing")
+    batch, stamp = claimed
 
-    unfinished = batch.attempts.filter(duration_ms__isnull=True, error_class="").order_by("-number").first()
+    # Only a batch claimed before can hold an attempt that began and never answered: attempt numbers run
+    # up to the claims made, so the first claim skips the look.
+    unfinished = None
+    if batch.attempt_count > 1:
+        unfinished = (
+            batch.attempts.filter(duration_ms__isnull=True, error_class="").order_by("-number").first()
+        )
     if unfinished is not None:
         with transaction.atomic():
             unfinished.error_class = "WorkerLost"
@@ -349,6 +363,7 @@ def batch_send(*, batch_id: int, enqueue: Enqueue | None = None) -> SendOutcome:
 
     records, encoded, refused = _batch_records(
         batch,
+        stamp=stamp,
         warnings_block=institution.warnings_block,
         guide_fields=institution.send_guide_extra_fields,
     )
@@ -473,13 +488,17 @@ def _split_off(batch: UploadBatch, record_ids: list[int]) -> UploadBatch:
     return new
 
 
+# What completing an attempt writes (its start, batch and number were written before the call).
+_ATTEMPT_ANSWER = ("duration_ms", "status_code", "response_body", "error_class", "error_message")
+
+
 def _save_attempt(attempt: UploadAttempt, error: KwikIDError, elapsed_ms: int) -> None:
     attempt.duration_ms = elapsed_ms
     attempt.status_code = error.status_code
     attempt.response_body = _truncate(redact(error.body or ""))
     attempt.error_class = type(error).__name__
     attempt.error_message = _truncate(str(error), 1000)
-    attempt.save()
+    attempt.save(update_fields=_ATTEMPT_ANSWER)
 
 
 class BatchConflict(PortalError):
@@ -514,7 +533,7 @@ def _on_accepted(
     attempt.duration_ms = elapsed_ms
     attempt.status_code = result.status_code
     attempt.response_body = _truncate(redact(result.body))
-    attempt.save()
+    attempt.save(update_fields=_ATTEMPT_ANSWER)
     message = redact(result.message) or "Accepted for processing"
     failures = _masked(result.record_failures([r.kyc_ref_no for r in records]))
     refused = {r.pk: failures[r.kyc_ref_no] for r in records if r.kyc_ref_no in failures}
@@ -534,10 +553,13 @@ def _on_accepted(
             outcome=BatchItem.Outcome.REJECTED, message=reason
         )
     record_moves.records_mark_rejected(reasons=refused)
-    pending = batch.items.filter(outcome=BatchItem.Outcome.PENDING)
-    ids = list(pending.values_list("record_id", flat=True))
-    pending.update(outcome=BatchItem.Outcome.ACCEPTED, message=message)
-    record_moves.records_mark_uploaded(record_ids=ids, message=message)
+    # The batch's pending items are the records sent, less those just rejected: no need to read them back.
+    batch.items.filter(outcome=BatchItem.Outcome.PENDING).update(
+        outcome=BatchItem.Outcome.ACCEPTED, message=message
+    )
+    record_moves.records_mark_uploaded(
+        record_ids=[r.pk for r in records if r.pk not in refused], message=message
+    )
     return SendOutcome(batch.pk, status)
 
 

@@ -669,3 +669,39 @@ def test_records_have_no_index_on_who_submitted_or_reviewed_them(db: None) -> No
         indexes = connection.introspection.get_constraints(cursor, KycRecord._meta.db_table)
     single = {tuple(c["columns"]) for c in indexes.values() if c["index"] and not c["unique"]}
     assert ("submitted_by_id",) not in single and ("reviewed_by_id",) not in single
+
+
+def test_a_first_send_reads_nothing_it_already_knows(approved: list[KycRecord], kwikid: StandIn) -> None:
+    # Per batch: the code book's stamp comes with the claim, a first claim has no unanswered attempt to
+    # look for, and the accepted records are the ones sent (not read back). Each is a statement per batch.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    batch_id = services.batch_assemble()[0]
+    with CaptureQueriesContext(connection) as queries:
+        assert services.batch_send(batch_id=batch_id).status == BatchStatus.ACCEPTED
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    stamp_reads = [sql for sql in statements if "codelists_codebookstamp" in sql]
+    assert len(stamp_reads) == 1 and "uploads_uploadbatch" in stamp_reads[0]
+    assert not [sql for sql in statements if sql.startswith("SELECT") and '"uploads_uploadattempt"' in sql]
+    item_reads = [sql for sql in statements if sql.startswith("SELECT") and "uploads_batchitem" in sql]
+    assert len(item_reads) == 1, item_reads
+    assert len(statements) <= 10, "\n".join(statements)
+    assert BatchItem.objects.filter(batch_id=batch_id).values_list("outcome", flat=True).distinct().get() == (
+        BatchItem.Outcome.ACCEPTED
+    )
+    assert set(statuses(approved[:3])) == {Status.UPLOADED}
+
+
+def test_a_second_claim_still_finds_the_attempt_its_worker_never_finished(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
+    # The look skipped on a first claim is made on every later one: a batch whose worker died mid-call
+    # (an attempt begun, never answered, its lease run out) is settled as unknown, not sent again.
+    batch_id = services.batch_assemble()[0]
+    UploadBatch.objects.filter(pk=batch_id).update(
+        status=BatchStatus.SENDING, attempt_count=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    UploadAttempt.objects.create(batch_id=batch_id, number=1, started_at=timezone.now())
+    assert services.batch_send(batch_id=batch_id).status == BatchStatus.UNKNOWN
+    assert kwikid.stats()["requests"] == 0
