@@ -122,6 +122,17 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
                     f"{floor['records']:,} records",
                 )
             )
+            rows.append(
+                Row(
+                    f"sql_floor_per_batch_{floor['batch']}",
+                    f"  for scale: the SQL alone per batch of {floor['batch']:,} (no Python, no broker)",
+                    _ms(floor["seconds"]) / run["requests"],
+                    "ms",
+                    None,
+                    "what the database needs per batch whatever the worker does: the bound under the "
+                    "worker's own time",
+                )
+            )
         else:
             rows.append(
                 Row(

@@ -148,6 +148,9 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
     assert rows["own_time_per_batch_1000"].goal is None
     # The floor compares the worker's own time, on the same records and batch size.
     assert rows["upload_vs_sql_floor"].value == pytest.approx((3.0 - 0.9) / 1.4)
+    # Beside it, what the SQL alone takes per batch: the bound under the worker's own time.
+    assert rows["sql_floor_per_batch_100"].value == pytest.approx(1.4 / 30 * 1000)
+    assert rows["sql_floor_per_batch_100"].goal is None
     assert rows["import_vs_postgres"].value == pytest.approx(2.0)
     assert rows["import_vs_postgres"].verdict == MISSED
     # Retired goals appear for scale only.

@@ -436,3 +436,17 @@ def test_token_banner_says_replace_the_token_once(admin_client: Client, institut
     body = admin_client.get(reverse("institutions:branch_list")).content.decode()
     assert "KwikID refused the bearer token (HTTP 401)." in body
     assert body.count("Replace the token") == 1
+
+
+def test_token_banner_tells_an_admin_a_second_admin_approves_the_replacement(
+    admin_client: Client, institution: Institution
+) -> None:
+    # A replaced token applies only once another administrator approves it: the banner says so, so that
+    # the first admin does not wait for batches that cannot move yet.
+    from django.utils import timezone
+
+    Institution.objects.filter(pk=institution.pk).update(
+        sending_paused_at=timezone.now(), sending_paused_reason="KwikID refused the bearer token (HTTP 401)."
+    )
+    body = admin_client.get(reverse("institutions:branch_list")).content.decode()
+    assert "a second administrator approves it, unless four eyes are waived" in body

@@ -145,6 +145,18 @@ def test_detail_is_masked_until_revealed_and_reveal_is_audited(
     assert event.actor == alice
 
 
+def test_the_reveal_button_says_it_asks_for_the_code_until_the_session_has_passed_it(
+    client: Any, alice: User, branch_a: Branch
+) -> None:
+    record = new_record(alice, branch_a)
+    hint = "It asks for your authenticator code first."
+    client.force_login(alice)  # a password only
+    assert hint in client.get(f"/records/{record.pk}/").content.decode()
+    otp_login(client, alice)
+    body = client.get(f"/records/{record.pk}/").content.decode()
+    assert "Reveal personal data" in body and hint not in body
+
+
 def test_auditor_cannot_reveal(client: Any, alice: User, branch_a: Branch, institution: Institution) -> None:
     record = new_record(alice, branch_a)
     auditor = make_user("oscar", Role.AUDITOR)
