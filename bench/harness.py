@@ -321,13 +321,28 @@ class Stopwatch:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process has used so far (0 once it is gone)."""
+    """User plus system CPU time the process and its live children (a prefork worker's pool processes, and
+    theirs) have used so far (0 for a process gone). The worker's pool lives as long as the worker: a
+    difference taken across a run covers every process that did its work."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux's /proc/PID/task/TID/children, every thread's)."""
+    children: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listed:
+                children += [int(child) for child in listed.read().split()]
+    except OSError:
+        pass
+    return children
 
 
 def memory_kb(pid: int | str = "self") -> dict[str, int]:

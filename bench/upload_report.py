@@ -72,7 +72,9 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
                 "x",
                 Goal(">=", 3.3, "x"),
                 f"docker-compose.yml's command (prefork, --concurrency=4 --prefetch-multiplier=1): "
-                f"{doc['seconds']:.2f} s vs script {script:.2f} s",
+                f"{doc['seconds']:.2f} s vs script {script:.2f} s; CPU used: workers "
+                f"{doc['cpu_workers']:.1f} s, stand-in {doc['cpu_standin']:.1f} s, of "
+                f"{doc['seconds'] * r.get('cores', 1):.1f} s the cores had",
             )
         )
     sizes = sorted(int(key.split("_")[1]) for key in r if key.startswith("overhead_"))

@@ -141,6 +141,10 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
     assert rows["latency_one_worker"].verdict == MISSED
     assert rows["latency_documented_worker"].value == pytest.approx(3.8)
     assert rows["latency_documented_worker"].verdict == MET
+    # Whether the cores were the limit: the CPU the worker (its pool processes too) and the stand-in used.
+    assert "CPU used: workers 1.5 s, stand-in 0.5 s, of 2.0 s the cores had" in (
+        rows["latency_documented_worker"].note
+    )
     # (wall - the stand-in's own time) / requests, in ms; the goal is for batches of 100 only.
     assert rows["own_time_per_batch_100"].value == pytest.approx((3.0 - 0.9) / 30 * 1000)
     assert rows["own_time_per_batch_100"].verdict == MISSED
