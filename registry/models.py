@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from ckycportal.triggers import append_only
 from institutions.models import Institution
@@ -69,7 +70,9 @@ class SearchAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     elapsed_ms = models.PositiveIntegerField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # When the pass kept the search: the same moment it counted the day's searches with, so that the
+    # search is counted against the day that allowed it.
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -402,6 +402,7 @@ def _keep(
                 status_code=kept.status_code,
                 elapsed_ms=kept.elapsed_ms,
                 note=kept.note[:_NOTE_LENGTH],
+                created_at=at,
             )
             for kept, outcome in zip(batch, outcomes, strict=True)
         )

@@ -361,10 +361,25 @@ def test_the_daily_cap_stops_the_searches_until_the_next_day(
     assert services.searches_today(institution_id=institution.pk, now=at) == 3
     assert services.registrations_check(now=at).searched == 0
     assert RegistryCheck.objects.filter(checks_made=0).count() == 2
-    # The next day (the cap counts the searches of each local day) the two left and the three due again.
+    # The next day (the cap counts the searches of each local day) three more: the two left first.
     tomorrow = timezone.localtime(at) + timedelta(days=1)
-    assert services.registrations_check(now=tomorrow).searched == 5
+    assert services.registrations_check(now=tomorrow).searched == 3
+    assert services.searches_today(institution_id=institution.pk, now=tomorrow) == 3
     assert not RegistryCheck.objects.filter(checks_made=0).exists()
+
+
+def test_a_pass_counts_its_searches_against_the_day_it_counted_the_cap_with(
+    fake_search: FakeSearch, institution: Institution, alice: User, bob: User, branch_a: Branch
+) -> None:
+    # A pass on the next local day (as one started just before midnight keeps its searches after it):
+    # its searches are kept at its own moment, so that day's count has them and today's does not, whatever
+    # the time of day the test runs at.
+    for n in range(1, 3):
+        uploaded_record(alice, bob, branch_a, n)
+    at = timezone.localtime(later(FIRST + 1)) + timedelta(days=1)
+    assert services.registrations_check(now=at).searched == 2
+    assert services.searches_today(institution_id=institution.pk, now=at) == 2
+    assert services.searches_today(institution_id=institution.pk, now=at - timedelta(days=1)) == 0
 
 
 def test_a_cap_of_zero_stops_the_checks(
