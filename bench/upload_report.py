@@ -41,6 +41,17 @@ def to_a_million(first: tuple[int, float], second: tuple[int, float], what: str)
     )
 
 
+def _assembly_share(run: dict[str, Any]) -> str:
+    """How much of a batch's own time its assembly took: one worker assembles every batch (one task) before
+    it sends the first, so the moment the last batch was assembled splits the run in two."""
+    if "assembled_after" not in run:
+        return ""
+    return (
+        f"; assembling {_ms(run['assembled_after']) / run['requests']:.1f} ms a batch (all assembled "
+        f"after {run['assembled_after']:.2f} s), the rest sending"
+    )
+
+
 def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
     rows: list[Row] = []
     lat = r.get("latency")
@@ -92,6 +103,7 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
                 f"(wall {run['seconds']:.2f} s - KwikID's answers {run['service_s']:.2f} s, as the stand-in "
                 f"timed them) / {run['requests']} requests; {run['records']:,} records; worker CPU "
                 f"{_ms(run['cpu_workers']) / run['requests']:.1f} ms a batch"
+                + _assembly_share(run)
                 + ("" if size == 100 else "; goal is for batches of 100"),
             )
         )
