@@ -263,8 +263,8 @@ def _batch_records(
     A record approved with a frozen payload is sent as frozen: one value decrypted, no serialising. It is
     checked again only when the code book, the rules (``RULES_VERSION``) or the day changed since it passed
     (its ``frozen_checked`` differs from ``stamp``, read with the claim), and then from the frozen payload
-    itself. A record approved before payloads were
-    frozen is read field by field and checked, as it always was.
+    itself. A record approved before payloads were frozen is read field by field and checked, as it always
+    was.
 
     With ``guide_fields`` (the institution's send_guide_extra_fields, read at send time so that a change
     applies to records already queued) each record object gains the guide's two members, frozen or not,
