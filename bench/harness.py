@@ -335,13 +335,17 @@ def cpu_seconds(pid: int) -> float:
 
 def _children(pid: int) -> list[int]:
     """The live child processes of ``pid`` (Linux's /proc/PID/task/TID/children, every thread's)."""
-    children: list[int] = []
     try:
-        for task in os.listdir(f"/proc/{pid}/task"):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # the process is gone
+    children: list[int] = []
+    for task in tasks:
+        try:
             with open(f"/proc/{pid}/task/{task}/children") as listed:
                 children += [int(child) for child in listed.read().split()]
-    except OSError:
-        pass
+        except OSError:
+            continue  # this thread ended meanwhile; the others still count
     return children
 
 

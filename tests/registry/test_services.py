@@ -371,9 +371,8 @@ def test_the_daily_cap_stops_the_searches_until_the_next_day(
 def test_a_pass_counts_its_searches_against_the_day_it_counted_the_cap_with(
     fake_search: FakeSearch, institution: Institution, alice: User, bob: User, branch_a: Branch
 ) -> None:
-    # A pass on the next local day (as one started just before midnight keeps its searches after it):
-    # its searches are kept at its own moment, so that day's count has them and today's does not, whatever
-    # the time of day the test runs at.
+    # A pass given a moment on the next local day (as tests give one): its searches are kept at that
+    # moment, so that day's count has them and today's does not, whatever the time of day the test runs at.
     for n in range(1, 3):
         uploaded_record(alice, bob, branch_a, n)
     at = timezone.localtime(later(FIRST + 1)) + timedelta(days=1)
