@@ -42,13 +42,13 @@ def to_a_million(first: tuple[int, float], second: tuple[int, float], what: str)
 
 
 def _assembly_share(run: dict[str, Any]) -> str:
-    """How much of a batch's own time its assembly took: one worker assembles every batch (one task) before
-    it sends the first, so the moment the last batch was assembled splits the run in two."""
-    if "assembled_after" not in run:
+    """How much of a batch's own time its assembly took: the assemble task's runs, as the worker's log
+    times them (a bounded number of batches a run, each run queued behind the sends it made)."""
+    if "assembly_seconds" not in run:
         return ""
     return (
-        f"; assembling {_ms(run['assembled_after']) / run['requests']:.1f} ms a batch (all assembled "
-        f"after {run['assembled_after']:.2f} s), the rest sending"
+        f"; assembling {_ms(run['assembly_seconds']) / run['requests']:.1f} ms a batch "
+        f"({run['assembly_runs']} assemble runs), the rest sending"
     )
 
 

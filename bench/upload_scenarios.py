@@ -32,6 +32,7 @@ from bench.harness import (
     cpu_seconds,
     run_json,
     say,
+    task_seconds,
 )
 
 TOKEN = "bench-token-0123456789abcdef"
@@ -343,6 +344,7 @@ class Bench:
             for proc in procs:
                 proc.stop()
         seconds = finished - started
+        assembly_runs = [task_seconds(proc.log_path, "uploads.tasks.batch_assemble") for proc in procs]
         return {
             "seconds": seconds,
             "records": expected,
@@ -350,6 +352,8 @@ class Bench:
             "batches": batches,
             "attempts": attempts,
             "assembled_after": float(last_assembled) - started,
+            "assembly_runs": sum(n for n, _ in assembly_runs),
+            "assembly_seconds": sum(seconds for _, seconds in assembly_runs),
             "first_sent_after": float(first_sent) - started,
             "peak_mb": max(peak_kb) / 1024,
             "idle_mb": max(idle_kb) / 1024,

@@ -323,6 +323,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # How often beat assembles approved records into batches and sweeps batches that are due.
 UPLOAD_ASSEMBLE_EVERY_SECONDS = env_int("UPLOAD_ASSEMBLE_EVERY_SECONDS", 60)
+# Batches one assembly run makes before it queues itself again behind their sends: a backlog starts sending
+# at once instead of after it is all assembled.
+UPLOAD_ASSEMBLE_BATCHES_PER_RUN = env_int("UPLOAD_ASSEMBLE_BATCHES_PER_RUN", 8)
 # KwikID HTTP timeouts (connect, read); the task time limit above must stay longer than their sum.
 KWIKID_CONNECT_TIMEOUT = float(os.environ.get("KWIKID_CONNECT_TIMEOUT", "5"))
 KWIKID_READ_TIMEOUT = float(os.environ.get("KWIKID_READ_TIMEOUT", "60"))

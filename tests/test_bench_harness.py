@@ -7,8 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from bench.harness import cpu_seconds
+import pytest
+
+from bench.harness import cpu_seconds, task_seconds
 
 # A child that burns half a second of CPU, then waits to be killed.
 _BURN = (
@@ -40,3 +43,16 @@ def test_cpu_seconds_of_a_process_gone_is_zero() -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     assert cpu_seconds(gone.pid) == 0.0
+
+
+def test_task_seconds_sums_the_runs_of_one_task_from_the_worker_log(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    log.write_text(
+        "INFO celery.app.trace Task uploads.tasks.batch_assemble[a-1] succeeded in 0.25s: 8\n"
+        "INFO celery.app.trace Task uploads.tasks.batch_send[b-2] succeeded in 0.125s: 'accepted'\n"
+        "INFO celery.app.trace Task uploads.tasks.batch_assemble[c-3] succeeded in 1.5e-02s: 0\n"
+        "ERROR celery.app.trace Task uploads.tasks.batch_assemble[d-4] raised unexpected: OperationalError\n"
+    )
+    assert task_seconds(log, "uploads.tasks.batch_assemble") == (2, pytest.approx(0.265))
+    assert task_seconds(log, "uploads.tasks.batch_send") == (1, pytest.approx(0.125))
+    assert task_seconds(log, "uploads.tasks.uploads_sweep") == (0, 0.0)

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -112,26 +112,42 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def batch_assemble(*, institution_id: int | None = None, actor: User | None = None) -> list[int]:
+def batch_assemble(
+    *, institution_id: int | None = None, actor: User | None = None, limit: int | None = None
+) -> list[int]:
     """Group approved records into READY batches, one per institution and branch, never above the maximum.
 
-    Safe to run twice and concurrently: each chunk of records is claimed with skip_locked and a conditional
-    status update, so two assemblers never put a record in two batches. Returns the new batch ids.
+    Branches take turns, one batch each, the branch whose oldest approved record has waited longest first,
+    so no branch's backlog holds up another's deadline. With ``limit`` it stops after that many batches and
+    queues itself again behind the sends it queued: sending starts at once, however large the backlog, and
+    no one run outlives the task time limit. Safe to run twice and concurrently: each chunk of records is
+    claimed with skip_locked and a conditional status update, so two assemblers never put a record in two
+    batches. Returns the new batch ids.
     """
     institutions = Institution.objects.filter(sending_paused_at__isnull=True).exclude(api_token="")
     if institution_id is not None:
         institutions = institutions.filter(pk=institution_id)
+    waiting = KycRecord.objects.filter(branch=OuterRef("pk"), status=Status.APPROVED)
+    # One probe per branch in the approved queue's partial index, however many records wait.
+    branches = list(
+        Branch.objects.filter(institution__in=institutions)
+        .filter(Exists(waiting))
+        .annotate(waiting_since=Subquery(waiting.order_by("reviewed_at", "pk").values("reviewed_at")[:1]))
+        .select_related("institution")
+        .order_by(F("waiting_since").asc(nulls_last=True), "pk")
+    )
     created: list[int] = []
-    for institution in institutions:
-        branch_ids = (
-            KycRecord.objects.filter(branch__institution=institution, status=Status.APPROVED)
-            .order_by()  # without it the model's ordering makes DISTINCT one row per record
-            .values_list("branch_id", flat=True)
-            .distinct()
-        )
-        for branch in Branch.objects.filter(pk__in=list(branch_ids)):
-            while batch_id := _assemble_one(institution, branch, actor):
+    while branches and (limit is None or len(created) < limit):
+        for branch in list(branches):
+            if limit is not None and len(created) >= limit:
+                break
+            batch_id = _assemble_one(branch.institution, branch, actor)
+            if batch_id is None:
+                branches.remove(branch)
+            else:
                 created.append(batch_id)
+    if limit is not None and len(created) >= limit:
+        transaction.on_commit(_enqueue_assemble)  # behind the sends it queued (at once outside a transaction)
     return created
 
 
@@ -782,7 +798,7 @@ def uploads_sweep() -> dict[str, int]:
     Covers lost Celery messages (READY batches), retries that are due, and batches whose worker died
     (SENDING with an expired lease). Safe to run twice: sending claims each batch conditionally.
     """
-    created = batch_assemble()
+    created = batch_assemble(limit=settings.UPLOAD_ASSEMBLE_BATCHES_PER_RUN)
     now = timezone.now()
     due = UploadBatch.objects.filter(
         Q(status=BatchStatus.READY, created_at__lt=now - timedelta(seconds=30))

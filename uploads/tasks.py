@@ -6,6 +6,7 @@ Each task is named after the service it calls (``batch_send`` calls ``services.b
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from . import services
 
@@ -18,8 +19,9 @@ def batch_send(batch_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def batch_assemble() -> int:
-    """Group approved records into batches and queue each for sending. Safe to run twice."""
-    return len(services.batch_assemble())
+    """Group approved records into batches and queue each for sending, a bounded number a run (the rest in a
+    run queued behind those sends). Safe to run twice."""
+    return len(services.batch_assemble(limit=settings.UPLOAD_ASSEMBLE_BATCHES_PER_RUN))
 
 
 @shared_task(ignore_result=True)

@@ -500,6 +500,33 @@ def test_two_workers_and_two_sweeps_at_once_take_disjoint_batches(
     assert_invariant(records, kwikid)
 
 
+def test_a_backlog_starts_sending_before_it_is_all_assembled_and_sends_each_record_once(
+    start_worker: StartWorker,
+    fast_timings: dict[str, Any],
+    kwikid: StandIn,
+    alice: User,
+    bob: User,
+    branch_a: Branch,
+    mallory: User,
+    dave: User,
+    branch_b: Branch,
+) -> None:
+    # Two batches a run: each run queues their sends, then itself behind them. The queue is first in, first
+    # out, so the first batches are sent before the third is made; within a run the branches take turns.
+    worker = start_worker(UPLOAD_ASSEMBLE_BATCHES_PER_RUN=2)
+    records = approve(alice, bob, branch_a, 7) + approve(mallory, dave, branch_b, 4)  # 3 + 2 batches
+    tasks.batch_assemble.delay()
+    wait_for(all_in(records, Status.UPLOADED), timeout=40)
+
+    batches = list(UploadBatch.objects.order_by("created_at", "pk"))
+    assert len(batches) == 5
+    assert batches[0].finished_at < batches[2].created_at
+    assert [b.branch.code for b in batches] == ["BRA", "BRB", "BRA", "BRB", "BRA"]
+    assert {b.status for b in batches} == {BatchStatus.ACCEPTED}
+    assert worker.alive
+    assert_invariant(records, kwikid)
+
+
 def test_poison_batch_stops_after_its_attempts_and_is_flagged_while_others_flow(
     start_worker: StartWorker,
     fast_timings: dict[str, Any],

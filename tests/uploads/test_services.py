@@ -577,16 +577,99 @@ def test_assembled_items_follow_the_approval_order_with_their_references(
     assert first.record_count == 3
 
 
-def test_listing_the_branches_to_assemble_is_one_row_per_branch(approved: list[KycRecord]) -> None:
-    # The model's default ordering would make DISTINCT return one row per approved record (a million
-    # branch ids in the worker's memory at a million records).
+def test_listing_the_branches_to_assemble_reads_branches_not_records(approved: list[KycRecord]) -> None:
+    # Every bounded run lists the branches with work: a DISTINCT over the approved records would read
+    # each of a million waiting records on every run.
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as queries:
         services.batch_assemble()
-    distinct = [q["sql"] for q in queries if "SELECT DISTINCT" in q["sql"]]
-    assert distinct and all("ORDER BY" not in sql for sql in distinct)
+    listing = [q["sql"] for q in queries if q["sql"].startswith('SELECT "institutions_branch"')]
+    assert len(listing) == 1
+    assert "EXISTS" in listing[0] and "DISTINCT" not in listing[0]
+
+
+class AssembleBell:
+    """Counts the assembly runs a run queues after itself."""
+
+    def __init__(self) -> None:
+        self.rung = 0
+
+    def __call__(self) -> None:
+        self.rung += 1
+
+
+@pytest.fixture
+def assemble_bell(monkeypatch: pytest.MonkeyPatch) -> AssembleBell:
+    bell = AssembleBell()
+    monkeypatch.setattr(services, "_enqueue_assemble", bell)
+    return bell
+
+
+def test_a_bounded_run_makes_that_many_batches_and_queues_the_rest_behind_their_sends(
+    alice: User,
+    bob: User,
+    branch_a: Branch,
+    assemble_bell: AssembleBell,
+    no_queue: Doorbell,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    records = [approved_record(alice, bob, branch_a, n) for n in range(1, 11)]  # four batches of at most 3
+    runs = []
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            runs.append(services.batch_assemble(limit=2))
+    assert [len(run) for run in runs] == [2, 2, 0]
+    assert assemble_bell.rung == 2  # the two full runs each queued the next; the empty one stopped
+    # Each run's sends were queued before the run that follows them.
+    assert [batch_id for batch_id, _ in no_queue.rung] == runs[0] + runs[1]
+    assert set(statuses(records)) == {Status.BATCHED}
+    assert BatchItem.objects.count() == 10
+
+
+def test_a_run_that_empties_the_queue_queues_no_other(
+    approved: list[KycRecord], assemble_bell: AssembleBell, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        assert len(services.batch_assemble(limit=3)) == 2
+    assert assemble_bell.rung == 0
+
+
+def test_branches_take_turns_the_longest_waiting_first(
+    alice: User, bob: User, branch_a: Branch, branch_b: Branch, mallory: User, dave: User
+) -> None:
+    # Branch A has a backlog of four batches; branch B one record, approved before any of A's.
+    earliest = approved_record(mallory, dave, branch_b, 1)
+    backlog = [approved_record(alice, bob, branch_a, n) for n in range(1, 13)]
+    KycRecord.objects.filter(pk=earliest.pk).update(reviewed_at=timezone.now() - timedelta(days=2))
+    first = UploadBatch.objects.get(pk__in=services.batch_assemble(limit=1))
+    assert first.branch == branch_b  # waited longest, though A's backlog is larger
+    # A bounded run gives every branch with work a batch before any branch a second one.
+    approved_record(mallory, dave, branch_b, 2)
+    KycRecord.objects.filter(pk__in=[r.pk for r in backlog]).update(
+        reviewed_at=timezone.now() - timedelta(days=1)
+    )
+    turns = [UploadBatch.objects.get(pk=pk).branch.code for pk in services.batch_assemble(limit=3)]
+    assert turns == ["BRA", "BRB", "BRA"]
+
+
+def test_the_task_and_the_sweep_assemble_a_bounded_run(
+    alice: User,
+    bob: User,
+    branch_a: Branch,
+    settings: Any,
+    assemble_bell: AssembleBell,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.UPLOAD_ASSEMBLE_BATCHES_PER_RUN = 1
+    for n in range(1, 8):  # three batches of at most 3
+        approved_record(alice, bob, branch_a, n)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.batch_assemble() == 1
+        assert services.uploads_sweep()["assembled"] == 1
+    assert assemble_bell.rung == 2
+    assert UploadBatch.objects.count() == 2
 
 
 def test_records_are_checked_against_todays_code_lists_before_they_leave(
