@@ -342,6 +342,18 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(child) for child in _children(pid))
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent busy since boot, whoever used it (/proc/stat: all but
+    idle and iowait). A difference across a run counts PostgreSQL's short-lived backends and this process
+    too, which no per-process count sees."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    # guest time is already counted in user time
+    busy = sum(fields[:8]) - idle - iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     """The live child processes of ``pid`` (Linux's /proc/PID/task/TID/children, every thread's)."""
     try:

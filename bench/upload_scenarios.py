@@ -30,6 +30,7 @@ from bench.harness import (
     Stopwatch,
     WorkerProcess,
     cpu_seconds,
+    machine_busy_seconds,
     run_json,
     say,
     task_seconds,
@@ -256,6 +257,7 @@ class Bench:
             # Celery closes the database connection after every task, so its server processes come and go.
             cpu_before = {p.pid: cpu_seconds(p.pid) for p in procs}
             standin_cpu_before = cpu_seconds(self.standin.process.pid)
+            busy_before = machine_busy_seconds()
             if profile == "py-spy":
                 spy = subprocess.Popen(
                     [
@@ -329,6 +331,7 @@ class Bench:
             ]
             cpu_workers = sum(cpu_seconds(p.pid) - cpu_before.get(p.pid, 0) for p in procs)
             cpu_standin = cpu_seconds(self.standin.process.pid) - standin_cpu_before
+            cpu_machine = machine_busy_seconds() - busy_before
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT extract(epoch FROM max(b.created_at)), extract(epoch FROM min(a.started_at)), "
@@ -360,6 +363,7 @@ class Bench:
             "rerung": rerung,
             "cpu_workers": cpu_workers,
             "cpu_standin": cpu_standin,
+            "cpu_machine": cpu_machine,
             "autovacuum": len(autovacuum.runs),
         }
 

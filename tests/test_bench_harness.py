@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import cpu_seconds, task_seconds
+from bench.harness import cpu_seconds, machine_busy_seconds, task_seconds
 
 # A child that burns half a second of CPU, then waits to be killed.
 _BURN = (
@@ -56,3 +56,10 @@ def test_task_seconds_sums_the_runs_of_one_task_from_the_worker_log(tmp_path: Pa
     assert task_seconds(log, "uploads.tasks.batch_assemble") == (2, pytest.approx(0.265))
     assert task_seconds(log, "uploads.tasks.batch_send") == (1, pytest.approx(0.125))
     assert task_seconds(log, "uploads.tasks.uploads_sweep") == (0, 0.0)
+
+
+def test_machine_busy_seconds_counts_a_short_lived_process_after_it_is_gone() -> None:
+    # What a per-process count misses: PostgreSQL's backends come and go with the worker's connections.
+    before = machine_busy_seconds()
+    subprocess.run([sys.executable, "-c", _BURN.replace("time.sleep(60)\n", "")], check=True)
+    assert machine_busy_seconds() - before >= 0.45

@@ -109,7 +109,7 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
             "latency_ms": 100.0,
             "script_runs": [4.0, 3.8],
             "one": _upload(4.56),
-            "documented": _upload(1.0),
+            "documented": _upload(1.0, cpu_machine=1.9),
         },
         "overhead_100": {
             **_upload(
@@ -149,14 +149,15 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
     assert rows["latency_one_worker"].verdict == MISSED
     assert rows["latency_documented_worker"].value == pytest.approx(3.8)
     assert rows["latency_documented_worker"].verdict == MET
-    # Whether the cores were the limit: the CPU the worker (its pool processes too) and the stand-in used.
-    assert "CPU used: workers 1.5 s, stand-in 0.5 s, of 2.0 s the cores had" in (
-        rows["latency_documented_worker"].note
-    )
+    # Whether the cores were the limit: the CPU the worker (its pool processes too) and the stand-in used,
+    # and the whole machine's, with the most that CPU allows over the script (3.8 s / (1.9 s / 2 cores)).
+    note = rows["latency_documented_worker"].note
+    assert "CPU used: workers 1.5 s, stand-in 0.5 s" in note
+    assert "the machine busy 1.9 s of 2.0 s its 2 cores had (PostgreSQL and all), so at most 4.00x" in note
     # (wall - the stand-in's own time) / requests, in ms; the goal is for batches of 100 only.
     assert rows["own_time_per_batch_100"].value == pytest.approx((3.0 - 0.9) / 30 * 1000)
     assert rows["own_time_per_batch_100"].verdict == MISSED
-    # Of it, the assembly: one worker assembles every batch before it sends the first.
+    # Of it, the assembly, as the worker's log times the assemble task's runs.
     assert "assembling 10.0 ms a batch (4 assemble runs)" in rows["own_time_per_batch_100"].note
     assert rows["own_time_per_batch_1000"].value == pytest.approx((2.0 - 0.8) / 3 * 1000)
     assert rows["own_time_per_batch_1000"].goal is None
@@ -195,3 +196,17 @@ def test_floor_on_other_records_is_not_turned_into_a_ratio() -> None:
     results = {"floor": {"seconds": 1.4, "records": 5000, "batch": 100}}
     (row,) = rows_from_results(results, Namespace(workers=4, latency_ms=200.0, batch_size=500))
     assert row.key == "sql_floor" and row.goal is None
+
+
+def test_scaling_bounds_the_ratio_by_the_whole_machines_cpu_when_it_was_measured() -> None:
+    args = Namespace(workers=4, latency_ms=200.0, batch_size=500)
+    one, many = _upload(8.0), _upload(2.5)
+    rows = {row.key: row for row in rows_from_results({"cores": 2, "scale_1": one, "scale_4": many}, args)}
+    assert rows["scaling"].value == pytest.approx(8.0 / 2.5)
+    # Workers 1.5 s and stand-in 0.5 s of CPU on 2 cores: no less than 1 s, so 4 workers could give 4x.
+    assert "at most 4.00x on 2 cores" in rows["scaling"].note
+    # PostgreSQL's backends and the rest bring the machine to 5 s of CPU: no less than 2.5 s on 2 cores.
+    many["cpu_machine"] = 5.0
+    rows = {row.key: row for row in rows_from_results({"cores": 2, "scale_1": one, "scale_4": many}, args)}
+    assert "at most 3.20x on 2 cores" in rows["scaling"].note
+    assert "the whole machine 5.0 s" in rows["scaling"].note
