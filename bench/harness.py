@@ -354,6 +354,21 @@ def machine_busy_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds(backend_pid: int) -> float | None:
+    """CPU time the PostgreSQL server has used so far: its postmaster, every live process under it, and the
+    backends that have exited (their time is added to the postmaster's when it reaps them). ``backend_pid``
+    is any backend's (``SELECT pg_backend_pid()``); None when the server runs on another machine."""
+    try:
+        with open(f"/proc/{backend_pid}/stat") as stat:
+            postmaster = int(stat.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{postmaster}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return None
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(postmaster) + reaped
+
+
 def _children(pid: int) -> list[int]:
     """The live child processes of ``pid`` (Linux's /proc/PID/task/TID/children, every thread's)."""
     try:

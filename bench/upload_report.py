@@ -58,9 +58,10 @@ def _machine_busy(run: dict[str, Any], cores: int, baseline: float) -> str:
     if "cpu_machine" not in run:
         return ""
     bound = baseline / (run["cpu_machine"] / cores) if run["cpu_machine"] else float("inf")
+    postgres = f" {run['cpu_postgres']:.1f} s" if "cpu_postgres" in run else ""
     return (
         f"; the machine busy {run['cpu_machine']:.1f} s of {run['seconds'] * cores:.1f} s its {cores} cores "
-        f"had (PostgreSQL and all), so at most {bound:.2f}x with that CPU"
+        f"had (PostgreSQL{postgres} and all), so at most {bound:.2f}x with that CPU"
     )
 
 
@@ -115,6 +116,11 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
                 f"(wall {run['seconds']:.2f} s - KwikID's answers {run['service_s']:.2f} s, as the stand-in "
                 f"timed them) / {run['requests']} requests; {run['records']:,} records; worker CPU "
                 f"{_ms(run['cpu_workers']) / run['requests']:.1f} ms a batch"
+                + (
+                    f", PostgreSQL's {_ms(run['cpu_postgres']) / run['requests']:.1f} ms"
+                    if "cpu_postgres" in run
+                    else ""
+                )
                 + _assembly_share(run)
                 + ("" if size == 100 else "; goal is for batches of 100"),
             )

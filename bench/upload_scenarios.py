@@ -31,6 +31,7 @@ from bench.harness import (
     WorkerProcess,
     cpu_seconds,
     machine_busy_seconds,
+    postgres_cpu_seconds,
     run_json,
     say,
     task_seconds,
@@ -258,6 +259,10 @@ class Bench:
             cpu_before = {p.pid: cpu_seconds(p.pid) for p in procs}
             standin_cpu_before = cpu_seconds(self.standin.process.pid)
             busy_before = machine_busy_seconds()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend_pid = cursor.fetchone()[0]
+            postgres_before = postgres_cpu_seconds(backend_pid)
             if profile == "py-spy":
                 spy = subprocess.Popen(
                     [
@@ -332,6 +337,7 @@ class Bench:
             cpu_workers = sum(cpu_seconds(p.pid) - cpu_before.get(p.pid, 0) for p in procs)
             cpu_standin = cpu_seconds(self.standin.process.pid) - standin_cpu_before
             cpu_machine = machine_busy_seconds() - busy_before
+            postgres_after = postgres_cpu_seconds(backend_pid)
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT extract(epoch FROM max(b.created_at)), extract(epoch FROM min(a.started_at)), "
@@ -364,6 +370,11 @@ class Bench:
             "cpu_workers": cpu_workers,
             "cpu_standin": cpu_standin,
             "cpu_machine": cpu_machine,
+            **(
+                {"cpu_postgres": postgres_after - postgres_before}
+                if postgres_before is not None and postgres_after is not None
+                else {}
+            ),
             "autovacuum": len(autovacuum.runs),
         }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import cpu_seconds, machine_busy_seconds, task_seconds
+from bench.harness import cpu_seconds, machine_busy_seconds, postgres_cpu_seconds, task_seconds
 
 # A child that burns half a second of CPU, then waits to be killed.
 _BURN = (
@@ -63,3 +63,8 @@ def test_machine_busy_seconds_counts_a_short_lived_process_after_it_is_gone() ->
     before = machine_busy_seconds()
     subprocess.run([sys.executable, "-c", _BURN.replace("time.sleep(60)\n", "")], check=True)
     assert machine_busy_seconds() - before >= 0.45
+
+
+def test_postgres_cpu_seconds_is_none_without_a_server_on_this_machine() -> None:
+    # A pid with no process: the server runs elsewhere, and its CPU cannot be read here.
+    assert postgres_cpu_seconds(2**22 + 1) is None

@@ -120,6 +120,7 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
                 plain_service_s=0.9,
                 assembly_seconds=0.3,
                 assembly_runs=4,
+                cpu_postgres=0.6,
             ),
             "batch": 100,
         },
@@ -159,6 +160,9 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
     assert rows["own_time_per_batch_100"].verdict == MISSED
     # Of it, the assembly, as the worker's log times the assemble task's runs.
     assert "assembling 10.0 ms a batch (4 assemble runs)" in rows["own_time_per_batch_100"].note
+    # Beside the worker's CPU, PostgreSQL's, where the server runs on this machine (and none where not).
+    assert "worker CPU 50.0 ms a batch, PostgreSQL's 20.0 ms" in rows["own_time_per_batch_100"].note
+    assert "PostgreSQL's" not in rows["own_time_per_batch_1000"].note
     assert rows["own_time_per_batch_1000"].value == pytest.approx((2.0 - 0.8) / 3 * 1000)
     assert rows["own_time_per_batch_1000"].goal is None
     # The floor compares the worker's own time, on the same records and batch size.
