@@ -118,11 +118,12 @@ def batch_assemble(
     """Group approved records into READY batches, one per institution and branch, never above the maximum.
 
     Branches take turns, one batch each, the branch whose oldest approved record has waited longest first,
-    so no branch's backlog holds up another's deadline. With ``limit`` it stops after that many batches and
-    queues itself again behind the sends it queued: sending starts at once, however large the backlog, and
-    no one run outlives the task time limit. Safe to run twice and concurrently: each chunk of records is
-    claimed with skip_locked and a conditional status update, so two assemblers never put a record in two
-    batches. Returns the new batch ids.
+    so no branch's backlog holds up another's deadline. With ``limit`` it stops after that many batches, and
+    once it has made half of them it queues the next run, behind the sends queued so far: one worker sends
+    from the start however large the backlog, several keep assembling ahead of their sends, and no run
+    outlives the task time limit. Safe to run twice and concurrently: each chunk of records is claimed with
+    skip_locked and a conditional status update, so two assemblers never put a record in two batches.
+    Returns the new batch ids.
     """
     institutions = Institution.objects.filter(sending_paused_at__isnull=True).exclude(api_token="")
     if institution_id is not None:
@@ -137,6 +138,9 @@ def batch_assemble(
         .order_by(F("waiting_since").asc(nulls_last=True), "pk")
     )
     created: list[int] = []
+    # Where the next run is queued: half-way, so that a worker is free to start it while this one finishes
+    # (a run queued at the end waits behind every send of this one, and the senders then idle).
+    next_run_after = None if limit is None else max(1, limit // 2)
     while branches and (limit is None or len(created) < limit):
         for branch in list(branches):
             if limit is not None and len(created) >= limit:
@@ -144,10 +148,10 @@ def batch_assemble(
             batch_id = _assemble_one(branch.institution, branch, actor)
             if batch_id is None:
                 branches.remove(branch)
-            else:
-                created.append(batch_id)
-    if limit is not None and len(created) >= limit:
-        transaction.on_commit(_enqueue_assemble)  # behind the sends it queued (at once outside a transaction)
+                continue
+            created.append(batch_id)
+            if len(created) == next_run_after:
+                transaction.on_commit(_enqueue_assemble)  # at once outside a transaction
     return created
 
 

@@ -511,8 +511,9 @@ def test_a_backlog_starts_sending_before_it_is_all_assembled_and_sends_each_reco
     dave: User,
     branch_b: Branch,
 ) -> None:
-    # Two batches a run: each run queues their sends, then itself behind them. The queue is first in, first
-    # out, so the first batches are sent before the third is made; within a run the branches take turns.
+    # Two batches a run: each run queues the next after its first batch, behind that batch's send. The queue
+    # is first in, first out, so the first batch is sent before the third is made; within a run the
+    # branches take turns.
     worker = start_worker(UPLOAD_ASSEMBLE_BATCHES_PER_RUN=2)
     records = approve(alice, bob, branch_a, 7) + approve(mallory, dave, branch_b, 4)  # 3 + 2 batches
     tasks.batch_assemble.delay()

@@ -607,32 +607,34 @@ def assemble_bell(monkeypatch: pytest.MonkeyPatch) -> AssembleBell:
     return bell
 
 
-def test_a_bounded_run_makes_that_many_batches_and_queues_the_rest_behind_their_sends(
+def test_a_bounded_run_makes_that_many_batches_and_queues_the_next_half_way(
     alice: User,
     bob: User,
     branch_a: Branch,
-    assemble_bell: AssembleBell,
-    no_queue: Doorbell,
+    monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    records = [approved_record(alice, bob, branch_a, n) for n in range(1, 11)]  # four batches of at most 3
+    records = [approved_record(alice, bob, branch_a, n) for n in range(1, 23)]  # eight batches of at most 3
+    queue: list[str] = []  # what reaches the broker, in order
+    monkeypatch.setattr(services, "_enqueue_send", lambda batch_id, countdown: queue.append("send"))
+    monkeypatch.setattr(services, "_enqueue_assemble", lambda: queue.append("next run"))
     runs = []
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
-            runs.append(services.batch_assemble(limit=2))
-    assert [len(run) for run in runs] == [2, 2, 0]
-    assert assemble_bell.rung == 2  # the two full runs each queued the next; the empty one stopped
-    # Each run's sends were queued before the run that follows them.
-    assert [batch_id for batch_id, _ in no_queue.rung] == runs[0] + runs[1]
+            runs.append(services.batch_assemble(limit=4))
+    assert [len(run) for run in runs] == [4, 4, 0]
+    # Each full run queues the next after its second batch: a free worker starts it while this one goes
+    # on, and one worker alone sends two batches before it assembles again. The empty run queues none.
+    assert queue == ["send", "send", "next run", "send", "send"] * 2
     assert set(statuses(records)) == {Status.BATCHED}
-    assert BatchItem.objects.count() == 10
+    assert BatchItem.objects.count() == 22
 
 
-def test_a_run_that_empties_the_queue_queues_no_other(
+def test_a_run_that_empties_the_queue_before_half_its_batches_queues_no_other(
     approved: list[KycRecord], assemble_bell: AssembleBell, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        assert len(services.batch_assemble(limit=3)) == 2
+        assert len(services.batch_assemble(limit=6)) == 2
     assert assemble_bell.rung == 0
 
 
