@@ -118,6 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
+        args.latency_records = min(args.latency_records, 1_500)
         args.overhead_records = min(args.overhead_records, 2_000)
         args.import_rows = min(args.import_rows, 2_000)
         args.api_rows = min(args.api_rows, 2_000)
