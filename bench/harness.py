@@ -329,13 +329,19 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self._started
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (which may hold spaces and parentheses): index 1
+    is the parent's pid, 11 and 12 the process's user and system ticks, 13 and 14 its reaped children's."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time the process and its live children (a prefork worker's pool processes, and
     theirs) have used so far (0 for a process gone). The worker's pool lives as long as the worker: a
     difference taken across a run covers every process that did its work."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+        fields = _stat_fields(pid)
     except OSError:
         return 0.0
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -359,11 +365,9 @@ def postgres_cpu_seconds(backend_pid: int) -> float | None:
     backends that have exited (their time is added to the postmaster's when it reaps them). ``backend_pid``
     is any backend's (``SELECT pg_backend_pid()``); None when the server runs on another machine."""
     try:
-        with open(f"/proc/{backend_pid}/stat") as stat:
-            postmaster = int(stat.read().rsplit(")", 1)[1].split()[1])
-        with open(f"/proc/{postmaster}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, ValueError):
+        postmaster = int(_stat_fields(backend_pid)[1])
+        fields = _stat_fields(postmaster)
+    except OSError:
         return None
     reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
     return cpu_seconds(postmaster) + reaped

@@ -254,8 +254,8 @@ class Bench:
             for proc in procs:
                 proc.wait_ready()
             idle_kb = [proc.memory_kb()["VmRSS"] for proc in procs]
-            # CPU time used during the run, to show what the cores allow. PostgreSQL's share is left out:
-            # Celery closes the database connection after every task, so its server processes come and go.
+            # CPU time used during the run, to show what the cores allow: the workers' and the stand-in's,
+            # PostgreSQL's (its backends come and go, so it is read through the postmaster) and the machine's.
             cpu_before = {p.pid: cpu_seconds(p.pid) for p in procs}
             standin_cpu_before = cpu_seconds(self.standin.process.pid)
             busy_before = machine_busy_seconds()

@@ -19,8 +19,8 @@ def batch_send(batch_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def batch_assemble() -> int:
-    """Group approved records into batches and queue each for sending, a bounded number a run (the rest in a
-    run queued behind those sends). Safe to run twice."""
+    """Group approved records into batches and queue each for sending, a bounded number a run (the next run
+    queued half-way, behind the sends queued so far). Safe to run twice."""
     return len(services.batch_assemble(limit=settings.UPLOAD_ASSEMBLE_BATCHES_PER_RUN))
 
 
