@@ -8,8 +8,9 @@
 2. The same records again, removed first, sent by ten clients at once (each its own token and thread):
    no answer may be a 500.
 
-Uses its own database, ``ckycportal_bench_api`` (dropped, created and migrated here), on the server of
-DATABASE_URL (the Makefile's TEST_ENV), or BENCH_API_DATABASE_URL. Prints a table and writes it to
+Uses its own database, ``ckycportal_bench_api`` (made anew here: migrated, or copied from
+``ckycportal_bench_api_migrated``, a migrated copy kept from the last run), on the server of DATABASE_URL
+(the Makefile's TEST_ENV), or BENCH_API_DATABASE_URL. Prints a table and writes it to
 bench/results/api-latest.txt.
 """
 

@@ -18,6 +18,9 @@ from typing import Any
 
 MET = "met"
 MISSED = "MISSED"
+# A figure measured too small to stand for its goal (an extrapolation from runs far below the goal's size):
+# shown with its goal, counted neither met nor missed.
+NOT_JUDGED = "not judged"
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,14 @@ class Row:
     note: str = ""
     shown: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    judged: bool = True
 
     @property
     def verdict(self) -> str:
         if self.goal is None or self.value is None:
             return ""
+        if not self.judged:
+            return NOT_JUDGED
         return MET if self.goal.met(self.value) else MISSED
 
     @property
@@ -101,11 +107,13 @@ def format_table(rows: Sequence[Row], header: Sequence[str] = ()) -> str:
         lines.append(
             "  ".join([*(c.ljust(w) for c, w in zip(line[:4], widths, strict=True)), line[4]]).rstrip()
         )
-    judged = [row for row in rows if row.verdict]
+    judged = [row for row in rows if row.verdict in (MET, MISSED)]
     missed = [row.figure for row in judged if row.verdict == MISSED]
+    unjudged = [row.figure for row in rows if row.verdict == NOT_JUDGED]
     lines.append(
         f"{len(judged) - len(missed)} of {len(judged)} goals met"
         + (f"; missed: {'; '.join(missed)}" if missed else "")
+        + (f"; not judged at these sizes: {'; '.join(unjudged)}" if unjudged else "")
     )
     return "\n".join(lines) + "\n"
 

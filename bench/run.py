@@ -26,8 +26,9 @@ the worker of [B]'s first batch size (bench/results/profile-overhead-100-py-spy.
 bench/profile_summary.py).
 
 Uses PostgreSQL and Redis from DATABASE_URL / REDIS_URL (the Makefile's TEST_ENV) but its own databases,
-``ckycportal_bench`` (dropped, created and migrated here; the import and API rows copy it as
-``..._import`` and ``..._api``), Redis database 7 and its own queue name; set BENCH_DATABASE_URL /
+``ckycportal_bench`` (made anew here: migrated, or copied from ``ckycportal_bench_migrated``, the migrated
+copy an earlier run kept, while the migrations and packages are the same; the import and API rows copy
+it as ``..._import`` and ``..._api``), Redis database 7 and its own queue name; set BENCH_DATABASE_URL /
 BENCH_REDIS_URL to choose others. Results: the table on stdout and in bench/results/latest.txt, the
 figures, goals and verdicts with the date, commit, core count and load average in latest.json.
 """
@@ -161,9 +162,9 @@ def main() -> int:
     harness.RESULTS.mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
     only = set(args.only or SCENARIOS)
-    harness.say(f"Database {harness.database_name(db_url)}: recreating and migrating")
-    harness.recreate_database(db_url)
-    harness.migrate(env)
+    copied = harness.migrated_database(db_url, env)
+    how = "a copy of the last run's migrated database" if copied else "recreated and migrated"
+    harness.say(f"Database {harness.database_name(db_url)}: {how}")
     children = only & {"import", "api"}
     if children:  # the import and API rows start from a copy: no second and third migration
         harness.clone_database(harness.with_path(db_url, "/" + template), harness.database_name(db_url))

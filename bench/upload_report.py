@@ -26,19 +26,26 @@ def _ms(seconds: float) -> float:
     return seconds * 1000
 
 
-def to_a_million(first: tuple[int, float], second: tuple[int, float], what: str) -> tuple[float, str]:
+# The memory rows extend a line to a million: from runs smaller than this (more than 20 times short), the
+# start-up allocations that steepen a small run's line decide the figure, so it is shown and not judged.
+JUDGED_FROM = 50_000
+
+
+def to_a_million(first: tuple[int, float], second: tuple[int, float], what: str) -> tuple[float, str, bool]:
     """Peak memory at 1,000,000 from two runs (size, peak MB), the second the larger: measured if it is a
-    million or more, else extended along the line through both (never below the larger run's peak)."""
+    million or more, else extended along the line through both (never below the larger run's peak). Also
+    whether the figure can be judged: the larger run at least JUDGED_FROM."""
     (n1, mb1), (n2, mb2) = first, second
     if n2 >= MILLION:
-        return mb2, f"measured at {n2:,} {what}"
+        return mb2, f"measured at {n2:,} {what}", True
     slope = (mb2 - mb1) / (n2 - n1) if n2 > n1 else 0.0
     value = mb2 + max(slope, 0.0) * (MILLION - n2)
+    judged = n2 >= JUDGED_FROM
     caution = "; runs this small overstate it (start-up allocations steepen the line)" if n2 < 100_000 else ""
-    return value, (
-        f"extrapolated linearly through {n1:,} {what} ({mb1:.0f} MB) and {n2:,} ({mb2:.0f} MB){caution}; "
-        "--full measures 1,000,000"
-    )
+    if not judged:
+        caution = f"; not judged: runs under {JUDGED_FROM:,} {what} are too small to extend to a million"
+    how = f"extrapolated linearly through {n1:,} {what} ({mb1:.0f} MB) and {n2:,} ({mb2:.0f} MB){caution}"
+    return value, f"{how}; --full measures 1,000,000", judged
 
 
 def _assembly_share(run: dict[str, Any]) -> str:
@@ -221,7 +228,7 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
         )
     if "memory" in r:
         mem, small = r["memory"], r.get("memory_small")
-        value, how = to_a_million(
+        value, how, judged = to_a_million(
             (small["records"], small["peak_mb"]) if small else (0, r["memory"]["idle_mb"]),
             (mem["records"], mem["peak_mb"]),
             "records",
@@ -234,10 +241,11 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
                 "MB",
                 Goal("<", 250, "MB"),
                 f"{how}; peak RSS (VmHWM)",
+                judged=judged,
             )
         )
     if imp:
-        value, how = to_a_million(
+        value, how, judged = to_a_million(
             (imp["rows"], imp["peak_mb"]), (imp["memory_rows"], imp["memory_peak_mb"]), "rows"
         )
         rows.append(
@@ -248,6 +256,7 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
                 "MB",
                 Goal("<", 300, "MB"),
                 f"{how}; the import process's peak RSS (its row workers share its pages)",
+                judged=judged,
             )
         )
     reg = r.get("registry")

@@ -350,8 +350,7 @@ class Bench:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
-            for proc in procs:
-                proc.stop()
+            WorkerProcess.stop_all(procs)
         seconds = finished - started
         assembly_runs = [task_seconds(proc.log_path, "uploads.tasks.batch_assemble") for proc in procs]
         return {

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import cpu_seconds, machine_busy_seconds, postgres_cpu_seconds, task_seconds
+from bench import harness
+from bench.harness import (
+    cpu_seconds,
+    machine_busy_seconds,
+    postgres_cpu_seconds,
+    stop_processes,
+    task_seconds,
+)
 
 # A child that burns half a second of CPU, then waits to be killed.
 _BURN = (
@@ -68,3 +75,95 @@ def test_machine_busy_seconds_counts_a_short_lived_process_after_it_is_gone() ->
 def test_postgres_cpu_seconds_is_none_without_a_server_on_this_machine() -> None:
     # A pid with no process: the server runs elsewhere, and its CPU cannot be read here.
     assert postgres_cpu_seconds(2**22 + 1) is None
+
+
+# A child that says it is ready, and on SIGTERM notes the time, takes a while to shut down (as a worker's
+# warm shutdown does), notes the time again and exits.
+_SLOW_TO_STOP = (
+    "import signal, sys, time\n"
+    "def stop(*_):\n"
+    "    with open(sys.argv[1], 'a') as f:\n"
+    "        f.write(f'term {time.time()}\\n')\n"
+    "    time.sleep(0.5)\n"
+    "    with open(sys.argv[1], 'a') as f:\n"
+    "        f.write(f'exit {time.time()}\\n')\n"
+    "    sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, stop)\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    time.sleep(1)\n"
+)
+
+
+def _started(code: str, *args: str) -> subprocess.Popen[bytes]:
+    child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    return child
+
+
+def test_stop_processes_signals_every_process_before_waiting_for_any(tmp_path: Path) -> None:
+    notes = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    children = [_started(_SLOW_TO_STOP, str(path)) for path in notes]
+    stop_processes(children, timeout=30)
+    assert [child.returncode for child in children] == [0, 0]  # each shut down warm
+    times = [dict(line.split() for line in path.read_text().splitlines()) for path in notes]
+    # The second was told to stop before the first had finished stopping: the shutdowns overlapped.
+    assert float(times[1]["term"]) < float(times[0]["exit"])
+
+
+def test_stop_processes_kills_what_will_not_stop() -> None:
+    stubborn = _started(
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    stop_processes([stubborn], timeout=0.5)
+    assert stubborn.returncode == -signal.SIGKILL
+
+
+def test_migrated_database_copies_the_kept_migrated_copy_while_the_fingerprint_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A migration runs once; the next run copies the kept copy; new migrations (a new fingerprint) run
+    the migration again. The migration here is a stand-in that makes one table on the real server."""
+    import psycopg
+
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        pytest.fail("needs DATABASE_URL (PostgreSQL): run it with `make test`")
+    url = harness.with_path(os.environ["DATABASE_URL"], f"/ckyc_bench_cache_test_{os.getpid()}")
+    migrations: list[str] = []
+
+    def migrate(env: dict[str, str]) -> None:
+        migrations.append(harness.database_name(url))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE migrated (n int)")
+
+    fingerprint = "a" * 64
+    monkeypatch.setattr(harness, "migrate", migrate)
+    monkeypatch.setattr(harness, "migrations_fingerprint", lambda env: fingerprint)
+    try:
+        assert harness.migrated_database(url, {}) is False
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO migrated VALUES (1)")  # this run's rows: not in the kept copy
+        assert harness.migrated_database(url, {}) is True
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM migrated").fetchone() == (0,)
+        assert len(migrations) == 1
+        fingerprint = "b" * 64
+        assert harness.migrated_database(url, {}) is False
+        assert len(migrations) == 2
+    finally:
+        harness.drop_database(url)
+        harness.drop_database(harness.with_path(url, f"/{harness.database_name(url)}_migrated"))
+
+
+def test_the_migrations_fingerprint_changes_with_a_migration_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app" / "migrations").mkdir(parents=True)
+    migration = tmp_path / "app" / "migrations" / "0001_initial.py"
+    migration.write_text("operations = []\n")
+    monkeypatch.setattr(harness, "ROOT", tmp_path)
+    first = harness.migrations_fingerprint({"DJANGO_SECRET_KEY": "k"})
+    assert harness.migrations_fingerprint({"DJANGO_SECRET_KEY": "k", "PATH": "/elsewhere"}) == first
+    migration.write_text("operations = ['changed']\n")
+    assert harness.migrations_fingerprint({"DJANGO_SECRET_KEY": "k"}) != first

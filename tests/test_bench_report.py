@@ -9,7 +9,7 @@ from argparse import Namespace
 
 import pytest
 
-from bench.report import MET, MISSED, Goal, Row, as_json, format_table, write
+from bench.report import MET, MISSED, NOT_JUDGED, Goal, Row, as_json, format_table, write
 from bench.upload_report import rows_from_results
 
 
@@ -129,8 +129,8 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
             "batch": 1000,
         },
         "floor": {"seconds": 1.4, "records": 3000, "batch": 100},
-        "memory_small": {**_upload(5.0), "records": 2_500, "peak_mb": 110.0},
-        "memory": {**_upload(10.0), "records": 10_000},
+        "memory_small": {**_upload(5.0), "records": 25_000, "peak_mb": 110.0},
+        "memory": {**_upload(10.0), "records": 100_000},
         "import": {
             "rows": 3000,
             "plain_s": 1.0,
@@ -138,7 +138,7 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
             "check_s": 1.0,
             "floor_s": 1.5,
             "peak_mb": 103.0,
-            "memory_rows": 9000,
+            "memory_rows": 90_000,
             "memory_peak_mb": 103.6,
             "memory_before_mb": 100.0,
         },
@@ -175,10 +175,25 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
     # Retired goals appear for scale only.
     assert rows["bare_loop_ratio_100"].goal is None and rows["import_vs_plain_copy"].goal is None
     # Memory below a million is extended along the line through two runs, and says so.
-    assert rows["memory_worker"].value == pytest.approx(120 + (10 / 7_500) * (1_000_000 - 10_000))
+    assert rows["memory_worker"].value == pytest.approx(120 + (10 / 75_000) * (1_000_000 - 100_000))
     assert "extrapolated" in rows["memory_worker"].note
-    assert rows["memory_import"].value == pytest.approx(103.6 + (0.6 / 6_000) * (1_000_000 - 9_000))
+    assert rows["memory_import"].value == pytest.approx(103.6 + (0.6 / 87_000) * (1_000_000 - 90_000))
     assert rows["memory_import"].verdict == MET
+
+
+def test_memory_from_runs_too_small_to_extend_is_shown_and_not_judged() -> None:
+    """Quick sizes: a line through 1,000 and 4,000 records says more about start-up allocations than
+    about a million; the figure is shown with its goal and counted neither met nor missed."""
+    results = {
+        "memory_small": {**_upload(1.0), "records": 1_000, "peak_mb": 120.0},
+        "memory": {**_upload(4.0), "records": 4_000, "peak_mb": 135.0},
+    }
+    (row,) = rows_from_results(results, Namespace(workers=4, latency_ms=200.0, batch_size=500))
+    assert row.value == pytest.approx(135.0 + (15 / 3_000) * 996_000)  # far over the goal, and yet
+    assert row.verdict == NOT_JUDGED
+    assert "not judged: runs under 50,000 records are too small" in row.note
+    table = format_table([row, Row("x", "a ratio", 2.0, "x", Goal(">=", 1.0, "x"))])
+    assert "1 of 1 goals met; not judged at these sizes: memory: the worker at 1,000,000 records" in table
 
 
 def test_memory_measured_at_a_million_is_not_extrapolated() -> None:
