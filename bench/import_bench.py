@@ -172,6 +172,19 @@ def truncate_records(env: dict[str, str]) -> None:
         conn.execute("VACUUM ANALYZE records_kycrecord")
 
 
+def import_cpu_note(run: dict[str, float | None], floor_s: float, cores: int) -> str:
+    """What the import's CPU allows: its processes' and PostgreSQL's CPU, the whole machine's busy time, and
+    the best ratio to PostgreSQL alone that busy time allows on these cores (the least wall time is the
+    busy time spread over every core)."""
+    least = (run["cpu_machine"] or 0.0) / cores
+    postgres = f"PostgreSQL {run['cpu_postgres']:.1f} s, " if run.get("cpu_postgres") is not None else ""
+    return (
+        f"its processes {run['cpu_import']:.1f} s, {postgres}the machine busy {run['cpu_machine']:.1f} s of "
+        f"{run['seconds'] * cores:.1f} s its {cores} cores had: at best {least / floor_s:.2f}x PostgreSQL "
+        "alone with that CPU"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -223,6 +236,7 @@ def main() -> int:
         f"the same tables: indexes, foreign keys at commit; at best {plain['seconds'] / floor:.2f}x)",
         f"portal / PostgreSQL alone  : {over_floor:.2f}x   "
         f"(goal <= {GOAL_FLOOR_RATIO}x: {'met' if over_floor <= GOAL_FLOOR_RATIO else 'MISSED'})",
+        f"CPU of the import          : {import_cpu_note(portal, floor, os.cpu_count() or 1)}",
         f"import process peak RSS    : {portal['peak_kb'] / 1024:.0f} MB for {args.rows:,} rows "
         f"(Django loaded: {portal['peak_kb_before'] / 1024:.0f} MB; each worker at most "
         f"{portal['workers_peak_kb'] / 1024:.0f} MB, mostly pages shared with it)",
@@ -233,6 +247,10 @@ def main() -> int:
         "portal_s": portal["seconds"],
         "check_s": check["seconds"],
         "floor_s": floor,
+        "cpu_import": portal["cpu_import"],
+        "cpu_postgres": portal["cpu_postgres"],
+        "cpu_machine": portal["cpu_machine"],
+        "cores": os.cpu_count() or 1,
         "peak_mb": portal["peak_kb"] / 1024,
         "memory_rows": args.rows,
         "memory_peak_mb": portal["peak_kb"] / 1024,

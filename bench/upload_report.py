@@ -48,6 +48,20 @@ def to_a_million(first: tuple[int, float], second: tuple[int, float], what: str)
     return value, f"{how}; --full measures 1,000,000", judged
 
 
+def _import_cpu(imp: dict[str, Any]) -> str:
+    """The CPU the import used and the best ratio that CPU allows on these cores (its least wall time is
+    the machine's busy time spread over every core)."""
+    if imp.get("cpu_machine") is None:
+        return ""
+    cores = imp["cores"]
+    postgres = f", PostgreSQL {imp['cpu_postgres']:.1f} s" if imp.get("cpu_postgres") is not None else ""
+    best = imp["cpu_machine"] / cores / imp["floor_s"]
+    return (
+        f"; CPU used: the import's processes {imp['cpu_import']:.1f} s{postgres}, the whole machine "
+        f"{imp['cpu_machine']:.1f} s, so at best {best:.2f}x on {cores} cores"
+    )
+
+
 def _assembly_share(run: dict[str, Any]) -> str:
     """How much of a batch's own time its assembly took: the assemble task's runs, as the worker's log
     times them (a bounded number of batches a run, each run queued behind the sends it made)."""
@@ -194,7 +208,7 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
                 Goal("<=", 1.5, "x"),
                 f"{imp['rows']:,} rows: import {imp['portal_s']:.1f} s, PostgreSQL alone "
                 f"{imp['floor_s']:.1f} s "
-                f"(COPY of the stored rows into the same tables)",
+                f"(COPY of the stored rows into the same tables)" + _import_cpu(imp),
             )
         )
         rows.append(

@@ -141,6 +141,10 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
             "memory_rows": 90_000,
             "memory_peak_mb": 103.6,
             "memory_before_mb": 100.0,
+            "cpu_import": 4.0,
+            "cpu_postgres": 1.2,
+            "cpu_machine": 5.4,
+            "cores": 2,
         },
     }
     args = Namespace(workers=4, latency_ms=200.0, batch_size=500)
@@ -172,6 +176,12 @@ def test_rows_from_results_follow_the_issue_definitions() -> None:
     assert rows["sql_floor_per_batch_100"].goal is None
     assert rows["import_vs_postgres"].value == pytest.approx(2.0)
     assert rows["import_vs_postgres"].verdict == MISSED
+    # Whether the cores were the limit: the least wall time the machine's busy CPU allows (5.4 s over 2
+    # cores) against PostgreSQL alone's 1.5 s.
+    assert (
+        "CPU used: the import's processes 4.0 s, PostgreSQL 1.2 s, the whole machine 5.4 s, so at best "
+        "1.80x on 2 cores" in rows["import_vs_postgres"].note
+    )
     # Retired goals appear for scale only.
     assert rows["bare_loop_ratio_100"].goal is None and rows["import_vs_plain_copy"].goal is None
     # Memory below a million is extended along the line through two runs, and says so.
@@ -229,3 +239,16 @@ def test_scaling_bounds_the_ratio_by_the_whole_machines_cpu_when_it_was_measured
     rows = {row.key: row for row in rows_from_results({"cores": 2, "scale_1": one, "scale_4": many}, args)}
     assert "at most 3.20x on 2 cores" in rows["scaling"].note
     assert "the whole machine 5.0 s" in rows["scaling"].note
+
+
+def test_the_import_benchmark_says_what_its_cpu_allows() -> None:
+    from bench.import_bench import import_cpu_note
+
+    run = {"seconds": 4.0, "cpu_import": 5.0, "cpu_postgres": 1.5, "cpu_machine": 7.2}
+    note = import_cpu_note(run, floor_s=1.2, cores=2)
+    assert note == (
+        "its processes 5.0 s, PostgreSQL 1.5 s, the machine busy 7.2 s of 8.0 s its 2 cores had: at best "
+        "3.00x PostgreSQL alone with that CPU"
+    )
+    # A server on another machine: its CPU is not seen, and not named.
+    assert "PostgreSQL 1.5" not in import_cpu_note({**run, "cpu_postgres": None}, floor_s=1.2, cores=2)
