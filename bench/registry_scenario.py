@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ROOT, StandInProcess, WorkerProcess, cpu_seconds, run_json, say
+from bench.harness import (
+    ROOT,
+    StandInProcess,
+    WorkerProcess,
+    cpu_seconds,
+    machine_busy_seconds,
+    postgres_cpu_seconds,
+    run_json,
+    say,
+)
 from bench.upload_scenarios import QUEUE, TOKEN, Bench
 
 
@@ -52,7 +62,11 @@ def _run_portal(bench: Bench, n: int) -> dict[str, Any]:
     try:
         worker.wait_ready()
         idle_kb = worker.memory_kb()["VmRSS"]
-        cpu_before = cpu_seconds(worker.pid)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
+        cpu_before, postgres_before = cpu_seconds(worker.pid), postgres_cpu_seconds(backend_pid)
+        standin_before, busy_before = cpu_seconds(bench.standin.process.pid), machine_busy_seconds()
         peak_kb, passes = 0, 0
         started = time.time()
         timeout = 120 + n / 50
@@ -78,6 +92,9 @@ def _run_portal(bench: Bench, n: int) -> dict[str, Any]:
             time.sleep(0.05)
         peak_kb = max(peak_kb, worker.memory_kb()["VmHWM"])
         cpu = cpu_seconds(worker.pid) - cpu_before
+        busy = machine_busy_seconds() - busy_before
+        standin_cpu = cpu_seconds(bench.standin.process.pid) - standin_before
+        postgres_after = postgres_cpu_seconds(backend_pid)
     finally:
         worker.stop()
     seconds = finished - started
@@ -88,6 +105,13 @@ def _run_portal(bench: Bench, n: int) -> dict[str, Any]:
         "peak_mb": peak_kb / 1024,
         "idle_mb": idle_kb / 1024,
         "cpu_worker": cpu,
+        "cpu_standin": standin_cpu,
+        "cpu_machine": busy,
+        **(
+            {"cpu_postgres": postgres_after - postgres_before}
+            if postgres_before is not None and postgres_after is not None
+            else {}
+        ),
     }
 
 
@@ -109,7 +133,9 @@ def _compare(bench: Bench, n: int, latency_ms: float) -> dict[str, Any]:
             pans_file.write_text("\n".join(pans) + "\n", encoding="ascii")
             command = [sys.executable, str(ROOT / "bench" / "plain_search.py"), str(pans_file)]
             command.append(f"{standin.url}/{SEARCH_PATH}")
+            busy_before = machine_busy_seconds()
             plain = run_json(command, {**bench.env, "BENCH_KWIKID_TOKEN": TOKEN})
+            plain_busy = machine_busy_seconds() - busy_before  # the loop's start-up included: an upper bound
             if plain["found"] != n:
                 raise RuntimeError(f"plain loop: the stand-in found {plain['found']} of {n} PANs")
             say(f"    plain:  {plain['seconds']:.2f} s  ({n / plain['seconds']:,.0f} searches/s)")
@@ -124,7 +150,14 @@ def _compare(bench: Bench, n: int, latency_ms: float) -> dict[str, Any]:
             )
     finally:
         standin.stop()
-    return {**portal, "records": n, "plain_s": plain["seconds"], "latency_ms": latency_ms}
+    return {
+        **portal,
+        "records": n,
+        "plain_s": plain["seconds"],
+        "plain_cpu_machine": plain_busy,
+        "latency_ms": latency_ms,
+        "cores": os.cpu_count() or 1,
+    }
 
 
 def scenario_registry(bench: Bench, args: argparse.Namespace) -> None:

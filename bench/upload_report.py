@@ -62,6 +62,22 @@ def _import_cpu(imp: dict[str, Any]) -> str:
     )
 
 
+def _registry_cpu(reg: dict[str, Any]) -> str:
+    """The CPU the checking pass used per record (the worker's, PostgreSQL's, the stand-in's, the whole
+    machine's), against the machine's per search in the plain loop, and the best ratio the pass's CPU
+    allows on these cores (its least wall time is the machine's busy time spread over every core)."""
+    if "cpu_machine" not in reg:
+        return ""
+    n, cores = reg["records"], reg["cores"]
+    postgres = f", PostgreSQL {_ms(reg['cpu_postgres']) / n:.2f}" if "cpu_postgres" in reg else ""
+    best = reg["plain_s"] / (reg["cpu_machine"] / cores)
+    return (
+        f"; CPU per record in ms: worker {_ms(reg['cpu_worker']) / n:.2f}{postgres}, stand-in "
+        f"{_ms(reg['cpu_standin']) / n:.2f}, the whole machine {_ms(reg['cpu_machine']) / n:.2f} (the loop: "
+        f"{_ms(reg['plain_cpu_machine']) / n:.2f} with its start); so at best {best:.2f}x on {cores} cores"
+    )
+
+
 def _assembly_share(run: dict[str, Any]) -> str:
     """How much of a batch's own time its assembly took: the assemble task's runs, as the worker's log
     times them (a bounded number of batches a run, each run queued behind the sends it made)."""
@@ -283,7 +299,7 @@ def rows_from_results(r: dict[str, Any], args: Any) -> list[Row]:
                 "x",
                 Goal(">=", 0.8, "x"),
                 f"{reg['records']:,} records: worker {reg['seconds']:.2f} s, loop {reg['plain_s']:.2f} s, "
-                f"{reg['passes']} passes",
+                f"{reg['passes']} passes" + _registry_cpu(reg),
             )
         )
         rows.append(

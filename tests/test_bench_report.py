@@ -252,3 +252,31 @@ def test_the_import_benchmark_says_what_its_cpu_allows() -> None:
     )
     # A server on another machine: its CPU is not seen, and not named.
     assert "PostgreSQL 1.5" not in import_cpu_note({**run, "cpu_postgres": None}, floor_s=1.2, cores=2)
+
+
+def test_the_registry_row_says_what_its_cpu_allows() -> None:
+    results = {
+        "registry": {
+            "seconds": 2.0,
+            "records": 1000,
+            "plain_s": 1.0,
+            "passes": 2,
+            "peak_mb": 120.0,
+            "idle_mb": 118.0,
+            "cpu_worker": 1.5,
+            "cpu_postgres": 0.9,
+            "cpu_standin": 0.6,
+            "cpu_machine": 3.2,
+            "plain_cpu_machine": 1.1,
+            "cores": 2,
+        }
+    }
+    rows = {row.key: row for row in rows_from_results(results, Namespace(workers=4, latency_ms=200.0))}
+    row = rows["registry_vs_plain"]
+    assert row.value == pytest.approx(0.5) and row.verdict == MISSED
+    # Per record: what the pass cost each part, against the loop; and the most the pass's CPU allows (the
+    # loop's 1.0 s against 3.2 s of busy CPU spread over 2 cores).
+    assert (
+        "CPU per record in ms: worker 1.50, PostgreSQL 0.90, stand-in 0.60, the whole machine 3.20 (the "
+        "loop: 1.10 with its start); so at best 0.62x on 2 cores" in row.note
+    )
