@@ -52,27 +52,29 @@ CLIENTS = 10
 PER_REQUEST = 1000
 
 
-def make_clients(env: dict[str, str], count: int) -> list[str]:
+def make_clients(count: int) -> list[str]:
     """``count`` API clients at the bench branch, each acting as its own maker; their tokens."""
-    script = (
-        "import django, json; django.setup()\n"
-        "from api.models import ApiClient\n"
-        "from api.tokens import new_token, token_hash, token_prefix\n"
-        "from institutions.models import Branch, Role, User\n"
-        "b = Branch.objects.get(code='BR1')\n"
-        "tokens = []\n"
-        f"for n in range({count}):\n"
-        "    u = User.objects.create_user(username=f'api-bench-{n}', password=None, role=Role.MAKER)\n"
-        "    u.branches.add(b)\n"
-        "    t = new_token()\n"
-        "    c = ApiClient.objects.create(name=f'bench-{n}', institution=b.institution, user=u,\n"
-        "        token_hash=token_hash(t), token_prefix=token_prefix(t), rate_limit_per_minute=100000)\n"
-        "    c.branches.add(b)\n"
-        "    tokens.append(t)\n"
-        "print(json.dumps(tokens))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True)
-    return json.loads(done.stdout.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
+    from api.models import ApiClient
+    from api.tokens import new_token, token_hash, token_prefix
+    from institutions.models import Branch, Role, User
+
+    branch = Branch.objects.get(code="BR1")
+    tokens = []
+    for n in range(count):
+        user = User.objects.create_user(username=f"api-bench-{n}", password=None, role=Role.MAKER)
+        user.branches.add(branch)
+        token = new_token()
+        client = ApiClient.objects.create(
+            name=f"bench-{n}",
+            institution=branch.institution,
+            user=user,
+            token_hash=token_hash(token),
+            token_prefix=token_prefix(token),
+            rate_limit_per_minute=100000,
+        )
+        client.branches.add(branch)
+        tokens.append(token)
+    return tokens
 
 
 def request_bodies(path: Path) -> list[bytes]:
@@ -153,12 +155,8 @@ def main() -> int:
     os.environ.update(env)
 
     say(f"Preparing database {database_name(env['DATABASE_URL'])} ...")
-    prepare_portal(env, args.template)
-    tokens = make_clients(env, CLIENTS)
-
-    import django
-
-    django.setup()
+    prepare_portal(env, args.template)  # Django set up here
+    tokens = make_clients(CLIENTS)
     path = LOGS / f"api-{args.rows}.csv"
     write_csv(path, args.rows, "BA")
     bodies = request_bodies(path)

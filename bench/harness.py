@@ -315,7 +315,8 @@ class StandInProcess:
     def __init__(
         self, env: Mapping[str, str], latency_ms: float, token: str, *, validate_records: bool = True
     ) -> None:
-        self.latency_ms = latency_ms
+        self.latency_ms = self._started_latency_ms = latency_ms
+        self.validate_records = validate_records
         self._log = open(LOGS / "standin.log", "ab")  # noqa: SIM115 - closed in stop()
         check = ["--validate-records", STANDIN_RECORD_CHECK] if validate_records else []
         self.process = subprocess.Popen(
@@ -361,7 +362,15 @@ class StandInProcess:
         return self._call("/_standin/stats")  # type: ignore[no-any-return]
 
     def reset(self) -> None:
+        """Counters and faults cleared; the latency set with ``set_latency`` kept."""
         self._call("/_standin/reset", b"{}")
+        if self.latency_ms != self._started_latency_ms:
+            self._call("/_standin/faults", json.dumps({"latency_ms": self.latency_ms}).encode())
+
+    def set_latency(self, latency_ms: float) -> None:
+        """Answer every upload after ``latency_ms`` from now on (a fault setting, kept across ``reset``)."""
+        self.latency_ms = latency_ms
+        self._call("/_standin/faults", json.dumps({"latency_ms": latency_ms}).encode())
 
     def stop(self) -> None:
         stop_process(self.process, timeout=10)

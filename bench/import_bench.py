@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import date
@@ -36,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 
 from bench.harness import (
     LOGS,
-    ROOT,
     Stopwatch,
     bench_database_url,
     bench_environment,
@@ -120,22 +118,30 @@ def write_csv(path: Path, count: int, prefix: str) -> float:
 
 def prepare_portal(env: dict[str, str], template: str | None = None) -> None:
     """Make the bench database (migrated, or a copy of the migrated database ``template``: harness's
-    ``migrated_database`` keeps a migrated copy between runs) and create an
-    institution, a branch and a maker (in a child process)."""
+    ``migrated_database`` keeps a migrated copy between runs) and create an institution, a branch and a
+    maker in it. Sets Django up in this process, on ``env`` (already in ``os.environ``)."""
     if template:
         clone_database(env["DATABASE_URL"], template)
     else:
         migrated_database(env["DATABASE_URL"], env)
-    script = (
-        "import django; django.setup()\n"
-        "from institutions.models import Institution, Branch, User, Role\n"
-        "i = Institution.objects.create(name='Bench', fi_code='BENCH1', region_code='MH',"
-        " cersai_username='B', api_base_url='http://127.0.0.1:9')\n"
-        "b = Branch.objects.create(institution=i, code='BR1', name='Bench branch')\n"
-        "u = User.objects.create_user(username='bench-maker', password=None, role=Role.MAKER)\n"
-        "u.branches.add(b)\n"
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from institutions.models import Branch, Institution, Role, User
+
+    institution = Institution.objects.create(
+        name="Bench",
+        fi_code="BENCH1",
+        region_code="MH",
+        cersai_username="B",
+        api_base_url="http://127.0.0.1:9",
     )
-    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
+    branch = Branch.objects.create(institution=institution, code="BR1", name="Bench branch")
+    maker = User.objects.create_user(username="bench-maker", password=None, role=Role.MAKER)
+    maker.branches.add(branch)
+    connection.close()  # the children that import hold their own
 
 
 FLOOR_TABLES = ("records_kycrecord", "records_recordnametoken", "records_recordevent")
@@ -201,11 +207,7 @@ def main() -> int:
     os.environ.update(env)  # bench.seed and records.validation import Django settings
 
     print(f"Preparing database {database_name(env['DATABASE_URL'])} ...", flush=True)
-    prepare_portal(env, args.template)
-
-    import django
-
-    django.setup()
+    prepare_portal(env, args.template)  # Django set up here
     path = WORK / f"import-{args.rows}.csv"
     made = write_csv(path, args.rows, "BI")
     size_mb = path.stat().st_size / 1024 / 1024

@@ -220,6 +220,7 @@ def main() -> int:
         if "api" in only:
             timed("api", api_rows)
     finally:
+        bench.close()
         if children:
             for name in (template, f"{template}_import", f"{template}_api"):
                 harness.drop_database(harness.with_path(db_url, "/" + name))

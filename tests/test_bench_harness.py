@@ -167,3 +167,22 @@ def test_the_migrations_fingerprint_changes_with_a_migration_file(
     assert harness.migrations_fingerprint({"DJANGO_SECRET_KEY": "k", "PATH": "/elsewhere"}) == first
     migration.write_text("operations = ['changed']\n")
     assert harness.migrations_fingerprint({"DJANGO_SECRET_KEY": "k"}) != first
+
+
+def test_a_shared_stand_in_keeps_the_latency_it_was_given_across_resets() -> None:
+    """One stand-in serves the run's rows, each with its own latency: a reset between runs (counters and
+    faults cleared) must not drop the row's latency back to the one the stand-in started with."""
+    standin = object.__new__(harness.StandInProcess)  # its calls recorded, no process
+    standin.latency_ms = standin._started_latency_ms = 0
+    calls: list[tuple[str, bytes | None]] = []
+    standin._call = lambda path, body=None: calls.append((path, body))  # type: ignore[method-assign]
+    standin.reset()
+    assert calls == [("/_standin/reset", b"{}")]  # at its own latency: nothing to put back
+    calls.clear()
+    standin.set_latency(100)
+    standin.reset()
+    assert calls == [
+        ("/_standin/faults", b'{"latency_ms": 100}'),
+        ("/_standin/reset", b"{}"),
+        ("/_standin/faults", b'{"latency_ms": 100}'),
+    ]
