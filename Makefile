@@ -52,7 +52,7 @@ format: $(VENV)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Every benchmark row in one run, each goal met or MISSED (bench/run.py: uploads against KwikID's stand-in,
+# Every benchmark row in one run, each goal met, MISSED or not judged (bench/run.py: uploads against KwikID's stand-in,
 # the upload and import floors, scaling, memory, registry checks, the API). BENCH_ARGS=--quick makes every
 # row small (about 2 minutes); --full measures the memory rows at a million; --profile py-spy profiles the
 # worker. Table and figures in bench/results/latest.txt and latest.json.

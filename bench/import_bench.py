@@ -68,7 +68,9 @@ def valid_pins() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for state in sorted({state for _city, state, _pin in _CITIES}):
         master_name = State.objects.filter(code=state).values_list("pin_master_name", flat=True).first()
-        candidates = PinCode.objects.filter(state_name=master_name) if master_name else PinCode.objects
+        candidates = (
+            PinCode.objects.filter(state_name__iexact=master_name) if master_name else PinCode.objects
+        )
         pins = candidates.order_by("pin").values_list("pin", flat=True).distinct()
         accepted = (
             pin

@@ -125,27 +125,29 @@ def _compare(bench: Bench, n: int, latency_ms: float) -> dict[str, Any]:
     standin = bench.standin_for(0)
     faults = {"register_any": True, "search_delay": latency_ms / 1000}
     standin._call("/_standin/faults", json.dumps(faults).encode())
-    with tempfile.TemporaryDirectory(prefix="ckyc-bench-") as tmp:
-        pans_file = Path(tmp) / "pans.txt"
-        pans_file.write_text("\n".join(pans) + "\n", encoding="ascii")
-        command = [sys.executable, str(ROOT / "bench" / "plain_search.py"), str(pans_file)]
-        command.append(f"{standin.url}/{SEARCH_PATH}")
-        busy_before = machine_busy_seconds()
-        plain = run_json(command, {**bench.env, "BENCH_KWIKID_TOKEN": TOKEN})
-        plain_busy = machine_busy_seconds() - busy_before  # the loop's start-up included: an upper bound
-        if plain["found"] != n:
-            raise RuntimeError(f"plain loop: the stand-in found {plain['found']} of {n} PANs")
-        say(f"    plain:  {plain['seconds']:.2f} s  ({n / plain['seconds']:,.0f} searches/s)")
-        searches_before = standin.stats()["searches"]
-        portal = _run_portal(bench, n)
-        searched = standin.stats()["searches"] - searches_before
-        if searched != n:
-            raise RuntimeError(f"the portal made {searched} searches for {n} records")
-        say(
-            f"    portal: {portal['seconds']:.2f} s  ({portal['rate']:,.0f} searches/s, "
-            f"{portal['passes']} passes); peak RSS {portal['peak_mb']:.0f} MB"
-        )
-    standin.reset()  # its registry faults off for the rows after
+    try:
+        with tempfile.TemporaryDirectory(prefix="ckyc-bench-") as tmp:
+            pans_file = Path(tmp) / "pans.txt"
+            pans_file.write_text("\n".join(pans) + "\n", encoding="ascii")
+            command = [sys.executable, str(ROOT / "bench" / "plain_search.py"), str(pans_file)]
+            command.append(f"{standin.url}/{SEARCH_PATH}")
+            busy_before = machine_busy_seconds()
+            plain = run_json(command, {**bench.env, "BENCH_KWIKID_TOKEN": TOKEN})
+            plain_busy = machine_busy_seconds() - busy_before  # the loop's start-up included: an upper bound
+            if plain["found"] != n:
+                raise RuntimeError(f"plain loop: the stand-in found {plain['found']} of {n} PANs")
+            say(f"    plain:  {plain['seconds']:.2f} s  ({n / plain['seconds']:,.0f} searches/s)")
+            searches_before = standin.stats()["searches"]
+            portal = _run_portal(bench, n)
+            searched = standin.stats()["searches"] - searches_before
+            if searched != n:
+                raise RuntimeError(f"the portal made {searched} searches for {n} records")
+            say(
+                f"    portal: {portal['seconds']:.2f} s  ({portal['rate']:,.0f} searches/s, "
+                f"{portal['passes']} passes); peak RSS {portal['peak_mb']:.0f} MB"
+            )
+    finally:
+        standin.reset()  # its registry faults off for the rows after
     return {
         **portal,
         "records": n,
@@ -158,8 +160,8 @@ def _compare(bench: Bench, n: int, latency_ms: float) -> dict[str, Any]:
 
 def scenario_registry(bench: Bench, args: argparse.Namespace) -> None:
     """[4] ``--search-records`` accepted records checked once each: one worker vs a plain search loop, with
-    a stand-in that answers at once; then ``--search-latency-records`` with one that answers after
-    ``--search-latency-ms`` (KwikID's own latency: what a bank sees)."""
+    the run's stand-in answering at once; then ``--search-latency-records`` with it answering each search
+    after ``--search-latency-ms`` (a fault setting: KwikID's own latency, what a bank sees)."""
     from institutions.models import Institution
 
     n = args.search_records

@@ -1,4 +1,5 @@
-"""Every benchmark row in one run (`make bench`): the goals, each met or MISSED, side by side.
+"""Every benchmark row in one run (`make bench`): the goals, each met, MISSED or not judged (a memory
+figure extended to a million from runs under 50,000), side by side.
 
 [A] KwikID answering in 100 ms (``--script-latency-ms``): 3,000 records (``--latency-records``) in
     batches of 100 (``--latency-batch``) sent by a sequential script (bench/plain_upload.py), by ONE solo
@@ -27,10 +28,11 @@ bench/profile_summary.py).
 
 Uses PostgreSQL and Redis from DATABASE_URL / REDIS_URL (the Makefile's TEST_ENV) but its own databases,
 ``ckycportal_bench`` (made anew here: migrated, or copied from ``ckycportal_bench_migrated``, the migrated
-copy an earlier run kept, while the migrations and packages are the same; the import and API rows copy
-it as ``..._import`` and ``..._api``), Redis database 7 and its own queue name; set BENCH_DATABASE_URL /
-BENCH_REDIS_URL to choose others. Results: the table on stdout and in bench/results/latest.txt, the
-figures, goals and verdicts with the date, commit, core count and load average in latest.json.
+copy an earlier run kept, while the portal's code, the packages and the settings are the same; the import
+and API rows start from copies of it, ``ckycportal_bench_template_import`` and ``..._api``), Redis
+database 7 and its own queue name; set BENCH_DATABASE_URL / BENCH_REDIS_URL to choose others. Results:
+the table on stdout and in bench/results/latest.txt, the figures, goals and verdicts with the date,
+commit, core count and load average in latest.json.
 """
 
 from __future__ import annotations

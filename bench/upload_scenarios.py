@@ -172,6 +172,8 @@ class Bench:
         warming its check up takes about 3 s."""
         standin = self.standins.get(validate_records)
         if standin is None or standin.process.poll() is not None:
+            if standin is not None:
+                standin.stop()  # gone: its log closed
             standin = StandInProcess(self.env, latency_ms, TOKEN, validate_records=validate_records)
             self.standins[validate_records] = standin
         else:
@@ -180,11 +182,16 @@ class Bench:
         self.use_standin(standin)
         return standin
 
+    def release_standin(self, *, validate_records: bool) -> None:
+        """Stop that stand-in now (the next ``standin_for`` starts another)."""
+        standin = self.standins.pop(validate_records, None)
+        if standin is not None:
+            standin.stop()
+
     def close(self) -> None:
         """Stop the run's stand-ins."""
-        for standin in self.standins.values():
-            standin.stop()
-        self.standins.clear()
+        for validate_records in list(self.standins):
+            self.release_standin(validate_records=validate_records)
 
     def fresh_records(self, count: int, prefix: str) -> float:
         """Empty the record and batch tables, then create ``count`` approved records; returns seconds."""
@@ -553,19 +560,22 @@ def scenario_memory(bench: Bench, args: argparse.Namespace) -> None:
     n = args.records_for_memory
     sizes = [n] if n >= 1_000_000 else [max(n // 4, 1), n]
     say(f"\n[3] peak RSS of one worker uploading {' then '.join(f'{size:,}' for size in sizes)} records")
-    standin = bench.standin_for(0, validate_records=False)
-    for size in sizes:
-        seconds = bench.fresh_records(size, "U3-")
-        say(f"    created {size:,} approved records in {seconds:.1f} s ({size / seconds:,.0f} rows/s)")
-        result = bench.upload(size, 1, label=f"memory-{size}")
-        check_standin(standin, size, None, "memory run")
-        standin.reset()
-        result["create_s"] = seconds
-        bench.results["memory" if size == n else "memory_small"] = result
-        say(
-            f"    uploaded in {result['seconds']:.1f} s ({result['rate']:,.0f} records/s); "
-            f"peak RSS {result['peak_mb']:.0f} MB (idle {result['idle_mb']:.0f} MB)"
-        )
+    standin = bench.standin_for(0, validate_records=False)  # only this row's: stopped at its end
+    try:
+        for size in sizes:
+            seconds = bench.fresh_records(size, "U3-")
+            say(f"    created {size:,} approved records in {seconds:.1f} s ({size / seconds:,.0f} rows/s)")
+            result = bench.upload(size, 1, label=f"memory-{size}")
+            check_standin(standin, size, None, "memory run")
+            standin.reset()
+            result["create_s"] = seconds
+            bench.results["memory" if size == n else "memory_small"] = result
+            say(
+                f"    uploaded in {result['seconds']:.1f} s ({result['rate']:,.0f} records/s); "
+                f"peak RSS {result['peak_mb']:.0f} MB (idle {result['idle_mb']:.0f} MB)"
+            )
+    finally:
+        bench.release_standin(validate_records=False)
 
 
 # The upload path's SQL for one worker, without Python: per batch the statements batch_assemble and

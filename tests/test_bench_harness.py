@@ -151,22 +151,42 @@ def test_migrated_database_copies_the_kept_migrated_copy_while_the_fingerprint_h
         fingerprint = "b" * 64
         assert harness.migrated_database(url, {}) is False
         assert len(migrations) == 2
+        # Asked for: a fresh migration whatever the kept copy.
+        monkeypatch.setenv("BENCH_FRESH_MIGRATION", "1")
+        assert harness.migrated_database(url, {}) is False
+        assert len(migrations) == 3
     finally:
         harness.drop_database(url)
         harness.drop_database(harness.with_path(url, f"/{harness.database_name(url)}_migrated"))
 
 
-def test_the_migrations_fingerprint_changes_with_a_migration_file(
+def test_the_migrations_fingerprint_follows_the_portals_code_and_settings_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "app" / "migrations").mkdir(parents=True)
+    """A migration imports code (code lists, triggers, fields) whose output lands in the database: any
+    change to a package of the portal migrates afresh; the benchmark's and the tests' own files do not."""
+    for package in ("app", "app/migrations", "tests", "bench"):
+        (tmp_path / package).mkdir(parents=True, exist_ok=True)
+        (tmp_path / package / "__init__.py").write_text("")
     migration = tmp_path / "app" / "migrations" / "0001_initial.py"
-    migration.write_text("operations = []\n")
+    migration.write_text("from app.codes import SEEDS\n")
+    codes = tmp_path / "app" / "codes.py"
+    codes.write_text("SEEDS = ['a']\n")
     monkeypatch.setattr(harness, "ROOT", tmp_path)
-    first = harness.migrations_fingerprint({"DJANGO_SECRET_KEY": "k"})
-    assert harness.migrations_fingerprint({"DJANGO_SECRET_KEY": "k", "PATH": "/elsewhere"}) == first
-    migration.write_text("operations = ['changed']\n")
-    assert harness.migrations_fingerprint({"DJANGO_SECRET_KEY": "k"}) != first
+    env = {"DJANGO_SECRET_KEY": "k"}
+    first = harness.migrations_fingerprint(env)
+    # Not the schema's: the environment beyond the portal's settings, the benchmark, the tests.
+    assert harness.migrations_fingerprint({**env, "PATH": "/elsewhere"}) == first
+    (tmp_path / "tests" / "test_x.py").write_text("def test(): pass\n")
+    (tmp_path / "bench" / "run.py").write_text("pass\n")
+    assert harness.migrations_fingerprint(env) == first
+    # The schema's: a setting a migration may read, a migration, the code a migration imports.
+    assert harness.migrations_fingerprint({**env, "PII_HASH_KEY": "other"}) != first
+    migration.write_text("from app.codes import SEEDS  # changed\n")
+    second = harness.migrations_fingerprint(env)
+    assert second != first
+    codes.write_text("SEEDS = ['a', 'b']\n")
+    assert harness.migrations_fingerprint(env) != second
 
 
 def test_a_shared_stand_in_keeps_the_latency_it_was_given_across_resets() -> None:
