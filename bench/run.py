@@ -126,7 +126,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.import_rows = min(args.import_rows, 2_000)
         args.api_rows = min(args.api_rows, 2_000)
         args.parallel_records = min(args.parallel_records, 2_000)
-        args.records_for_memory = min(args.records_for_memory, 4_000)
+        args.records_for_memory = min(args.records_for_memory, 2_000)  # not judged at this size
         args.search_records = min(args.search_records, 500)
         args.search_latency_records = 0  # a line for scale only, and 100 ms a search is all waiting
     if args.full:
