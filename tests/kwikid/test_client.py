@@ -577,3 +577,60 @@ def test_process_session_opens_a_new_connection_after_sitting_idle(
     time.sleep(0.01)
     kwikid.upload(sample_payload(1, prefix="B-"))
     assert standin.stats()["last_request"]["client"] != first
+
+
+@pytest.fixture
+def fresh_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The client's reading of the environment (proxies, CA bundle), forgotten before and after."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    client_module._environment.cache_clear()
+    yield monkeypatch
+    client_module._environment.cache_clear()
+
+
+def test_a_proxy_named_in_the_environment_carries_the_upload(
+    standin: StandIn, fresh_environment: pytest.MonkeyPatch
+) -> None:
+    # KwikID's name does not resolve here: only the proxy (the stand-in, which answers 404 to a request
+    # for another host's URL) can be reached.
+    fresh_environment.setenv("HTTP_PROXY", standin.url)
+    kwikid = KwikIDClient(base_url="http://kwikid.invalid", token=TOKEN, connect_timeout=2)
+    with kwikid, pytest.raises(KwikIDRejectedError) as refused:
+        kwikid.upload(sample_payload(1))
+    assert refused.value.status_code == 404
+
+
+def test_no_proxy_in_the_environment_is_honoured(
+    standin: StandIn, fresh_environment: pytest.MonkeyPatch
+) -> None:
+    fresh_environment.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    fresh_environment.setenv("NO_PROXY", "127.0.0.1")
+    with KwikIDClient(base_url=standin.url, token=TOKEN, connect_timeout=2) as kwikid:
+        assert kwikid.upload(sample_payload(1)).status_code == 200
+
+
+def test_the_ca_bundle_named_in_the_environment_checks_kwikids_certificate(
+    fresh_environment: pytest.MonkeyPatch,
+) -> None:
+    assert client_module._environment("https://kwikid.example/") == ({}, True)
+    client_module._environment.cache_clear()
+    fresh_environment.setenv("CURL_CA_BUNDLE", "/etc/bank/curl.pem")
+    fresh_environment.setenv("REQUESTS_CA_BUNDLE", "/etc/bank/ca.pem")
+    assert client_module._environment("https://kwikid.example/") == ({}, "/etc/bank/ca.pem")
+
+
+def test_the_environment_is_read_once_per_address_not_on_every_request(
+    client: KwikIDClient, standin: StandIn, fresh_environment: pytest.MonkeyPatch
+) -> None:
+    """requests reads the proxy variables and checks the CA bundle's path on every call (about 0.6 ms of
+    CPU, a third of a search's own); the client's session does not, and ignores .netrc."""
+    assert client._session.trust_env is False
+    assert process_session().trust_env is False
+    client_module._environment.cache_clear()
+    with KwikIDClient(base_url=standin.url, token=TOKEN) as kwikid:
+        kwikid.upload(sample_payload(1))
+        kwikid.upload(sample_payload(1))
+    assert client_module._environment.cache_info().misses == 1
