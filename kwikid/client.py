@@ -255,20 +255,8 @@ class KwikIDClient:
             data = payload
         else:
             data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
-        started = time.monotonic()
-        try:
-            response = self._session.post(
-                self._url,
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                proxies=self._proxies,
-                verify=self._verify,
-            )
-        except requests.exceptions.RequestException as exc:
-            raise _transport_error(exc, _elapsed_ms(started), f"a {len(data)}-byte upload") from exc
-        return _interpret(response, _elapsed_ms(started))
+        response, elapsed_ms = self._post(self._url, data, headers, f"a {len(data)}-byte upload")
+        return _interpret(response, elapsed_ms)
 
     def search_pan(self, pan: str) -> SearchResult:
         """Search the registry for the customer with this PAN; raises as upload() does (see the module
@@ -279,10 +267,22 @@ class KwikIDClient:
         if not id_no:
             raise ValueError("a PAN is needed to search; nothing was sent")
         data = json.dumps({"id_type": "C", "id_no": id_no}, separators=(",", ":")).encode("utf-8")
+        response, elapsed_ms = self._post(self._search_url, data, headers, "a search")
+        code = response.status_code
+        if 200 <= code < 300 or code in NOT_FOUND_STATUSES:
+            return read_search_answer(code, response.content or b"", elapsed_ms)
+        raise _error_for(response, elapsed_ms, "search")
+
+    def _post(
+        self, url: str, data: bytes, headers: dict[str, str], what: str
+    ) -> tuple[requests.Response, int]:
+        """POST ``data`` (never following a redirect), with the proxies and certificate check read from the
+        environment; the response and its milliseconds. A transport failure raises as _transport_error
+        maps it, ``what`` naming the request in the error (never its content)."""
         started = time.monotonic()
         try:
             response = self._session.post(
-                self._search_url,
+                url,
                 data=data,
                 headers=headers,
                 timeout=self._timeout,
@@ -291,12 +291,8 @@ class KwikIDClient:
                 verify=self._verify,
             )
         except requests.exceptions.RequestException as exc:
-            raise _transport_error(exc, _elapsed_ms(started), "a search") from exc
-        elapsed_ms = _elapsed_ms(started)
-        code = response.status_code
-        if 200 <= code < 300 or code in NOT_FOUND_STATUSES:
-            return read_search_answer(code, response.content or b"", elapsed_ms)
-        raise _error_for(response, elapsed_ms, "search")
+            raise _transport_error(exc, _elapsed_ms(started), what) from exc
+        return response, _elapsed_ms(started)
 
     def _headers(self) -> dict[str, str]:
         """The request headers; raises KwikIDAuthError before anything is sent when the token is unusable."""
