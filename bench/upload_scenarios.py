@@ -631,12 +631,12 @@ BEGIN
             ORDER BY reviewed_at, id LIMIT p_size FOR UPDATE SKIP LOCKED) c;
         EXIT WHEN ids IS NULL;
         WITH m AS (UPDATE records_kycrecord SET status = 'batched', updated_at = now()
-                   WHERE id = ANY(ids) AND status = 'approved' RETURNING id)
-        SELECT array_agg(id) INTO moved FROM m;
-        INSERT INTO records_recordevent (record_id, actor_id, action, from_status, to_status, reason,
-                                         changed_fields, created_at)
-            SELECT id, NULL, 'batched', 'approved', 'batched', '', '[]', now()
-            FROM records_kycrecord WHERE id = ANY(moved);
+                   WHERE id = ANY(ids) AND status = 'approved' RETURNING id),
+             e AS (INSERT INTO records_recordevent (record_id, actor_id, action, from_status, to_status,
+                                                    reason, changed_fields, created_at)
+                   SELECT id, NULL, 'batched', 'approved', 'batched', '', '[]', now() FROM m
+                   RETURNING record_id)
+        SELECT array_agg(record_id) INTO moved FROM e;
         INSERT INTO uploads_uploadbatch (status, record_count, request_summary, attempt_count, attempt_limit,
                                          response_message, response_status, error, created_at, branch_id,
                                          institution_id)
@@ -666,11 +666,9 @@ BEGIN
         WITH m AS (UPDATE records_kycrecord SET status = 'uploaded', updated_at = now(),
                        upload_message = 'ok', uploaded_at = now()
                    WHERE id = ANY(ids) AND status = 'batched' RETURNING id)
-        SELECT array_agg(id) INTO moved FROM m;
         INSERT INTO records_recordevent (record_id, actor_id, action, from_status, to_status, reason,
                                          changed_fields, created_at)
-            SELECT id, NULL, 'uploaded', 'batched', 'uploaded', 'ok', '[]', now()
-            FROM records_kycrecord WHERE id = ANY(moved);
+            SELECT id, NULL, 'uploaded', 'batched', 'uploaded', 'ok', '[]', now() FROM m;
         COMMIT;
         n := n + 1;
     END LOOP;

@@ -37,8 +37,8 @@ def _transition_many(
 
     Set-based: per distinct reason, one conditional ``UPDATE … RETURNING id`` (it skips any record no
     longer in ``from_status``; a row another transaction is moving is waited for and re-checked) and one
-    ``INSERT … SELECT`` writing the audit events of exactly the rows it moved. PostgreSQL, and SQLite from
-    3.35 (``make run``). Call inside a transaction.
+    ``INSERT … SELECT`` writing the audit events of exactly the rows it moved; on PostgreSQL the two are one
+    statement. PostgreSQL, and SQLite from 3.35 (``make run``). Call inside a transaction.
     """
     if to_status not in ALLOWED_TRANSITIONS[from_status]:
         raise TransitionNotAllowed(f"Records cannot move from {from_status} to {to_status}.")
@@ -65,7 +65,8 @@ def _move_rows(
     actor: User | None,
     reason: str,
 ) -> list[int]:
-    """_transition_many's two statements for one group of records that share a reason."""
+    """_transition_many's statements for one group of records that share a reason: on PostgreSQL one (the
+    UPDATE in a WITH clause, the INSERT of events from its rows), elsewhere the UPDATE then the INSERT."""
     quote = connection.ops.quote_name
     record_meta, event_meta = KycRecord._meta, RecordEvent._meta
     table, pk = quote(record_meta.db_table), quote(str(record_meta.pk.column))
@@ -89,37 +90,47 @@ def _move_rows(
     columns, params = prepared(record_meta, {"status": to_status, "updated_at": now, **updates})
     assignments = ", ".join(f"{column} = %s" for column in columns)
     where, where_params = among(ids)
+    event_columns, event_params = prepared(
+        event_meta,
+        {
+            "record": None,  # filled with the moved row's id
+            "actor": actor,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "reason": reason,
+            "changed_fields": [],
+            "created_at": now,
+        },
+    )
+    constants = ", ".join(["%s"] * (len(event_columns) - 1))
+    events = f"INSERT INTO {quote(event_meta.db_table)} ({', '.join(event_columns)}) "
+    event_record = event_columns[0]  # the event's record_id
     # The rows are found by primary key whatever the planner's statistics say: written as ``status || ''``,
     # the status check cannot use a status index. With statistics from before a large run, PostgreSQL can
     # believe a status rare and walk its whole index entry for each update.
     # Identifiers come from the models' meta and every value is a bound parameter (hence the noqa).
+    update = (
+        f"UPDATE {table} SET {assignments} WHERE {where} AND {quote('status')} || '' = %s "  # noqa: S608
+        f"RETURNING {pk}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} WHERE {where} AND {quote('status')} || '' = %s "  # noqa: S608
-            f"RETURNING {pk}",
-            [*params, *where_params, from_status],
-        )
+        if connection.vendor == "postgresql":
+            # One statement: the events are written from the UPDATE's own RETURNING rows, so the moved
+            # records are neither sent back and forth nor looked up again by primary key.
+            cursor.execute(
+                f"WITH moved AS ({update}) {events}"  # noqa: S608
+                f"SELECT {pk}, {constants} FROM moved RETURNING {event_record}",
+                [*params, *where_params, from_status, *event_params[1:]],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(update, [*params, *where_params, from_status])
         moved = [row[0] for row in cursor.fetchall()]
         if not moved:
             return []
-        event_columns, event_params = prepared(
-            event_meta,
-            {
-                "record": None,  # filled by the SELECT
-                "actor": actor,
-                "action": action,
-                "from_status": from_status,
-                "to_status": to_status,
-                "reason": reason,
-                "changed_fields": [],
-                "created_at": now,
-            },
-        )
-        constants = ", ".join(["%s"] * (len(event_columns) - 1))
         where, where_params = among(moved)
         cursor.execute(
-            f"INSERT INTO {quote(event_meta.db_table)} ({', '.join(event_columns)}) "  # noqa: S608
-            f"SELECT {pk}, {constants} FROM {table} WHERE {where}",
+            f"{events}SELECT {pk}, {constants} FROM {table} WHERE {where}",  # noqa: S608
             [*event_params[1:], *where_params],
         )
     return moved

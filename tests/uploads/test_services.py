@@ -720,9 +720,10 @@ def test_status_moves_find_their_records_by_primary_key_whatever_the_statistics_
     ids = [r.pk for r in approved[:3]]
     with CaptureQueriesContext(connection) as queries:
         record_moves.records_mark_uploaded(record_ids=ids, message="Accepted")
-    update = next(q["sql"] for q in queries if q["sql"].startswith("UPDATE"))
+    # The move and its events are one statement: UPDATE ... RETURNING inside a WITH clause.
+    move = next(q["sql"] for q in queries if "UPDATE" in q["sql"])
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + update.split(" RETURNING ")[0])
+        cursor.execute("EXPLAIN " + move)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "records_kycrecord_pkey" in plan, plan
 
