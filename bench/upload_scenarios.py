@@ -177,7 +177,7 @@ class Bench:
             standin = StandInProcess(self.env, latency_ms, TOKEN, validate_records=validate_records)
             self.standins[validate_records] = standin
         else:
-            standin.set_latency(latency_ms)
+            standin.latency_ms = latency_ms  # the reset sets it, once
             standin.reset()
         self.use_standin(standin)
         return standin

@@ -206,3 +206,24 @@ def test_a_shared_stand_in_keeps_the_latency_it_was_given_across_resets() -> Non
         ("/_standin/reset", b"{}"),
         ("/_standin/faults", b'{"latency_ms": 100}'),
     ]
+
+
+def test_a_row_taking_over_the_running_stand_in_sets_its_latency_once() -> None:
+    """``Bench.standin_for`` on the run's live stand-in: one reset, then the row's latency put back once
+    (not set, then cleared by the reset and set again)."""
+    from types import SimpleNamespace
+
+    from bench.upload_scenarios import Bench
+
+    standin = object.__new__(harness.StandInProcess)
+    standin.latency_ms = standin._started_latency_ms = 0
+    standin.url = "http://127.0.0.1:9"
+    standin.process = SimpleNamespace(poll=lambda: None)  # type: ignore[assignment]
+    calls: list[tuple[str, bytes | None]] = []
+    standin._call = lambda path, body=None: calls.append((path, body))  # type: ignore[method-assign]
+    bench = object.__new__(Bench)
+    bench.standins = {True: standin}
+    bench.institution = SimpleNamespace(save=lambda **kwargs: None)  # type: ignore[assignment]
+    assert bench.standin_for(200) is standin
+    assert calls == [("/_standin/reset", b"{}"), ("/_standin/faults", b'{"latency_ms": 200}')]
+    assert bench.institution.api_base_url == standin.url and standin.latency_ms == 200
