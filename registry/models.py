@@ -51,6 +51,14 @@ class RegistryCheck(models.Model):
                 condition=Q(next_check_at__isnull=False),
                 name="registry_check_due",
             ),
+            # The daily cap counts the institution's searches in flight (claimed, not yet kept): only those
+            # rows have a lease (keeping a search clears it), so this index stays as small as the passes'
+            # claims however many records the schedule has ever held. Without it the count read every row.
+            models.Index(
+                fields=["institution", "claimed_until"],
+                condition=Q(claimed_until__isnull=False),
+                name="registry_check_in_flight",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -60,8 +68,8 @@ class RegistryCheck(models.Model):
 class SearchAttempt(models.Model):
     """One CKYC search, immutable: what came back, never who the customer is.
 
-    ``note`` keeps, for support, what could not be read, identifiers masked and the photo never; the
-    daily cap counts these rows per institution.
+    ``note`` keeps, for support, what could not be read, identifiers masked and the photo never. The
+    daily cap counts them per institution and local day in ``SearchDay``, written with them.
     """
 
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -82,3 +90,24 @@ class SearchAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class SearchDay(models.Model):
+    """How many searches an institution made on one local day: the daily cap's count.
+
+    ``registry.services`` adds a batch's searches here in the transaction that keeps their SearchAttempt
+    rows (the only place that makes them), so the count always equals those rows; a claim reads one row
+    instead of counting the day's searches, which took longer with every search made that day.
+    """
+
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    searches = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "day"], name="search_day_per_institution")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.searches} searches on {self.day}"

@@ -3,6 +3,7 @@ the pause on a refused token, and "check now"."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from kwikid.client import (
 )
 from records.models import KycRecord, RecordEvent, Status
 from registry import services
-from registry.models import Outcome, RegistryCheck, SearchAttempt
+from registry.models import Outcome, RegistryCheck, SearchAttempt, SearchDay
 from tests.conftest import approved_record, make_user
 from uploads import services as upload_services
 from uploads.institution import institution_configure
@@ -48,6 +49,20 @@ FIRST = 600  # REGISTRY_FIRST_CHECK_SECONDS in these tests
 
 def check_of(record: KycRecord) -> RegistryCheck:
     return RegistryCheck.objects.get(record=record)
+
+
+def copy_record(record: KycRecord, copies: int) -> None:
+    """``copies`` more records like ``record`` (kyc_ref_no suffixed), made in SQL: a large schedule fast."""
+    meta = KycRecord._meta
+    columns = [f.column for f in meta.concrete_fields if not f.primary_key]
+    names = ", ".join(f'"{c}"' for c in columns)
+    copied = ", ".join("kyc_ref_no || '-' || g" if c == "kyc_ref_no" else f'"{c}"' for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} ({names}) "
+            f"SELECT {copied} FROM {meta.db_table}, generate_series(1, %s) AS g WHERE id = %s",
+            [copies, record.pk],
+        )
 
 
 # --- found -----------------------------------------------------------------------------------------
@@ -389,6 +404,113 @@ def test_a_cap_of_zero_stops_the_checks(
     uploaded_record(alice, bob, branch_a, 1)
     summary = services.registrations_check(now=later(FIRST + 1))
     assert summary.searched == 0 and summary.skipped == {"Test Bank": "cap"}
+
+
+def test_the_days_count_is_the_searches_kept_that_day(
+    fake_search: FakeSearch, institution: Institution, alice: User, bob: User, branch_a: Branch, settings: Any
+) -> None:
+    # The cap reads SearchDay, one row a day, not the day's searches: it must say what they say.
+    settings.REGISTRY_CHECK_BATCH = 2
+    for n in range(1, 6):
+        uploaded_record(alice, bob, branch_a, n)
+    at = later(FIRST + 1)
+    services.registrations_check(now=at)
+    tomorrow = timezone.localtime(at) + timedelta(days=1)
+    services.registrations_check(now=tomorrow)  # not found: searched again on a later day
+    services.registrations_check(now=tomorrow + timedelta(days=2))
+    kept: dict[Any, int] = {}
+    for made in SearchAttempt.objects.values_list("created_at", flat=True):
+        kept[timezone.localdate(made)] = kept.get(timezone.localdate(made), 0) + 1
+    counted = dict(SearchDay.objects.filter(institution=institution).values_list("day", "searches"))
+    assert counted == kept and len(kept) == 3 and set(kept.values()) == {5}
+
+
+def test_a_claim_counts_the_searches_in_flight_without_reading_the_whole_schedule(
+    fake_search: FakeSearch, institution: Institution, alice: User, bob: User, branch_a: Branch
+) -> None:
+    # Every record KwikID ever accepted keeps its row in the schedule; the cap's count of the searches in
+    # flight (claimed, not yet kept) must walk only those, through their own index.
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("plans are PostgreSQL's")
+    record = uploaded_record(alice, bob, branch_a, 1)
+    copy_record(record, 3000)
+    services.registry_checks_create(now=later(FIRST + 1))
+    RegistryCheck.objects.exclude(record=record).update(next_check_at=None, last_outcome=Outcome.REGISTERED)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE registry_registrycheck")
+    with CaptureQueriesContext(connection) as queries:
+        assert services.registrations_check(now=later(FIRST + 1)).searched == 1
+    counts = [q["sql"] for q in queries if "COUNT(*)" in q["sql"] and '"registry_registrycheck"' in q["sql"]]
+    assert counts, "no count of the searches in flight"
+    count = counts[0]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + count)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "registry_check_in_flight" in plan and "Seq Scan" not in plan, plan
+
+
+def test_a_pass_takes_the_due_records_in_index_order_whatever_the_statistics_say(
+    fake_search: FakeSearch, institution: Institution, alice: User, bob: User, branch_a: Branch
+) -> None:
+    # Statistics gathered while every record was due tomorrow; a day later all are due. With statistics
+    # like these (at 100,000 waiting records in the benchmark) PostgreSQL gathered every due row and sorted
+    # them to claim a few. Here a planner that finds index reads dear stands in for such statistics.
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("plans are PostgreSQL's")
+    copy_record(uploaded_record(alice, bob, branch_a, 1), 3000)
+    services.registry_checks_create(now=later(FIRST + 1))
+    RegistryCheck.objects.update(next_check_at=timezone.now() + timedelta(days=1))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE registry_registrycheck")
+    RegistryCheck.objects.update(next_check_at=timezone.now() - timedelta(minutes=1))
+    with CaptureQueriesContext(connection) as queries:
+        assert services.registrations_check(now=later(FIRST + 1), limit=50).searched == 50
+    sql = [q["sql"] for q in queries]
+    (claim,) = [q for q in sql if "SKIP LOCKED" in q and '"next_check_at" <=' in q]
+    assert sql[sql.index(claim) - 2 : sql.index(claim)] == [
+        "SET LOCAL enable_bitmapscan = off",
+        "SET LOCAL enable_sort = off",
+    ]
+
+    def plan(walk: bool) -> str:
+        walking = services.due_index_walk() if walk else contextlib.nullcontext()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL random_page_cost = 1000")
+            with walking:
+                cursor.execute("EXPLAIN " + claim)
+                return "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Sort" in plan(walk=False)  # every due row read, then sorted
+    walked = plan(walk=True)
+    assert "Index Scan using registry_check_due" in walked, walked
+    assert "Bitmap" not in walked and "Sort" not in walked, walked
+
+
+def test_the_migration_counts_the_searches_made_before_it_by_local_day(
+    institution: Institution, settings: Any
+) -> None:
+    import importlib
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from django.apps import apps
+
+    migration = importlib.import_module("registry.migrations.0004_search_day_and_in_flight")
+    local = ZoneInfo(settings.TIME_ZONE)
+    day = datetime(2026, 11, 2, tzinfo=local)
+    # Ten past midnight in India is the day before in UTC: the local day counts.
+    moments = (day.replace(minute=10), day.replace(hour=23, minute=50), day + timedelta(days=1, minutes=5))
+    for moment in moments:
+        SearchAttempt.objects.create(institution=institution, outcome=Outcome.NOT_FOUND, created_at=moment)
+    SearchDay.objects.all().delete()
+    migration.count_searches_made(apps, None)
+    counted = dict(SearchDay.objects.filter(institution=institution).values_list("day", "searches"))
+    assert counted == {day.date(): 2, day.date() + timedelta(days=1): 1}
 
 
 def test_limit_and_small_batches(
