@@ -73,6 +73,9 @@ class AutovacuumStandIn:
         "uploads_batchitem",
         "uploads_uploadbatch",
         "uploads_uploadattempt",
+        "registry_registrycheck",
+        "registry_searchattempt",
+        "registry_searchday",
     )
 
     def __init__(self) -> None:
