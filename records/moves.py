@@ -235,12 +235,16 @@ def records_mark_registered_many(*, found: Sequence[FoundKin], actor: User | Non
         if to_status not in ALLOWED_TRANSITIONS[Status.UPLOADED]:
             raise TransitionNotAllowed(f"Records cannot move from uploaded to {to_status}.")
     # Locked: nothing else moves these rows until the transaction ends, so each is moved and logged once.
-    records = list(
-        KycRecord.objects.select_for_update()
-        .filter(pk__in=list(kins), status=Status.UPLOADED)
-        .only("pk", "uploaded_at")
+    # Found by primary key whatever the statistics say, the status checked on the locked (latest) rows: a
+    # status condition in the query let PostgreSQL walk every waiting record's index entry instead.
+    records = [
+        record
+        for record in KycRecord.objects.select_for_update()
+        .filter(pk__in=list(kins))
+        .only("pk", "uploaded_at", "status")
         .order_by("pk")
-    )
+        if record.status == Status.UPLOADED
+    ]
     now = timezone.now()
     moved: dict[int, str] = {}
     rows: list[tuple[Any, ...]] = []

@@ -270,15 +270,16 @@ def _claim(
         http = settings.KWIKID_CONNECT_TIMEOUT + settings.KWIKID_READ_TIMEOUT
         lease = now + timedelta(seconds=len(rows) * http + _LEASE_MARGIN_SECONDS)
         RegistryCheck.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(claimed_until=lease)
-    # Read after the claim's commit: the PAN is decrypted without holding any lock.
+    # Read after the claim's commit: the PAN is decrypted without holding any lock. Found by primary key
+    # whatever the statistics say: the status and the PAN are checked here, not in the query, where a
+    # status condition let PostgreSQL walk every waiting record's index entry to find these few.
+    found = KycRecord.objects.filter(pk__in=[r for _, r, _ in rows]).order_by()
     records = {
         pk: (ref, pan, uploaded)
-        for pk, ref, pan, uploaded in KycRecord.objects.filter(
-            pk__in=[r for _, r, _ in rows], status=Status.UPLOADED
+        for pk, ref, pan, uploaded, status, pan_hash in found.values_list(
+            "pk", "kyc_ref_no", "pan", "uploaded_at", "status", "pan_hash"
         )
-        .exclude(pan_hash="")
-        .order_by()
-        .values_list("pk", "kyc_ref_no", "pan", "uploaded_at")
+        if status == Status.UPLOADED and pan_hash
     }
     strays = [check_id for check_id, record_id, _ in rows if record_id not in records]
     if strays:  # no longer waiting, or nothing to search by: out of the schedule

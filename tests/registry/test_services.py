@@ -491,6 +491,39 @@ def test_a_pass_takes_the_due_records_in_index_order_whatever_the_statistics_say
     assert "Bitmap" not in walked and "Sort" not in walked, walked
 
 
+def test_a_pass_reads_and_locks_its_records_by_primary_key_whatever_the_statistics_say(
+    fake_search: FakeSearch, alice: User, bob: User, branch_a: Branch
+) -> None:
+    # Statistics from when almost nothing was uploaded yet, then a large backlog waiting: "uploaded" looks
+    # rare, and a status condition would have PostgreSQL walk every waiting record to find a claim's few.
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("plans are PostgreSQL's")
+    record = uploaded_record(alice, bob, branch_a, 1)
+    copy_record(record, 3000)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE records_kycrecord SET status = 'approved' WHERE id <> %s", [record.pk])
+        cursor.execute("ANALYZE records_kycrecord")
+        cursor.execute("UPDATE records_kycrecord SET status = 'uploaded'")
+    fake_search.answer(record.pan, found(kyc_date=timezone.localdate()))  # the copies' PAN too
+    with CaptureQueriesContext(connection) as queries:
+        assert services.registrations_check(now=later(FIRST + 1), limit=50).searched == 50
+    assert KycRecord.objects.filter(status=Status.REGISTERED).count() == 50
+    reads = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith('SELECT "records_kycrecord"."id"')
+        and '"records_kycrecord"."id" IN (' in q["sql"]
+    ]
+    assert len(reads) == 2  # the claim's read, and the move's locking read
+    for read in reads:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + read)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "records_kycrecord_pkey" in plan, plan
+
+
 def test_the_migration_counts_the_searches_made_before_it_by_local_day(
     institution: Institution, settings: Any
 ) -> None:
