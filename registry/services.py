@@ -209,12 +209,11 @@ def due_index_walk() -> Iterator[None]:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute("SET LOCAL enable_sort = off")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET enable_bitmapscan")
-            cursor.execute("RESET enable_sort")
+    yield
+    # Not on an error: the failed transaction is rolled back, and its SET LOCAL with it.
+    with connection.cursor() as cursor:
+        cursor.execute("RESET enable_bitmapscan")
+        cursor.execute("RESET enable_sort")
 
 
 def _claim(
