@@ -138,6 +138,20 @@ def new_record(maker: User, branch: Branch, n: int = 1, **overrides: Any) -> Kyc
     return services.record_create(actor=maker, branch=branch, data=data)
 
 
+def copy_record(record: KycRecord, copies: int) -> None:
+    """``copies`` more records like ``record`` (kyc_ref_no suffixed), made in SQL: a large schedule fast."""
+    meta = KycRecord._meta
+    columns = [f.column for f in meta.concrete_fields if not f.primary_key]
+    names = ", ".join(f'"{c}"' for c in columns)
+    copied = ", ".join("kyc_ref_no || '-' || g" if c == "kyc_ref_no" else f'"{c}"' for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} ({names}) "
+            f"SELECT {copied} FROM {meta.db_table}, generate_series(1, %s) AS g WHERE id = %s",
+            [copies, record.pk],
+        )
+
+
 def approved_record(maker: User, checker: User, branch: Branch, n: int = 1, **overrides: Any) -> KycRecord:
     record = new_record(maker, branch, n, **overrides)
     record = services.record_submit(actor=maker, record=record)

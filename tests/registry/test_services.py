@@ -27,7 +27,7 @@ from kwikid.client import (
 from records.models import KycRecord, RecordEvent, Status
 from registry import services
 from registry.models import Outcome, RegistryCheck, SearchAttempt, SearchDay
-from tests.conftest import approved_record, make_user
+from tests.conftest import approved_record, copy_record, make_user
 from uploads import services as upload_services
 from uploads.institution import institution_configure
 
@@ -49,20 +49,6 @@ FIRST = 600  # REGISTRY_FIRST_CHECK_SECONDS in these tests
 
 def check_of(record: KycRecord) -> RegistryCheck:
     return RegistryCheck.objects.get(record=record)
-
-
-def copy_record(record: KycRecord, copies: int) -> None:
-    """``copies`` more records like ``record`` (kyc_ref_no suffixed), made in SQL: a large schedule fast."""
-    meta = KycRecord._meta
-    columns = [f.column for f in meta.concrete_fields if not f.primary_key]
-    names = ", ".join(f'"{c}"' for c in columns)
-    copied = ", ".join("kyc_ref_no || '-' || g" if c == "kyc_ref_no" else f'"{c}"' for c in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {meta.db_table} ({names}) "
-            f"SELECT {copied} FROM {meta.db_table}, generate_series(1, %s) AS g WHERE id = %s",
-            [copies, record.pk],
-        )
 
 
 # --- found -----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from institutions.models import Branch, Institution, User
 from kwikid_standin.server import StandIn
 from records import moves as record_moves
 from records.models import KycRecord, RecordEvent, Status
-from tests.conftest import approved_record, otp_login
+from tests.conftest import approved_record, copy_record, otp_login
 from tests.uploads.conftest import approved_as
 from uploads import services, tasks
 from uploads.models import BatchItem, BatchStatus, UploadAttempt, UploadBatch
@@ -706,15 +706,8 @@ def test_status_moves_find_their_records_by_primary_key_whatever_the_statistics_
     if connection.vendor != "postgresql":
         pytest.skip("plans are PostgreSQL's")
     meta = KycRecord._meta
-    columns = [f.column for f in meta.concrete_fields if not f.primary_key]
-    names = ", ".join(f'"{c}"' for c in columns)
-    copied = ", ".join("kyc_ref_no || '-' || g" if c == "kyc_ref_no" else f'"{c}"' for c in columns)
+    copy_record(approved[0], 3000)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {meta.db_table} ({names}) "
-            f"SELECT {copied} FROM {meta.db_table}, generate_series(1, 3000) AS g WHERE id = %s",
-            [approved[0].pk],
-        )
         cursor.execute(f"ANALYZE {meta.db_table}")
         cursor.execute(f"UPDATE {meta.db_table} SET status = 'batched'")
     ids = [r.pk for r in approved[:3]]
