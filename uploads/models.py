@@ -67,9 +67,9 @@ class UploadBatch(models.Model):
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="batches")
     branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="batches")
-    status = models.CharField(
-        max_length=12, choices=BatchStatus.choices, default=BatchStatus.READY, db_index=True
-    )
+    # No index of its own: (status, next_attempt_at) below serves every filter on the status, and each
+    # status move would otherwise write two more entries (the index and its LIKE twin).
+    status = models.CharField(max_length=12, choices=BatchStatus.choices, default=BatchStatus.READY)
     record_count = models.PositiveIntegerField(default=0)
     # What was sent, without PII: the CERSAI header fields and the kyc_ref_nos.
     request_summary = models.JSONField(default=dict, blank=True)
@@ -136,7 +136,8 @@ class BatchItem(models.Model):
 class UploadAttempt(models.Model):
     """One HTTP call to KwikID for a batch: when, how long, and exactly what came back."""
 
-    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, related_name="attempts")
+    # No index of its own: the unique (batch, number) below leads with it.
+    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, related_name="attempts", db_index=False)
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
