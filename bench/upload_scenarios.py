@@ -615,7 +615,8 @@ def scenario_memory(bench: Bench, args: argparse.Namespace) -> None:
 
 # The upload path's SQL for one worker, without Python: per batch the statements batch_assemble and
 # batch_send issue (claim, status moves with their audit events, batch, items, attempt, outcome), each of
-# the portal's transactions committed as the portal commits it. What the database alone costs.
+# the portal's transactions committed as the portal commits it (without waiting for the disk where the
+# portal does not wait). What the database alone costs.
 FLOOR_PROCEDURE = """
 CREATE OR REPLACE PROCEDURE bench_sql_floor(p_branch bigint, p_institution bigint, p_size int)
 LANGUAGE plpgsql AS $$
@@ -628,7 +629,9 @@ DECLARE
     n int := 0;
 BEGIN
     LOOP
-        -- batch_assemble: claim, move approved -> batched with events, the batch and its items
+        -- batch_assemble: claim, move approved -> batched with events, the batch and its items; its commit,
+        -- like the send's claim, does not wait for the disk (ckycportal.db.atomic_async_commit)
+        SET LOCAL synchronous_commit = off;
         SELECT array_agg(id), array_agg(kyc_ref_no) INTO ids, refs FROM (
             SELECT id, kyc_ref_no FROM records_kycrecord WHERE branch_id = p_branch AND status = 'approved'
             ORDER BY reviewed_at, id LIMIT p_size FOR UPDATE SKIP LOCKED) c;
@@ -650,6 +653,7 @@ BEGIN
             SELECT b, t.id, t.n - 1, 'pending', '' FROM unnest(moved) WITH ORDINALITY AS t(id, n);
         COMMIT;
         -- batch_send: claim, read, attempt, then the outcome (a first claim looks for no earlier attempt)
+        SET LOCAL synchronous_commit = off;
         UPDATE uploads_uploadbatch SET status = 'sending', lease_expires_at = now() + interval '5 minutes',
             attempt_count = attempt_count + 1 WHERE id = b AND status IN ('ready', 'retry_wait');
         COMMIT;

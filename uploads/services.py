@@ -24,6 +24,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from ckycportal.db import atomic_async_commit
 from ckycportal.errors import ActionRefused, PortalError
 from ckycportal.logging import redact
 from codelists.selectors import code_book
@@ -156,7 +157,10 @@ def batch_assemble(
 
 
 def _assemble_one(institution: Institution, branch: Branch, actor: User | None) -> int | None:
-    with transaction.atomic():
+    # Its commit need not wait for the disk: a batch lost in a database crash leaves its records approved
+    # (its send finds no batch and stops), and the send's attempt commits normally before the POST, which
+    # makes this batch durable first.
+    with atomic_async_commit():
         claimed = list(
             KycRecord.objects.select_for_update(skip_locked=True)
             .filter(branch=branch, status=Status.APPROVED)
@@ -242,9 +246,11 @@ def _claim(batch_id: int) -> tuple[UploadBatch, str] | None:
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
     expired = Q(status=BatchStatus.SENDING, lease_expires_at__lt=now)
-    updated = UploadBatch.objects.filter(Q(pk=batch_id) & (claimable | expired)).update(
-        status=BatchStatus.SENDING, lease_expires_at=lease, attempt_count=F("attempt_count") + 1
-    )
+    # Made durable by the attempt's commit before the POST; lost before it, the batch is only claimed again.
+    with atomic_async_commit():
+        updated = UploadBatch.objects.filter(Q(pk=batch_id) & (claimable | expired)).update(
+            status=BatchStatus.SENDING, lease_expires_at=lease, attempt_count=F("attempt_count") + 1
+        )
     if updated != 1:
         return None  # another worker got there first, or the batch is finished or not yet due
     # The code book's token comes with the batch: one read, not two.

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.messages import ERROR, get_messages
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -771,3 +772,36 @@ def test_a_first_send_reads_nothing_it_already_knows(approved: list[KycRecord], 
         BatchItem.Outcome.ACCEPTED
     )
     assert set(statuses(approved[:3])) == {Status.UPLOADED}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_batch_and_its_claim_commit_without_waiting_for_the_disk(
+    approved: list[KycRecord], kwikid: StandIn
+) -> None:
+    """A database crash may undo the assembly and the send's claim (both are redone from the rows before
+    them), never the attempt committed before the POST nor KwikID's answer: those commit normally, and the
+    attempt's commit makes the two before it durable first."""
+    seen: list[tuple[str, str]] = []
+
+    def setting_before(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        row = connection.connection.execute("SHOW synchronous_commit").fetchone()
+        seen.append((sql, row[0]))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(setting_before):
+        outcomes = send_all()
+    assert {outcome.status for outcome in outcomes} == {BatchStatus.ACCEPTED}
+
+    def settings_of(*fragments: str) -> set[str]:
+        found = {setting for sql, setting in seen if all(f in sql for f in fragments)}
+        assert found, fragments
+        return found
+
+    # The move to batched sets the status alone; the move to uploaded also the time and KwikID's message.
+    assert settings_of('UPDATE "records_kycrecord" SET "status" = %s, "updated_at" = %s WHERE') == {"off"}
+    assert settings_of('INSERT INTO "uploads_uploadbatch"') == {"off"}
+    assert settings_of("INSERT INTO", "uploads_batchitem") == {"off"}
+    assert settings_of('UPDATE "uploads_uploadbatch"', "lease_expires_at", "attempt_count") == {"off"}
+    assert settings_of('INSERT INTO "uploads_uploadattempt"') == {"on"}
+    assert settings_of('UPDATE "records_kycrecord"', '"uploaded_at" = %s WHERE') == {"on"}
+    assert settings_of('UPDATE "uploads_uploadbatch" SET "status" = %s, "lease_expires_at" = NULL') == {"on"}
