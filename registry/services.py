@@ -20,13 +20,14 @@ Running a pass twice, also at the same time, is safe.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -521,7 +522,10 @@ def registrations_check(
         checks = checks.filter(record_id__in=wanted)
     else:
         checks = checks.filter(next_check_at__lte=due_by)
-    active = sorted(set(checks.order_by().values_list("institution_id", flat=True).distinct()))
+    # Institutions take turns: the first in line claims a batch and goes to the back.
+    turns = collections.deque(
+        sorted(set(checks.order_by().values_list("institution_id", flat=True).distinct()))
+    )
     done: set[int] = set()
     held_until: dict[int, float] = {}
     clients: dict[int, SearchClient] = {}
@@ -529,58 +533,91 @@ def registrations_check(
     # KwikID's latency is waited out in parallel. The threads only search; the database stays here.
     threads = settings.REGISTRY_SEARCH_THREADS
     pool = ThreadPoolExecutor(threads, thread_name_prefix="registry-search") if threads > 1 else None
+    # A batch is searched from a thread of its own, so that the next batch is being searched while this
+    # thread keeps the one before: KwikID's answers and PostgreSQL's writes overlap.
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="registry-batch")
+
+    def start_next(unkept: int) -> _InFlight | None:
+        """Claim a batch for the next institution in turn and start its searches; None when the pass is over
+        (the limit or the time budget reached, nothing due, or every institution left held back)."""
+        passed_over = 0
+        while turns and passed_over < len(turns):
+            searched = summary.searched + unkept
+            if limit is not None and searched >= limit:
+                return None
+            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                return None
+            institution_id = turns[0]
+            turns.rotate(-1)
+            if held_until.get(institution_id, 0.0) > time.monotonic():
+                passed_over += 1
+                continue
+            want = settings.REGISTRY_CHECK_BATCH
+            if limit is not None:
+                want = min(want, limit - searched)
+            state, institution, claimed, lease = _claim(
+                institution_id,
+                want=want,
+                due_by=due_by,
+                now=now or timezone.now(),
+                record_ids=wanted,
+                done=done,
+            )
+            if state != "ok" or not claimed or institution is None or lease is None:
+                turns.remove(institution_id)
+                if state != "ok" and institution is not None:
+                    summary.skipped[institution.name] = state
+                continue
+            try:
+                client = clients.get(institution_id) or search_client(institution)
+            except ValueError:  # an endpoint the client refuses: nothing can be searched for it
+                _release(claimed, lease)
+                turns.remove(institution_id)
+                summary.skipped[institution.name] = "misconfigured"
+                continue
+            clients[institution_id] = client
+            searches = ahead.submit(_search_batch, client, institution, claimed, pool)
+            return _InFlight(institution, claimed, lease, searches)
+        return None
+
     try:
-        while active:
-            progressed = False
-            for institution_id in list(active):
-                if limit is not None and summary.searched >= limit:
-                    return summary
-                if budget_seconds is not None and time.monotonic() - started > budget_seconds:
-                    return summary
-                if held_until.get(institution_id, 0.0) > time.monotonic():
-                    continue
-                want = settings.REGISTRY_CHECK_BATCH
-                if limit is not None:
-                    want = min(want, limit - summary.searched)
-                state, institution, claimed, lease = _claim(
-                    institution_id,
-                    want=want,
-                    due_by=due_by,
-                    now=now or timezone.now(),
-                    record_ids=wanted,
-                    done=done,
-                )
-                if state != "ok" or not claimed or institution is None or lease is None:
-                    active.remove(institution_id)
-                    if state != "ok" and institution is not None:
-                        summary.skipped[institution.name] = state
-                    continue
-                progressed = True
-                try:
-                    client = clients.get(institution_id) or search_client(institution)
-                except ValueError:  # an endpoint the client refuses: nothing can be searched for it
-                    _release(claimed, lease)
-                    active.remove(institution_id)
-                    summary.skipped[institution.name] = "misconfigured"
-                    continue
-                clients[institution_id] = client
-                batch, stop = _search_batch(client, institution, claimed, pool)
-                done.update(kept.claimed.record_id for kept in batch)
-                paused = stop is not None and stop.reason == "paused"
-                _keep(institution, batch, lease, summary, now=now, asked_by=asked_by, pause=paused)
-                if stop is not None:
-                    _release(claimed[len(batch) :], lease)
-                    summary.skipped[institution.name] = stop.reason
-                    if stop.reason == "rate limited" and stop.hold_seconds is not None:
-                        held_until[institution_id] = time.monotonic() + stop.hold_seconds
-                    else:
-                        active.remove(institution_id)
-            if not progressed:
-                break
+        pending = start_next(0)
+        while pending is not None:
+            current = pending
+            batch, stop = current.searches.result()
+            done.update(kept.claimed.record_id for kept in batch)
+            institution_id = current.institution.pk
+            if stop is not None:
+                if stop.reason == "rate limited" and stop.hold_seconds is not None:
+                    held_until[institution_id] = time.monotonic() + stop.hold_seconds
+                elif institution_id in turns:
+                    turns.remove(institution_id)
+            # Decided before the keep: a paused or held institution gets no next batch.
+            pending = start_next(unkept=len(batch))
+            paused = stop is not None and stop.reason == "paused"
+            _keep(
+                current.institution, batch, current.lease, summary, now=now, asked_by=asked_by, pause=paused
+            )
+            if stop is not None:
+                _release(current.claimed[len(batch) :], current.lease)
+                summary.skipped[current.institution.name] = stop.reason
     finally:
+        # After an error, a batch whose searches have begun is searched to its end; claimed records not
+        # kept are left to their lease, as by a pass that died.
+        ahead.shutdown(cancel_futures=True)
         if pool is not None:
             pool.shutdown()
     return summary
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """A claimed batch whose searches are under way."""
+
+    institution: Institution
+    claimed: list[_Claimed]
+    lease: datetime
+    searches: Future[tuple[list[_Kept], _Stop | None]]
 
 
 def _search_batch(
@@ -591,7 +628,7 @@ def _search_batch(
     if pool is None:
         batch: list[_Kept] = []
         for one in claimed:
-            kept, stop = _search(client, one)
+            kept, stop = _search(_thread_client(institution, client), one)
             batch.append(kept)
             if stop is not None:
                 return batch, stop

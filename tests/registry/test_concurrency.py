@@ -75,3 +75,28 @@ def test_the_daily_cap_holds_for_passes_at_once(
     summaries = run_passes(3, now=later(601))
     assert sum(s.searched for s in summaries) == 5
     assert SearchAttempt.objects.count() == 5 and sum(slow_search.calls.values()) == 5
+
+
+def test_a_pass_never_searches_a_record_another_pass_holds(
+    fake_search: FakeSearch, alice: User, bob: User, branch_a: Branch
+) -> None:
+    record = uploaded_record(alice, bob, branch_a, 1)
+    at = later(601)
+    inner: list[services.PassSummary] = []
+    asked = threading.Event()
+
+    def second_pass(pan: str) -> None:
+        # While the first pass waits for KwikID, a second pass runs (in the first's search thread, on a
+        # connection of its own): the record is claimed and committed as such, so it skips it.
+        if asked.is_set():
+            return
+        asked.set()
+        try:
+            inner.append(services.registrations_check(now=at, refs=[record.kyc_ref_no]))
+        finally:
+            connection.close()
+
+    fake_search.on_call = second_pass
+    assert services.registrations_check(now=at).searched == 1
+    assert [s.searched for s in inner] == [0]
+    assert fake_search.calls[record.pan] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -548,19 +549,76 @@ def test_limit_and_small_batches(
 # --- claims ----------------------------------------------------------------------------------------
 
 
-def test_a_pass_never_searches_a_record_another_pass_holds(
-    fake_search: FakeSearch, alice: User, bob: User, branch_a: Branch
+# --- one batch searched while the one before is kept ---------------------------------------------
+
+
+def test_the_next_batch_is_searched_while_the_one_before_is_kept(
+    fake_search: FakeSearch, alice: User, bob: User, branch_a: Branch, settings: Any, monkeypatch: Any
 ) -> None:
-    record = uploaded_record(alice, bob, branch_a, 1)
+    settings.REGISTRY_CHECK_BATCH = 2
+    records = [uploaded_record(alice, bob, branch_a, n) for n in range(1, 5)]
+    # Claimed in order of their first check (their upload), two a batch.
+    second_batch = {record.pan for record in records[2:]}
+    second_searched = threading.Event()
+    waited: list[bool] = []
+    keep = services._keep
+
+    def on_call(pan: str) -> None:
+        if pan in second_batch:
+            second_searched.set()
+
+    def keep_once_the_next_is_searched(*args: Any, **kwargs: Any) -> None:
+        if not waited:  # the first batch is kept only once a search of the second has begun
+            waited.append(second_searched.wait(timeout=10))
+        keep(*args, **kwargs)
+
+    fake_search.on_call = on_call
+    monkeypatch.setattr(services, "_keep", keep_once_the_next_is_searched)
+    assert services.registrations_check(now=later(FIRST + 1)).searched == 4
+    assert waited == [True]
+    assert all(check_of(record).checks_made == 1 for record in records)
+
+
+def test_a_token_refused_in_one_batch_claims_no_next_batch(
+    fake_search: FakeSearch, alice: User, bob: User, branch_a: Branch, settings: Any
+) -> None:
+    settings.REGISTRY_CHECK_BATCH = 2
+    settings.REGISTRY_SEARCH_THREADS = 1
+    records = [uploaded_record(alice, bob, branch_a, n) for n in range(1, 5)]
+    fake_search.answer(records[1].pan, KwikIDAuthError("refused: HTTP 401", status_code=401))
+    summary = services.registrations_check(now=later(FIRST + 1))
+    assert summary.outcomes == {Outcome.NOT_FOUND: 1, Outcome.TOKEN_REFUSED: 1}
+    assert sum(fake_search.calls.values()) == 2
+    # The second batch was never claimed: no search, no claim left behind.
+    for record in records[2:]:
+        check = check_of(record)
+        assert check.checks_made == 0 and check.claimed_until is None
+
+
+def test_an_error_while_keeping_leaves_the_batch_under_way_to_its_lease(
+    fake_search: FakeSearch, alice: User, bob: User, branch_a: Branch, settings: Any, monkeypatch: Any
+) -> None:
+    settings.REGISTRY_CHECK_BATCH = 2
+    records = [uploaded_record(alice, bob, branch_a, n) for n in range(1, 5)]
+    second_searched = threading.Event()
+    fake_search.on_call = lambda pan: second_searched.set() if pan == records[2].pan else None
+
+    def keep_fails(*args: Any, **kwargs: Any) -> None:
+        assert second_searched.wait(timeout=10)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "_keep", keep_fails)
     at = later(FIRST + 1)
-    inner: list[services.PassSummary] = []
-    # While the first pass waits for KwikID, a second pass runs: the record is claimed, so it skips it.
-    fake_search.on_call = lambda pan: inner.append(
-        services.registrations_check(now=at, refs=[record.kyc_ref_no])
-    )
-    assert services.registrations_check(now=at).searched == 1
-    assert [s.searched for s in inner] == [0]
-    assert fake_search.calls[record.pan] == 1
+    with pytest.raises(RuntimeError):
+        services.registrations_check(now=at)
+    # The pass ended after the second batch's searches (begun while the first was kept) were made; neither
+    # batch was kept.
+    assert sum(fake_search.calls.values()) == 4
+    leases = {check_of(record).claimed_until for record in records}
+    assert None not in leases and all(check_of(record).checks_made == 0 for record in records)
+    monkeypatch.undo()
+    assert services.registrations_check(now=at).searched == 0  # still held
+    assert services.registrations_check(now=max(leases) + timedelta(seconds=1)).searched == 4  # type: ignore[type-var]
 
 
 def test_a_pass_that_died_lets_go_when_its_lease_runs_out(
