@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ckycportal.crypto import keyed_hash
-from ckycportal.db import update_each
+from ckycportal.db import insert_each, update_each
 from institutions.models import User
 
 from .models import ALLOWED_TRANSITIONS, KycRecord, RecordEvent, Status
@@ -248,7 +248,8 @@ def records_mark_registered_many(*, found: Sequence[FoundKin], actor: User | Non
     now = timezone.now()
     moved: dict[int, str] = {}
     rows: list[tuple[Any, ...]] = []
-    events: list[RecordEvent] = []
+    events: list[tuple[Any, ...]] = []
+    actor_id = actor.pk if actor is not None else None
     for record in records:
         item = kins[record.pk]
         to_status = registration_status(
@@ -257,25 +258,18 @@ def records_mark_registered_many(*, found: Sequence[FoundKin], actor: User | Non
         moved[record.pk] = to_status
         kin_hash = keyed_hash(item.kin)
         rows.append((record.pk, to_status, item.kin, kin_hash, item.registry_kyc_date, now, item.note, now))
-        events.append(
-            RecordEvent(
-                record_id=record.pk,
-                actor=actor,
-                action=(
-                    RecordEvent.Action.PREEXISTING
-                    if to_status == Status.PREEXISTING
-                    else RecordEvent.Action.REGISTERED
-                ),
-                from_status=Status.UPLOADED,
-                to_status=to_status,
-                reason=item.note,
-            )
+        action = (
+            RecordEvent.Action.PREEXISTING
+            if to_status == Status.PREEXISTING
+            else RecordEvent.Action.REGISTERED
         )
+        events.append((record.pk, actor_id, action, Status.UPLOADED, to_status, item.note, now))
     update_each(KycRecord, _REGISTERED_FIELDS, rows)
-    RecordEvent.objects.bulk_create(events)
+    insert_each(RecordEvent, _EVENT_FIELDS, events)
     return moved
 
 
+_EVENT_FIELDS = ("record", "actor", "action", "from_status", "to_status", "reason", "created_at")
 _REGISTERED_FIELDS = (
     "status",
     "ckyc_number",

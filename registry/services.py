@@ -37,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ckycportal.db import update_each
+from ckycportal.db import insert_each, update_each
 from ckycportal.errors import ActionRefused
 from ckycportal.logging import redact
 from institutions.models import AuditEvent, Institution, Role, User
@@ -388,6 +388,7 @@ def _search(client: SearchClient, claimed: _Claimed) -> tuple[_Kept, _Stop | Non
     return kept, None
 
 
+_ATTEMPT_FIELDS = ("institution", "record", "outcome", "status_code", "elapsed_ms", "note", "created_at")
 _CHECK_FIELDS = (
     "claimed_until",
     "checks_made",
@@ -429,17 +430,21 @@ def _keep(
             Outcome.PREEXISTING if moved.get(kept.claimed.record_id) == Status.PREEXISTING else kept.outcome
             for kept in batch
         ]
-        SearchAttempt.objects.bulk_create(
-            SearchAttempt(
-                institution_id=institution.pk,
-                record_id=kept.claimed.record_id,
-                outcome=outcome,
-                status_code=kept.status_code,
-                elapsed_ms=kept.elapsed_ms,
-                note=kept.note[:_NOTE_LENGTH],
-                created_at=at,
-            )
-            for kept, outcome in zip(batch, outcomes, strict=True)
+        insert_each(
+            SearchAttempt,
+            _ATTEMPT_FIELDS,
+            [
+                (
+                    institution.pk,
+                    kept.claimed.record_id,
+                    outcome,
+                    kept.status_code,
+                    kept.elapsed_ms,
+                    kept.note[:_NOTE_LENGTH],
+                    at,
+                )
+                for kept, outcome in zip(batch, outcomes, strict=True)
+            ],
         )
         if batch:
             _count_searches(institution.pk, at, len(batch))
