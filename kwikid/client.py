@@ -190,11 +190,11 @@ class _ProcessSession(requests.Session):
 
     idle_since = 0.0
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if time.monotonic() - self.idle_since > KEEPALIVE_REUSE_SECONDS:
             self.close()  # the adapters stay mounted; the next request opens a fresh connection
         try:
-            return super().request(*args, **kwargs)
+            return super().send(request, **kwargs)
         finally:
             self.idle_since = time.monotonic()
 
@@ -240,6 +240,7 @@ class KwikIDClient:
         self._owns_session = session is None
         self._session = _new_session() if session is None else session
         self._proxies, self._verify = _environment(base_url.rstrip("/") + "/")
+        self._templates: dict[tuple[str, tuple[tuple[str, str], ...]], requests.PreparedRequest] = {}
 
     def __repr__(self) -> str:
         return f"<KwikIDClient {self._url}>"
@@ -281,18 +282,35 @@ class KwikIDClient:
         maps it, ``what`` naming the request in the error (never its content)."""
         started = time.monotonic()
         try:
-            response = self._session.post(
-                url,
-                data=data,
-                headers=headers,
+            request = self._prepared(url, headers)
+            request.prepare_body(data, None)
+            response = self._session.send(
+                request,
                 timeout=self._timeout,
                 allow_redirects=False,
                 proxies=self._proxies,
                 verify=self._verify,
+                stream=False,
+                cert=None,
             )
         except requests.exceptions.RequestException as exc:
             raise _transport_error(exc, _elapsed_ms(started), what) from exc
         return response, _elapsed_ms(started)
+
+    def _prepared(self, url: str, headers: dict[str, str]) -> requests.PreparedRequest:
+        """A POST to ``url`` with these headers, ready for its body: the session's own preparation (its
+        headers merged, the URL parsed and checked) is made once per address and copied for each request.
+        It cost about 0.1-0.2 ms of CPU a call, a tenth of a registry search's own. While the session holds
+        a cookie (KwikID authenticates by token alone, but a load balancer may set one), every request is
+        prepared in full, so each carries the cookies as they are."""
+        if self._session.cookies:
+            return self._session.prepare_request(requests.Request("POST", url, headers=headers))
+        key = (url, tuple(headers.items()))
+        template = self._templates.get(key)
+        if template is None:
+            template = self._session.prepare_request(requests.Request("POST", url, headers=headers))
+            self._templates[key] = template
+        return template.copy()
 
     def _headers(self) -> dict[str, str]:
         """The request headers; raises KwikIDAuthError before anything is sent when the token is unusable."""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kwikid.client import (
+    UPLOAD_PATH,
     KwikIDAuthError,
     KwikIDClient,
     KwikIDConnectError,
@@ -297,17 +298,68 @@ def test_search_sends_the_pan_upper_cased_as_id_type_c(standin: StandIn) -> None
     seen: list[bytes] = []
 
     with KwikIDClient(base_url=standin.url, token=TOKEN) as kwikid:
-        original = kwikid._session.post
+        original = kwikid._session.send
 
-        def post(url: str, data: bytes, **kwargs: Any) -> Any:
-            seen.append(data)
-            assert url.endswith(SEARCH_PATH)
-            return original(url, data=data, **kwargs)
+        def send(request: Any, **kwargs: Any) -> Any:
+            seen.append(request.body)
+            assert request.url.endswith(SEARCH_PATH)
+            return original(request, **kwargs)
 
-        kwikid._session.post = post  # type: ignore[method-assign]
+        kwikid._session.send = send  # type: ignore[method-assign]
         kwikid.search_pan(" abcde1234f ")
 
     assert json.loads(seen[0]) == {"id_type": "C", "id_no": PAN}
+
+
+class _Spy:
+    """Counts the session's full preparations and keeps each request sent, as it went out."""
+
+    def __init__(self, kwikid: KwikIDClient) -> None:
+        self.prepared: list[str] = []
+        self.sent: list[Any] = []
+        session = kwikid._session
+        prepare_request, send = session.prepare_request, session.send
+
+        def spy_prepare(request: Any) -> Any:
+            self.prepared.append(request.url)
+            return prepare_request(request)
+
+        def spy_send(request: Any, **kwargs: Any) -> Any:
+            self.sent.append(request)
+            return send(request, **kwargs)
+
+        session.prepare_request = spy_prepare  # type: ignore[method-assign]
+        session.send = spy_send  # type: ignore[method-assign]
+
+
+def test_searches_are_prepared_once_per_address_each_with_its_own_body(standin: StandIn) -> None:
+    with KwikIDClient(base_url=standin.url, token=TOKEN) as kwikid:
+        spy = _Spy(kwikid)
+        kwikid.search_pan("ABCDE1234F")
+        kwikid.search_pan("PQRST9876Z")
+        kwikid.upload(sample_payload(1, prefix="T-"))
+
+    searched, uploaded = spy.prepared  # two addresses, three requests
+    assert searched.endswith(SEARCH_PATH) and uploaded.endswith(UPLOAD_PATH)
+    first, second, upload = spy.sent
+    assert json.loads(first.body) == {"id_type": "C", "id_no": "ABCDE1234F"}
+    assert json.loads(second.body) == {"id_type": "C", "id_no": "PQRST9876Z"}
+    assert second.headers["Content-Length"] == str(len(second.body))
+    assert second.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert upload.headers["Content-Length"] == str(len(upload.body)) and len(upload.body) > 100
+    assert standin.stats()["searches"] == 2
+
+
+def test_a_cookie_the_session_holds_goes_with_every_request(standin: StandIn) -> None:
+    with KwikIDClient(base_url=standin.url, token=TOKEN) as kwikid:
+        spy = _Spy(kwikid)
+        kwikid.search_pan(PAN)  # prepared without a cookie, and kept
+        kwikid._session.cookies.set("AWSALB", "first")
+        kwikid.search_pan(PAN)
+        kwikid._session.cookies.set("AWSALB", "second")
+        kwikid.search_pan(PAN)
+
+    assert [request.headers.get("Cookie") for request in spy.sent] == [None, "AWSALB=first", "AWSALB=second"]
 
 
 @pytest.mark.parametrize(
