@@ -121,3 +121,18 @@ def test_insert_each_fills_the_other_fields_with_their_defaults_in_one_statement
 def test_insert_each_refuses_to_give_every_row_the_same_unique_default() -> None:
     with pytest.raises(ValueError, match="username"):
         insert_each(User, ("password",), [("x",), ("y",)])
+
+
+@pytest.mark.django_db
+def test_insert_each_keeps_any_text_and_a_json_document_as_given(
+    alice: User, bob: User, branch_a: Branch
+) -> None:
+    record = approved_record(alice, bob, branch_a, 1)
+    awkward = 'it\'s "quoted", back\\slashed, ₹ 1,00,000\nsecond line\t{braces} [and] NULL'
+    insert_each(
+        RecordEvent,
+        ("record", "action", "reason", "changed_fields"),
+        [(record.pk, "edited", awkward, ["name", {"pan": [1, None, "x"]}])],
+    )
+    event = RecordEvent.objects.filter(record=record).latest("pk")
+    assert (event.reason, event.changed_fields) == (awkward, ["name", {"pan": [1, None, "x"]}])
