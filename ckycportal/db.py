@@ -106,8 +106,8 @@ def update_each(model: type[models.Model], fields: Sequence[str], rows: Sequence
 
 def insert_each(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Insert one row of ``model`` per item of ``rows`` (values in ``fields``' order); every other field
-    takes its default, the same for every row (``auto_now``/``auto_now_add``: now). Values go through
-    each field's preparation.
+    takes its default, the same for every row (``auto_now``/``auto_now_add``: the time of the insert).
+    Values go through each field's preparation.
 
     For rows written by the thousand in the workers' hot paths: on PostgreSQL one ``INSERT … SELECT FROM
     json_to_recordset(…)``, without a model instance per row or a placeholder per value (``bulk_create``
