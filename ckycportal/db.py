@@ -120,7 +120,9 @@ def insert_each(model: type[models.Model], fields: Sequence[str], rows: Sequence
     given = [field for name in fields if isinstance(field := meta.get_field(name), models.Field)]
     now = timezone.now()
     defaults = {
-        field: now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) else None
+        field: now
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        else field.get_default()
         for field in meta.concrete_fields
         if field not in given and not field.primary_key
     }
@@ -136,10 +138,7 @@ def insert_each(model: type[models.Model], fields: Sequence[str], rows: Sequence
         db, given, [[field.get_db_prep_save(row[i], db) for row in rows] for i, field in enumerate(given)]
     )
     # The defaults are one parameter each, the same for every row.
-    constants = [
-        field.get_db_prep_save(value if value is not None else field.get_default(), db)
-        for field, value in defaults.items()
-    ]
+    constants = [field.get_db_prep_save(value, db) for field, value in defaults.items()]
     selected = [f"v.c{i}" for i in range(len(given))] + [
         f"%s::{field.cast_db_type(db)}" for field in defaults
     ]
